@@ -1,0 +1,625 @@
+"""Find or start a real Apache Kafka broker, and run Kafka's own command-line tools.
+
+Three ways to a broker, chosen in this order by :func:`ensure_broker`:
+
+1. ``KAFKA_BOOTSTRAP_SERVERS`` names an existing cluster (plus optional ``KAFKA_SECURITY_PROTOCOL``,
+   ``KAFKA_SASL_MECHANISM``, ``KAFKA_SASL_USERNAME``, ``KAFKA_SASL_PASSWORD``); used as is.
+2. A broker kafkabp started earlier and still running (shared across kernels and processes).
+3. A new one: in Docker through testcontainers where a Docker engine answers, else a local
+   single-node KRaft broker run from Apache Kafka's official jars (resolved once with Maven).
+
+``KAFKABP_BROKER=auto|external|local|docker`` (or ``ensure_broker(mode=...)``) forces a choice.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Iterator, Sequence
+
+KAFKA_VERSION = "4.4.0"
+DOCKER_IMAGE = f"apache/kafka:{KAFKA_VERSION}"
+MODES = ("auto", "external", "local", "docker")
+EXTERNAL_TIMEOUT_S = 12.0
+START_TIMEOUT_S = 90.0
+
+log = logging.getLogger("kafkabp")
+_rdkafka_log = logging.getLogger("kafkabp.librdkafka")
+_rdkafka_log.addHandler(logging.NullHandler())
+_rdkafka_log.propagate = False
+
+# Tool script name (Apache Kafka's bin/NAME.sh) -> main class in the official jars.
+TOOLS: dict[str, str] = {
+    "kafka-topics": "org.apache.kafka.tools.TopicCommand",
+    "kafka-consumer-groups": "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand",
+    "kafka-share-groups": "org.apache.kafka.tools.consumer.group.ShareGroupCommand",
+    "kafka-groups": "org.apache.kafka.tools.GroupsCommand",
+    "kafka-configs": "org.apache.kafka.tools.ConfigCommand",
+    "kafka-producer-perf-test": "org.apache.kafka.tools.ProducerPerformance",
+    "kafka-consumer-perf-test": "org.apache.kafka.tools.ConsumerPerformance",
+    "kafka-share-consumer-perf-test": "org.apache.kafka.tools.ShareConsumerPerformance",
+    "kafka-console-producer": "org.apache.kafka.tools.ConsoleProducer",
+    "kafka-console-consumer": "org.apache.kafka.tools.consumer.ConsoleConsumer",
+    "kafka-get-offsets": "org.apache.kafka.tools.GetOffsetShell",
+    "kafka-delete-records": "org.apache.kafka.tools.DeleteRecordsCommand",
+    "kafka-log-dirs": "org.apache.kafka.tools.LogDirsCommand",
+    "kafka-features": "org.apache.kafka.tools.FeatureCommand",
+    "kafka-metadata-quorum": "org.apache.kafka.tools.MetadataQuorumCommand",
+    "kafka-broker-api-versions": "org.apache.kafka.tools.BrokerApiVersionsCommand",
+    "kafka-acls": "org.apache.kafka.tools.AclCommand",
+    "kafka-storage": "kafka.tools.StorageTool",
+}
+_PERF_TOOLS = {"kafka-producer-perf-test", "kafka-consumer-perf-test", "kafka-share-consumer-perf-test"}
+
+
+class BrokerError(RuntimeError):
+    """A broker could not be found or started; the message says why and how to fix it."""
+
+
+@dataclass
+class BrokerInfo:
+    """Where the broker is and how kafkabp got it."""
+
+    bootstrap: str
+    kind: str  # "external", "local" or "docker"
+    pid: int | None = None
+    container: str | None = None
+    version: str | None = None
+    started: bool = False  # True when this call started it (False when reused)
+    config: dict[str, str] = field(default_factory=dict)  # client settings besides bootstrap
+
+
+# --------------------------------------------------------------------------- paths and settings
+
+
+def state_dir() -> Path:
+    """Per-user directory for the broker's data, logs, pidfile and cached jars (not the repo)."""
+    base = os.environ.get("KAFKABP_HOME") or os.path.join(
+        os.environ.get("XDG_STATE_HOME") or os.path.expanduser("~/.local/state"), "kafkabp"
+    )
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _local_dir() -> Path:
+    path = state_dir() / "local"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _state_file() -> Path:
+    return state_dir() / "broker.json"
+
+
+def external_config() -> dict[str, str]:
+    """librdkafka settings for ``KAFKA_BOOTSTRAP_SERVERS`` and the optional security variables."""
+    conf = {"bootstrap.servers": os.environ["KAFKA_BOOTSTRAP_SERVERS"]}
+    mapping = {
+        "KAFKA_SECURITY_PROTOCOL": "security.protocol",
+        "KAFKA_SASL_MECHANISM": "sasl.mechanism",
+        "KAFKA_SASL_USERNAME": "sasl.username",
+        "KAFKA_SASL_PASSWORD": "sasl.password",
+    }
+    for env, key in mapping.items():
+        if os.environ.get(env):
+            conf[key] = os.environ[env]
+    return conf
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+@contextlib.contextmanager
+def _lock() -> Iterator[None]:
+    """A cross-process lock so two kernels never start two brokers at once."""
+    with open(state_dir() / "broker.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+# --------------------------------------------------------------------------- readiness
+
+
+def wait_until_ready(conf: dict[str, str], timeout: float) -> None:
+    """Return once a metadata request answers; raise :class:`BrokerError` after ``timeout`` s."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({**conf, "logger": _rdkafka_log, "socket.connection.setup.timeout.ms": 5000})
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise BrokerError(
+                f"no Kafka broker answered a metadata request at {conf['bootstrap.servers']} "
+                f"within {timeout:.0f} s ({last}). Check the address and that the broker is up, "
+                "or unset KAFKA_BOOTSTRAP_SERVERS to let kafkabp start a local broker."
+            )
+        try:
+            md = admin.list_topics(timeout=min(remaining, 5.0))
+            if md.brokers:
+                return
+        except KafkaException as exc:
+            last = exc
+            time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
+
+
+def _answers(conf: dict[str, str], timeout: float = 5.0) -> bool:
+    try:
+        wait_until_ready(conf, timeout)
+        return True
+    except BrokerError:
+        return False
+
+
+# --------------------------------------------------------------------------- Java and jars
+
+
+def find_java() -> tuple[str, int]:
+    """Path and major version of Java 17+ from ``JAVA_HOME`` or ``PATH``."""
+    java_home = os.environ.get("JAVA_HOME")
+    java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    if not java or not os.path.exists(java):
+        where = f"JAVA_HOME={java_home} has no bin/java" if java_home else "no `java` on PATH"
+        raise BrokerError(
+            f"Java 17 or newer is needed to run the local Kafka broker, but {where}. Install a JDK "
+            "(e.g. `apt-get install openjdk-17-jdk-headless`, or conda's openjdk) and set JAVA_HOME, "
+            "or point KAFKA_BOOTSTRAP_SERVERS at an existing broker."
+        )
+    out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+    text = out.stderr + out.stdout
+    m = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+    if not m:
+        raise BrokerError(f"could not read the version of {java}: {text.strip()[:200]}")
+    major = int(m.group(1))
+    if major == 1 and m.group(2):
+        major = int(m.group(2))
+    if major < 17:
+        raise BrokerError(
+            f"{java} is Java {major}; Apache Kafka {KAFKA_VERSION} needs Java 17 or newer. "
+            "Install a newer JDK and set JAVA_HOME to it."
+        )
+    return java, major
+
+
+def kafka_libs(resolve: bool = True) -> Path:
+    """Directory of Apache Kafka's jars: ``$KAFKA_HOME/libs``, or the cache Maven fills once."""
+    if os.environ.get("KAFKA_HOME"):
+        libs = Path(os.environ["KAFKA_HOME"]) / "libs"
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise BrokerError(
+                f"KAFKA_HOME={os.environ['KAFKA_HOME']} is not an unpacked Apache Kafka distribution "
+                "(no libs/kafka_2.13-*.jar). Fix KAFKA_HOME or unset it to let kafkabp fetch the jars."
+            )
+        return libs
+    libs = state_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
+    if (libs / ".complete").exists() or not resolve:
+        return libs
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise BrokerError(
+            "Apache Kafka's jars are not cached yet and Maven (`mvn`) is not on PATH to fetch them. "
+            "Install Maven (`apt-get install maven`), or set KAFKA_HOME to an unpacked Kafka "
+            f"{KAFKA_VERSION} distribution, or point KAFKA_BOOTSTRAP_SERVERS at a running broker."
+        )
+    tmp = libs.parent / "libs.partial"
+    shutil.rmtree(tmp, ignore_errors=True)
+    pom = resources.files("kafkabp") / "resources" / "pom.xml"
+    with resources.as_file(pom) as pom_path:
+        cmd = [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
+               f"-DoutputDirectory={tmp}"]
+        log.info("resolving Apache Kafka %s jars with Maven (once)", KAFKA_VERSION)
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+        except subprocess.TimeoutExpired as exc:
+            raise BrokerError("Maven took over 15 minutes to fetch Kafka's jars; check the network "
+                              "or your ~/.m2/settings.xml mirror") from exc
+    if out.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
+        tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
+        raise BrokerError(
+            f"Maven could not fetch Apache Kafka {KAFKA_VERSION}'s jars (exit {out.returncode}):\n{tail}\n"
+            "Check that Maven reaches Maven Central (or your mirror in ~/.m2/settings.xml), "
+            "or set KAFKA_HOME to an unpacked Kafka distribution."
+        )
+    (tmp / ".complete").write_text(KAFKA_VERSION)
+    shutil.rmtree(libs, ignore_errors=True)
+    tmp.rename(libs)
+    return libs
+
+
+def _resource_path(name: str) -> str:
+    path = _local_dir() / name
+    data = (resources.files("kafkabp") / "resources" / name).read_text()
+    if not path.exists() or path.read_text() != data:
+        path.write_text(data)
+    return str(path)
+
+
+# --------------------------------------------------------------------------- the local broker
+
+
+def _server_properties(port: int, controller_port: int, data: Path) -> str:
+    return f"""# Written by kafkabp: one Apache Kafka node, KRaft broker+controller, loopback only.
+process.roles=broker,controller
+node.id=1
+controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
+advertised.listeners=PLAINTEXT://127.0.0.1:{port}
+controller.listener.names=CONTROLLER
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs={data}
+num.partitions=1
+# A single node: internal topics keep one replica.
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=10
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+share.coordinator.state.topic.min.isr=1
+# Snappy lessons: no delay before the first rebalance, quick heartbeats for KIP-848 groups.
+group.initial.rebalance.delay.ms=0
+group.consumer.heartbeat.interval.ms=1000
+group.consumer.min.heartbeat.interval.ms=1000
+group.consumer.session.timeout.ms=6000
+group.consumer.min.session.timeout.ms=6000
+group.share.heartbeat.interval.ms=1000
+group.share.min.heartbeat.interval.ms=1000
+group.share.session.timeout.ms=6000
+group.share.min.session.timeout.ms=6000
+# Bounded retention keeps the disk small: 1 hour or 256 MiB per partition.
+log.retention.ms=3600000
+log.retention.bytes=268435456
+log.segment.bytes=67108864
+log.retention.check.interval.ms=30000
+"""
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+        if re.search(r"^State:\s+Z", status, re.M):
+            return False
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"kafka.Kafka" in cmdline
+    except OSError:
+        return True  # no /proc (macOS): trust the signal check
+
+
+def _read_state() -> BrokerInfo | None:
+    try:
+        return BrokerInfo(**json.loads(_state_file().read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def _write_state(info: BrokerInfo) -> None:
+    data = asdict(info)
+    data["started"] = False
+    _state_file().write_text(json.dumps(data, indent=2))
+
+
+def log_tail(lines: int = 30) -> str:
+    """The last lines of the local broker's log (and its stdout), for error messages."""
+    out = []
+    for name in ("server.log", "stdout.log"):
+        path = _local_dir() / "logs" / name
+        if path.exists():
+            text = path.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {path}\n" + "\n".join(text))
+    return "\n".join(out) or "(no log written)"
+
+
+def _start_local(port: int | None) -> BrokerInfo:
+    java, _ = find_java()
+    libs = kafka_libs()
+    if port is None:
+        port = int(os.environ.get("KAFKABP_PORT", "0")) or None
+    if port is not None and not _port_is_free(port):
+        raise BrokerError(
+            f"port {port} on 127.0.0.1 is taken by another program. Stop it, pick another port "
+            "(`kafkabp broker up --port N` or KAFKABP_PORT=N), or leave the port unset for a free one."
+        )
+    port = port or _free_port()
+    controller_port = _free_port()
+    while controller_port == port:
+        controller_port = _free_port()
+    home = _local_dir()
+    data, logs = home / "data", home / "logs"
+    shutil.rmtree(data, ignore_errors=True)  # a fresh cluster each start: lessons need no history
+    data.mkdir(parents=True)
+    logs.mkdir(parents=True, exist_ok=True)
+    props = home / "server.properties"
+    props.write_text(_server_properties(port, controller_port, data))
+    classpath = f"{libs}/*"
+    jvm_common = ["-Djava.awt.headless=true", f"-Dkafka.logs.dir={logs}"]
+    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    fmt = subprocess.run(
+        [java, "-Xmx256m", *jvm_common, f"-Dlog4j2.configurationFile={_resource_path('log4j2-tools.properties')}",
+         "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+         "-c", str(props)],
+        capture_output=True, text=True, timeout=120,
+    )
+    if fmt.returncode != 0:
+        raise BrokerError(f"Kafka's storage tool could not format {data}:\n{fmt.stdout}{fmt.stderr}")
+    heap = os.environ.get("KAFKABP_BROKER_HEAP", "512m")
+    cmd = [
+        java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
+        "-XX:+ExitOnOutOfMemoryError", *jvm_common,
+        f"-Dlog4j2.configurationFile={_resource_path('log4j2-broker.properties')}",
+        "-cp", classpath, "kafka.Kafka", str(props),
+    ]
+    with open(logs / "stdout.log", "wb") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=home)
+    _CHILDREN.append(proc)
+    info = BrokerInfo(bootstrap=f"127.0.0.1:{port}", kind="local", pid=proc.pid,
+                      version=KAFKA_VERSION, started=True)
+    deadline = time.monotonic() + START_TIMEOUT_S
+    conf = {"bootstrap.servers": info.bootstrap}
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise BrokerError(
+                f"the local Kafka broker exited during start (code {proc.returncode}). "
+                f"Last lines of its log:\n{log_tail()}"
+            )
+        if _answers(conf, timeout=2.0):
+            _write_state(info)
+            return info
+    _kill(proc.pid)
+    raise BrokerError(f"the local Kafka broker did not answer within {START_TIMEOUT_S:.0f} s. "
+                      f"Last lines of its log:\n{log_tail()}")
+
+
+_CHILDREN: list[subprocess.Popen] = []  # brokers started by this process, reaped on stop
+
+
+def _kill(pid: int, timeout: float = 30.0) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for child in _CHILDREN:
+            if child.pid == pid:
+                child.poll()
+        if not _pid_alive(pid):
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
+# --------------------------------------------------------------------------- Docker
+
+
+def docker_available(timeout: float = 5.0) -> bool:
+    """True when a Docker engine answers (the client alone is not enough)."""
+    if not shutil.which("docker"):
+        return False
+    try:
+        out = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"],
+                             capture_output=True, text=True, timeout=timeout)
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+    return out.returncode == 0 and bool(out.stdout.strip())
+
+
+def _start_docker(port: int | None) -> BrokerInfo:
+    if not docker_available():
+        raise BrokerError("no Docker engine answers `docker info`. Start Docker, or use "
+                          "KAFKABP_BROKER=local to run Kafka from its jars with Java.")
+    os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")  # the broker outlives this process
+    from testcontainers.core.container import DockerContainer
+
+    port = port or _free_port()
+    container = (
+        DockerContainer(DOCKER_IMAGE)
+        .with_bind_ports(9092, port)
+        .with_env("KAFKA_NODE_ID", "1")
+        .with_env("KAFKA_PROCESS_ROLES", "broker,controller")
+        .with_env("KAFKA_LISTENERS", "PLAINTEXT://:9092,CONTROLLER://:9093")
+        .with_env("KAFKA_ADVERTISED_LISTENERS", f"PLAINTEXT://127.0.0.1:{port}")
+        .with_env("KAFKA_CONTROLLER_LISTENER_NAMES", "CONTROLLER")
+        .with_env("KAFKA_LISTENER_SECURITY_PROTOCOL_MAP", "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT")
+        .with_env("KAFKA_CONTROLLER_QUORUM_VOTERS", "1@localhost:9093")
+        .with_env("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "1")
+        .with_env("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR", "1")
+        .with_env("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR", "1")
+        .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .with_env("KAFKA_LOG_RETENTION_MS", "3600000")
+        .with_env("KAFKA_LOG_RETENTION_BYTES", "268435456")
+    )
+    container.start()
+    cid = container.get_wrapped_container().id
+    info = BrokerInfo(bootstrap=f"127.0.0.1:{port}", kind="docker", container=cid,
+                      version=KAFKA_VERSION, started=True)
+    try:
+        wait_until_ready({"bootstrap.servers": info.bootstrap}, START_TIMEOUT_S)
+    except BrokerError:
+        subprocess.run(["docker", "rm", "-f", cid], capture_output=True, timeout=60)
+        raise
+    _write_state(info)
+    return info
+
+
+def _container_running(cid: str) -> bool:
+    try:
+        out = subprocess.run(["docker", "inspect", "-f", "{{.State.Running}}", cid],
+                             capture_output=True, text=True, timeout=10)
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+    return out.stdout.strip() == "true"
+
+
+# --------------------------------------------------------------------------- public API
+
+
+def running_broker() -> BrokerInfo | None:
+    """The broker kafkabp started earlier, if it is still up and answering."""
+    info = _read_state()
+    if info is None:
+        return None
+    alive = _pid_alive(info.pid) if info.kind == "local" and info.pid else (
+        info.kind == "docker" and bool(info.container) and _container_running(info.container))
+    if alive and _answers({"bootstrap.servers": info.bootstrap}, timeout=8.0):
+        return info
+    return None
+
+
+_CURRENT: BrokerInfo | None = None
+
+
+def ensure_broker(mode: str | None = None, port: int | None = None) -> str:
+    """Return the bootstrap address of a broker that is up, starting one if needed."""
+    return ensure_broker_info(mode, port).bootstrap
+
+
+def ensure_broker_info(mode: str | None = None, port: int | None = None) -> BrokerInfo:
+    """Like :func:`ensure_broker`, but tell how the broker was found (kind, pid, started)."""
+    global _CURRENT
+    mode = (mode or os.environ.get("KAFKABP_BROKER") or "auto").lower()
+    if mode not in MODES:
+        raise BrokerError(f"unknown broker mode {mode!r}: use one of {', '.join(MODES)} "
+                          "(argument `mode` or KAFKABP_BROKER)")
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if mode == "external" or (mode == "auto" and external):
+        if not external:
+            raise BrokerError("mode 'external' needs KAFKA_BOOTSTRAP_SERVERS, e.g. "
+                              "KAFKA_BOOTSTRAP_SERVERS=localhost:9092")
+        conf = external_config()
+        wait_until_ready(conf, EXTERNAL_TIMEOUT_S)
+        _CURRENT = BrokerInfo(bootstrap=external, kind="external",
+                              config={k: v for k, v in conf.items() if k != "bootstrap.servers"})
+        return _CURRENT
+    with _lock():
+        info = running_broker()
+        if info and (mode == "auto" or info.kind == mode) and (port is None or info.bootstrap.endswith(f":{port}")):
+            _CURRENT = info
+            return info
+        if info:  # a broker of another kind (or port) is up: stop it first
+            _stop(info)
+        if mode == "docker" or (mode == "auto" and docker_available()):
+            _CURRENT = _start_docker(port)
+        else:
+            _CURRENT = _start_local(port)
+        return _CURRENT
+
+
+def client_config() -> dict[str, str]:
+    """librdkafka settings (bootstrap plus security) for the current broker."""
+    info = _CURRENT or ensure_broker_info()
+    return {"bootstrap.servers": info.bootstrap, **info.config}
+
+
+def bootstrap() -> str:
+    """The current broker's bootstrap address (starting a broker if none is up)."""
+    return client_config()["bootstrap.servers"]
+
+
+def _stop(info: BrokerInfo) -> None:
+    if info.kind == "local" and info.pid:
+        _kill(info.pid)
+    elif info.kind == "docker" and info.container:
+        subprocess.run(["docker", "rm", "-f", info.container], capture_output=True, timeout=60)
+    with contextlib.suppress(FileNotFoundError):
+        _state_file().unlink()
+
+
+def stop_broker() -> bool:
+    """Stop the broker kafkabp started (local JVM or container). True if one was running."""
+    global _CURRENT
+    with _lock():
+        info = _read_state()
+        if info is None:
+            return False
+        was_up = (info.kind == "local" and bool(info.pid) and _pid_alive(info.pid)) or (
+            info.kind == "docker" and bool(info.container) and _container_running(info.container))
+        _stop(info)
+        _CURRENT = None
+        return was_up
+
+
+# --------------------------------------------------------------------------- Kafka's own tools
+
+
+def tool_command(name: str, args: Sequence[str] = ()) -> list[str]:
+    """The command line that runs Kafka's ``bin/NAME.sh`` tool from the jars or in the container."""
+    if name.endswith(".sh"):
+        name = name[:-3]
+    if name not in TOOLS:
+        raise BrokerError(f"unknown Kafka tool {name!r}; known: {', '.join(sorted(TOOLS))}")
+    info = _read_state()
+    if info and info.kind == "docker" and info.container and (_CURRENT is None or _CURRENT.kind == "docker"):
+        return ["docker", "exec", "-i", info.container, f"/opt/kafka/bin/{name}.sh", *args]
+    java, _ = find_java()
+    libs = kafka_libs()
+    jvm = ["-Xmx512m"] if name in _PERF_TOOLS else ["-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"]
+    return [java, *jvm, "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={_resource_path('log4j2-tools.properties')}",
+            "-cp", f"{libs}/*", TOOLS[name], *args]
+
+
+def kafka_tool(name: str, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run one of Kafka's own tools (``kafka_tool("kafka-topics", "--bootstrap-server", b, "--list")``).
+
+    Output is captured as text; a non-zero exit raises :class:`BrokerError` when ``check``.
+    """
+    cmd = tool_command(name, args)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:
+        raise BrokerError(f"{name} did not finish within {timeout:.0f} s") from exc
+    if check and out.returncode != 0:
+        raise BrokerError(f"{name} {' '.join(args)} failed (exit {out.returncode}):\n{out.stderr.strip()[-2000:]}")
+    return out
+
+
+def run_kafka_tool_cli(name: str, args: Sequence[str]) -> int:
+    """Run a tool with the terminal attached (for the ``kafkabp kafka-tool`` command)."""
+    cmd = tool_command(name, args)
+    try:
+        return subprocess.call(cmd)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover - handy for debugging
+    print(ensure_broker(), file=sys.stderr)
