@@ -1,5 +1,20 @@
-"""kafkabp: learn backpressure in Apache Kafka by measuring it on a real broker."""
+"""kafkabp: learn backpressure in Apache Kafka by measuring it on a real broker.
 
+Data flows one way: broker -> workload -> lag monitor -> experiment result -> plots and widgets.
+"""
+
+from kafkabp.admin import (
+    alter_topic_config,
+    committed_offsets,
+    create_topic,
+    delete_group,
+    delete_topic,
+    describe_group,
+    remove_client_quota,
+    set_client_quota,
+    topic_exists,
+    unique_name,
+)
 from kafkabp.broker import (
     BrokerError,
     BrokerInfo,
@@ -10,16 +25,37 @@ from kafkabp.broker import (
     kafka_tool,
     stop_broker,
 )
+from kafkabp.experiment import Experiment, Result, run_experiment
+from kafkabp.lag import LagMonitor, snapshot
+from kafkabp.model import drain_time, predicted_lag, service_rate
+from kafkabp.status import Status, group_status, partition_status
+from kafkabp.workload import (
+    Burst,
+    Constant,
+    ConsumerGroup,
+    Processing,
+    Ramp,
+    RateProducer,
+    Step,
+    cpu,
+    exponential,
+    fixed,
+    lognormal,
+    per_batch,
+    stop_all,
+    wait_for,
+)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "BrokerError",
-    "BrokerInfo",
-    "bootstrap",
-    "client_config",
-    "ensure_broker",
-    "ensure_broker_info",
-    "kafka_tool",
-    "stop_broker",
+    "BrokerError", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
+    "kafka_tool", "stop_broker",
+    "alter_topic_config", "committed_offsets", "create_topic", "delete_group", "delete_topic",
+    "describe_group", "remove_client_quota", "set_client_quota", "topic_exists", "unique_name",
+    "Burst", "Constant", "ConsumerGroup", "Processing", "Ramp", "RateProducer", "Step",
+    "cpu", "exponential", "fixed", "lognormal", "per_batch", "stop_all", "wait_for",
+    "LagMonitor", "snapshot", "Status", "group_status", "partition_status",
+    "drain_time", "predicted_lag", "service_rate",
+    "Experiment", "Result", "run_experiment",
 ]

@@ -1,0 +1,49 @@
+# kafkabp: `make lab` to learn, `make test` to check everything against a real broker.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.kafkabp-setup
+
+.PHONY: setup lab test test-unit test-notebooks bench doctor broker-up broker-down strip clean
+
+setup: $(STAMP)  ## create .venv and install kafkabp with its test tools (once)
+
+$(STAMP): pyproject.toml
+	@command -v java >/dev/null || { echo "Java 17+ is needed for the local broker: apt-get install -y openjdk-17-jdk-headless (or set KAFKA_BOOTSTRAP_SERVERS)"; exit 1; }
+	@command -v mvn >/dev/null || { echo "Maven fetches Kafka's jars once: apt-get install -y maven (or set KAFKA_HOME)"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+lab: setup  ## start (or reuse) the broker and open JupyterLab on notebooks/
+	$(BIN)/kafkabp lab
+
+doctor: setup
+	$(BIN)/kafkabp doctor
+
+broker-up: setup
+	$(BIN)/kafkabp broker up
+
+broker-down: setup
+	$(BIN)/kafkabp broker down
+
+test: setup  ## every test, unit + integration + notebooks, against a real broker
+	$(BIN)/kafkabp doctor || true
+	$(BIN)/python -m pytest -v --nbval-lax --durations=15 tests notebooks --ignore=notebooks/solutions
+
+test-unit: setup
+	$(BIN)/python -m pytest -q -m "not integration" tests
+
+test-notebooks: setup
+	$(BIN)/python -m pytest -v --nbval-lax notebooks --ignore=notebooks/solutions
+
+bench: setup  ## throughput, rate accuracy, control latency, monitor cost: see benchmarks/README.md
+	$(BIN)/python benchmarks/run.py
+
+strip:  ## remove outputs from every notebook before committing
+	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb notebooks/solutions/*.ipynb
+
+clean:  ## stop the broker and remove the venv (cached Kafka jars stay in ~/.local/state/kafkabp)
+	-$(BIN)/kafkabp broker down
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,188 @@
+"""Topics, configs, groups and quotas: the admin calls lessons need, each with a bounded timeout."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Mapping
+
+import pandas as pd
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
+
+from kafkabp.broker import _rdkafka_log, client_config, kafka_tool
+
+DEFAULT_TIMEOUT = 30.0
+
+_ADMINS: dict[str, AdminClient] = {}
+
+
+def admin_client() -> AdminClient:
+    """A shared AdminClient for the current broker (one per bootstrap address)."""
+    conf = client_config()
+    key = repr(sorted(conf.items()))
+    if key not in _ADMINS:
+        _ADMINS[key] = AdminClient({**conf, "logger": _rdkafka_log})
+    return _ADMINS[key]
+
+
+def unique_name(prefix: str) -> str:
+    """A fresh topic or group name, so every run starts from zero."""
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _check_name(name: str, what: str = "topic") -> None:
+    if not isinstance(name, str) or not name or len(name) > 249:
+        raise ValueError(f"{what} name must be a non-empty string of at most 249 characters, got {name!r}")
+
+
+def topic_exists(name: str, timeout: float = 10.0) -> bool:
+    """True if the broker knows the topic."""
+    md = admin_client().list_topics(topic=name, timeout=timeout)
+    t = md.topics.get(name)
+    return t is not None and t.error is None
+
+
+def topic_partitions(name: str, timeout: float = 10.0) -> list[int]:
+    """Partition ids of a topic (raises if it does not exist)."""
+    md = admin_client().list_topics(topic=name, timeout=timeout)
+    t = md.topics.get(name)
+    if t is None or t.error is not None:
+        raise ValueError(f"topic {name!r} does not exist: create it with kafkabp.create_topic({name!r}, partitions=N)")
+    return sorted(t.partitions)
+
+
+def create_topic(
+    name: str,
+    partitions: int = 1,
+    *,
+    config: Mapping[str, Any] | None = None,
+    replication_factor: int = 1,
+    recreate: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> str:
+    """Create a topic and wait until every partition has a leader; ``recreate`` drops an old one first."""
+    _check_name(name)
+    if not isinstance(partitions, int) or partitions < 1:
+        raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
+    if recreate and topic_exists(name):
+        delete_topic(name, timeout=timeout)
+    conf = {k: str(v) for k, v in (config or {}).items()}
+    fut = admin_client().create_topics(
+        [NewTopic(name, partitions, replication_factor, config=conf)], request_timeout=timeout
+    )[name]
+    try:
+        fut.result(timeout=timeout)
+    except KafkaException as exc:
+        err = exc.args[0]
+        if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise ValueError(f"could not create topic {name!r}: {err.str()}") from exc
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        md = admin_client().list_topics(topic=name, timeout=5)
+        t = md.topics.get(name)
+        if t is not None and t.error is None and len(t.partitions) >= partitions and all(
+            p.leader >= 0 for p in t.partitions.values()
+        ):
+            return name
+        time.sleep(0.1)
+    raise TimeoutError(f"topic {name!r} had no leader for every partition after {timeout:.0f} s")
+
+
+def delete_topic(name: str, timeout: float = DEFAULT_TIMEOUT, missing_ok: bool = True) -> None:
+    """Delete a topic and wait until the broker no longer lists it."""
+    fut = admin_client().delete_topics([name], request_timeout=timeout)[name]
+    try:
+        fut.result(timeout=timeout)
+    except KafkaException as exc:
+        if not (missing_ok and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+            raise
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and topic_exists(name):
+        time.sleep(0.1)
+
+
+def alter_topic_config(name: str, config: Mapping[str, Any], timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Set topic configs (e.g. ``retention.ms``) without touching the others."""
+    res = ConfigResource(
+        ResourceType.TOPIC, name,
+        incremental_configs=[ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET)
+                             for k, v in config.items()],
+    )
+    for fut in admin_client().incremental_alter_configs([res], request_timeout=timeout).values():
+        fut.result(timeout=timeout)
+
+
+def describe_group(group: str, timeout: float = 10.0) -> pd.DataFrame:
+    """One row per group member: member id, client id, host and assigned partitions."""
+    _check_name(group, "group")
+    desc = admin_client().describe_consumer_groups([group], request_timeout=timeout)[group].result(timeout=timeout)
+    rows = [
+        {
+            "member_id": m.member_id,
+            "client_id": m.client_id,
+            "host": m.host,
+            "partitions": sorted((tp.topic, tp.partition) for tp in (m.assignment.topic_partitions if m.assignment else [])),
+        }
+        for m in desc.members
+    ]
+    df = pd.DataFrame(rows, columns=["member_id", "client_id", "host", "partitions"])
+    df.attrs["state"] = str(desc.state.name if hasattr(desc.state, "name") else desc.state)
+    return df
+
+
+def committed_offsets(group: str, timeout: float = 10.0) -> dict[tuple[str, int], int]:
+    """The group's committed offsets by (topic, partition); partitions never committed are absent."""
+    fut = admin_client().list_consumer_group_offsets(
+        [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
+    )[group]
+    res = fut.result(timeout=timeout)
+    return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions if tp.offset >= 0}
+
+
+def delete_group(group: str, timeout: float = 10.0) -> None:
+    """Delete an empty consumer group (its committed offsets go with it)."""
+    fut = admin_client().delete_consumer_groups([group], request_timeout=timeout)[group]
+    try:
+        fut.result(timeout=timeout)
+    except KafkaException as exc:
+        if exc.args[0].code() not in (KafkaError.GROUP_ID_NOT_FOUND,):
+            raise
+
+
+def set_client_quota(
+    client_id: str,
+    *,
+    producer_byte_rate: int | None = None,
+    consumer_byte_rate: int | None = None,
+    timeout: float = 60.0,
+) -> None:
+    """Set broker quotas for a client id with Kafka's own ``kafka-configs`` tool.
+
+    (confluent-kafka's AdminClient has no client-quota calls.)
+    """
+    parts = []
+    for key, value in (("producer_byte_rate", producer_byte_rate), ("consumer_byte_rate", consumer_byte_rate)):
+        if value is not None:
+            if value <= 0:
+                raise ValueError(f"{key} must be a positive number of bytes/s, got {value!r}")
+            parts.append(f"{key}={int(value)}")
+    if not parts:
+        raise ValueError("give producer_byte_rate and/or consumer_byte_rate")
+    kafka_tool("kafka-configs", "--bootstrap-server", client_config()["bootstrap.servers"], "--alter",
+               "--add-config", ",".join(parts), "--entity-type", "clients", "--entity-name", client_id,
+               timeout=timeout)
+
+
+def remove_client_quota(client_id: str, timeout: float = 60.0) -> None:
+    """Remove both byte-rate quotas of a client id."""
+    kafka_tool("kafka-configs", "--bootstrap-server", client_config()["bootstrap.servers"], "--alter",
+               "--delete-config", "producer_byte_rate,consumer_byte_rate", "--entity-type", "clients",
+               "--entity-name", client_id, timeout=timeout, check=False)

@@ -1,0 +1,313 @@
+"""Run a backpressure scenario on the real broker and collect tidy DataFrames of what happened.
+
+``run_experiment(rate=2000, consumers=2, processing=fixed(0.001), duration=20)`` creates a fresh
+topic and group, starts a producer, a consumer group and a lag monitor, waits (showing progress),
+stops everything (also on error and on a kernel interrupt) and returns a :class:`Result`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from kafkabp import admin
+from kafkabp.lag import LagMonitor, timeline_from
+from kafkabp.model import predicted_lag, service_rate
+from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
+
+EVENT_COLUMNS = ["t", "kind", "member", "detail"]
+Action = Callable[["Experiment"], Any]
+
+
+@dataclass
+class Result:
+    """What one experiment measured: timeline, per-partition lag, events, latencies, summary."""
+
+    label: str
+    timeline: pd.DataFrame
+    partitions: pd.DataFrame
+    events: pd.DataFrame
+    latency: pd.Series
+    summary: dict[str, Any]
+    params: dict[str, Any]
+    predicted: pd.DataFrame | None = None
+    topic: str = ""
+    group: str = ""
+    producer_stats: dict[str, Any] | None = field(default=None, repr=False)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{k}</td><td>{_fmt(v)}</td></tr>" for k, v in self.summary.items())
+        return f"<b>{self.label}</b><table>{rows}</table>"
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (f"Result({self.label!r}: produced={s['produced']:,} consumed={s['consumed']:,} "
+                f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s)")
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return "never" if math.isinf(v) else f"{v:,.3f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+class _Progress:
+    """One updating line in a notebook (plain text, no widget state), or on stderr elsewhere."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled, self.handle, self._last = enabled, None, 0.0
+        if enabled:
+            try:
+                from IPython import get_ipython
+                from IPython.display import display
+
+                if get_ipython() is not None and "IPKernelApp" in get_ipython().config:
+                    self.handle = display("starting…", display_id=True)
+            except ImportError:
+                pass
+
+    def update(self, text: str, force: bool = False) -> None:
+        if not self.enabled or (not force and time.monotonic() - self._last < 1.0):
+            return
+        self._last = time.monotonic()
+        if self.handle is not None:
+            self.handle.update(text)
+        else:
+            print(text, file=sys.stderr, flush=True)
+
+
+class Experiment:
+    """A producer, a consumer group and a lag monitor on one topic; start, steer, stop, read.
+
+    Use as a context manager (or call :meth:`run`) so every client and thread stops on success,
+    on error and on KeyboardInterrupt. Steer it while it runs with :meth:`set_rate`,
+    :meth:`scale` and :meth:`set_processing` (sliders and controllers do).
+    """
+
+    def __init__(
+        self,
+        *,
+        rate: Rate = 1000.0,
+        consumers: int = 1,
+        processing: Processing | None = None,
+        partitions: int = 4,
+        message_size: int = 100,
+        keys: str | None = None,
+        hot_fraction: float = 0.5,
+        batch_size: int = 500,
+        protocol: str = "classic",
+        producer_config: Mapping[str, Any] | None = None,
+        consumer_config: Mapping[str, Any] | None = None,
+        topic: str | None = None,
+        group: str | None = None,
+        topic_config: Mapping[str, Any] | None = None,
+        sample_interval: float = 0.5,
+        stats_interval_ms: int = 0,
+        label: str | None = None,
+        keep: bool | None = None,
+    ) -> None:
+        as_profile(rate)  # validate early, with a clear message
+        if not isinstance(partitions, int) or partitions < 1:
+            raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
+        self.processing = processing or Processing()
+        self.params: dict[str, Any] = {
+            "rate": rate, "consumers": consumers, "partitions": partitions, "processing": str(self.processing),
+            "message_size": message_size, "keys": keys, "batch_size": batch_size, "protocol": protocol,
+        }
+        self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
+        self.topic = topic or admin.unique_name("kafkabp")
+        self.group = group or admin.unique_name("kafkabp-group")
+        self.keep = keep if keep is not None else bool(topic or group)
+        self._partitions, self._topic_config = partitions, topic_config
+        self.events = EventLog()
+        self.producer = RateProducer(self.topic, rate, message_size=message_size, keys=keys,
+                                     hot_fraction=hot_fraction, config=producer_config,
+                                     stats_interval_ms=stats_interval_ms, events=self.events,
+                                     name=f"{self.group}-producer")
+        self.consumer_group = ConsumerGroup(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
+                                    protocol=protocol, config=consumer_config, events=self.events)
+        self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0)
+        self._targets: list[tuple[float, float]] = []
+        self._started = self._stopped = False
+        self._result: Result | None = None
+
+    # ---------------------------------------------------------------- lifecycle
+    def start(self) -> "Experiment":
+        if self._started:
+            return self
+        self._started = True
+        _LIVE.add(self)
+        try:
+            admin.create_topic(self.topic, self._partitions, config=self._topic_config)
+            self.events.t0 = self.monitor.t0 = time.monotonic()
+            self.monitor.start()
+            self.consumer_group.start()
+            self.producer.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait(self, seconds: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = ()) -> None:
+        """Let the experiment run ``seconds`` more, doing each ``(at_seconds, action)`` on time."""
+        if seconds < 0:
+            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        bar = _Progress(progress)
+        pending = sorted(actions, key=lambda a: a[0])
+        end = time.monotonic() + seconds
+        while True:
+            now = time.monotonic()
+            elapsed = now - self.events.t0
+            while pending and pending[0][0] <= elapsed:
+                pending.pop(0)[1](self)
+            self._targets.append((elapsed, self.producer.target_rate))
+            for err in self.consumer_group.errors() + ([self.producer.error] if self.producer.error else []):
+                raise RuntimeError(f"a client of this experiment failed: {err!r}") from err
+            lag = self.monitor.timeline()["lag"]
+            bar.update(f"⏱ {elapsed:5.1f} s · lag {int(lag.iloc[-1]) if len(lag) else 0:,} · "
+                       f"produced {self.producer.produced:,} · consumed {self.consumer_group.consumed:,} · "
+                       f"consumers {self.consumer_group.size}")
+            if now >= end:
+                break
+            time.sleep(min(0.1, end - now))
+        bar.update(f"done: {self.producer.produced:,} produced, {self.consumer_group.consumed:,} consumed", force=True)
+
+    def run(self, duration: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = ()) -> Result:
+        """Start, run ``duration`` seconds, stop; always cleans up. Returns the :class:`Result`."""
+        try:
+            self.start()
+            self.wait(duration, progress=progress, actions=actions)
+        finally:
+            self.stop()
+        return self.result()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop producer, group and monitor (in that order, with one last lag sample)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        self.producer.stop(timeout)
+        self.consumer_group.stop(timeout)
+        self.monitor.stop(timeout)
+        if self._started:
+            try:
+                self.monitor.sample()  # the final committed offsets, after the group has left
+            except Exception:
+                pass
+        self._result = self._collect()
+        if not self.keep and self._started:
+            try:
+                admin.delete_group(self.group)
+                admin.delete_topic(self.topic)
+            except Exception:
+                pass
+        _LIVE.discard(self)
+
+    def __enter__(self) -> "Experiment":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # ---------------------------------------------------------------- steering
+    def set_rate(self, rate: Rate) -> None:
+        self.producer.set_rate(rate)
+
+    def scale(self, consumers: int) -> None:
+        self.consumer_group.scale(consumers)
+
+    def set_processing(self, processing: Processing) -> None:
+        self.consumer_group.set_processing(processing)
+
+    # ---------------------------------------------------------------- results
+    def timeline(self) -> pd.DataFrame:
+        """The timeline so far (also while running): lag, rates, consumers, target rate."""
+        tl = self.monitor.timeline()
+        ev = pd.DataFrame(self.events.rows(), columns=EVENT_COLUMNS)
+        tl["consumers"] = _step_at(tl["t"], ev[ev["kind"] == "scale"], self.params["consumers"])
+        targets = pd.DataFrame(self._targets or [(0.0, self.producer.target_rate)], columns=["t", "target_rate"])
+        tl["target_rate"] = np.interp(tl["t"], targets["t"], targets["target_rate"].replace(np.inf, np.nan))
+        return tl
+
+    def result(self) -> Result:
+        """The finished experiment's :class:`Result` (call after :meth:`stop` or :meth:`run`)."""
+        if self._result is None:
+            raise RuntimeError("the experiment is still running: call stop() (or use run()) first")
+        return self._result
+
+    def _collect(self) -> Result:
+        tl = self.timeline()
+        parts = self.monitor.frame()
+        events = pd.DataFrame(self.events.rows(), columns=EVENT_COLUMNS)
+        latency = pd.Series(self.consumer_group.latencies(), name="latency_s", dtype=float)
+        predicted = self._predicted(tl["t"].to_numpy() if len(tl) else np.array([]))
+        summary = summarize(tl, latency, self.producer.counts(), self.consumer_group.consumed, events)
+        summary["status"] = self.monitor.status().value if len(parts) else "ERR"
+        return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
+                      self.topic, self.group, self.producer.last_stats)
+
+    def _predicted(self, t: np.ndarray) -> pd.DataFrame | None:
+        profile = as_profile(self.params["rate"])
+        if profile is None or len(t) == 0:
+            return None
+        mu = service_rate(max(1, self.params["consumers"]) if self.params["consumers"] else 1, self._partitions,
+                          self.processing.mean_seconds(self.params["batch_size"]))
+        if self.params["consumers"] == 0:
+            mu = 0.0
+        if math.isinf(mu):
+            return None
+        return pd.DataFrame({"t": t, "lag": predicted_lag(t, profile, mu)})
+
+
+def _step_at(t: pd.Series, scale_events: pd.DataFrame, initial: int) -> list[int]:
+    """Consumer count at each time, from "a -> b" scale events."""
+    changes = [(row.t, int(str(row.detail).split("->")[1])) for row in scale_events.itertuples()]
+    out, current, i = [], initial, 0
+    for ti in t:
+        while i < len(changes) and changes[i][0] <= ti:
+            current = changes[i][1]
+            i += 1
+        out.append(current)
+    return out
+
+
+def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any], consumed: int,
+              events: pd.DataFrame) -> dict[str, Any]:
+    """The headline numbers of a run: counts, peak/final lag, lag slope, latency percentiles."""
+    slope = 0.0
+    if len(tl) >= 4:
+        tail = tl[tl["t"] >= tl["t"].iloc[-1] * 0.25]  # skip the start-up (group join)
+        if len(tail) >= 3 and tail["t"].nunique() > 1:
+            slope = float(np.polyfit(tail["t"], tail["lag"], 1)[0])
+    q = latency.quantile([0.5, 0.95, 0.99]) if len(latency) else pd.Series([np.nan] * 3, index=[0.5, 0.95, 0.99])
+    duration = float(tl["t"].iloc[-1]) if len(tl) else 0.0
+    return {
+        "duration": duration,
+        "produced": int(produced["produced"]), "delivered": int(produced["delivered"]),
+        "failed": int(produced["failed"]), "consumed": int(consumed),
+        "peak_lag": int(tl["lag"].max()) if len(tl) else 0,
+        "final_lag": int(tl["lag"].iloc[-1]) if len(tl) else 0,
+        "lag_slope": slope,
+        "produce_rate": float(produced["delivered"]) / duration if duration else 0.0,
+        "consume_rate": float(consumed) / duration if duration else 0.0,
+        "p50_latency": float(q.iloc[0]), "p95_latency": float(q.iloc[1]), "p99_latency": float(q.iloc[2]),
+        "buffer_full": int(produced["buffer_full"]), "throttle_events": int(produced["throttle_events"]),
+        "rebalances": int((events["kind"] == "revoke").sum()) if len(events) else 0,
+    }
+
+
+def run_experiment(duration: float = 20.0, *, progress: bool = True,
+                   actions: Sequence[tuple[float, Action]] = (), **kwargs: Any) -> Result:
+    """Run one scenario for ``duration`` seconds on a fresh topic and group; see :class:`Experiment`."""
+    return Experiment(**kwargs).run(duration, progress=progress, actions=actions)
+
+
+__all__ = ["Experiment", "Result", "run_experiment", "summarize", "timeline_from"]

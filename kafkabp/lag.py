@@ -1,0 +1,212 @@
+"""Consumer lag: one-off snapshots, and a monitor that samples every partition into a DataFrame.
+
+Offset lag = log end offset − committed offset (a partition never committed counts from its log
+start offset); time lag = how long ago the committed offset was the log end, interpolated from
+the monitor's own (log end offset, time) samples, as kafka-lag-exporter does.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import pandas as pd
+from confluent_kafka import TopicPartition
+from confluent_kafka.admin import OffsetSpec
+
+from kafkabp import admin
+from kafkabp.model import drain_time
+from kafkabp.status import OffsetSample, Status, TimeLagTable, group_status, partition_status
+
+SNAPSHOT_COLUMNS = ["topic", "partition", "committed_offset", "log_end_offset", "lag"]
+
+
+def _group_topics(group: str, committed: dict[tuple[str, int], int], timeout: float) -> set[str]:
+    topics = {t for t, _ in committed}
+    try:
+        for parts in admin.describe_group(group, timeout=timeout)["partitions"]:
+            topics |= {t for t, _ in parts}
+    except Exception:  # an unknown or empty group simply has no members
+        pass
+    return topics
+
+
+def _offsets(partitions: list[tuple[str, int]], spec: OffsetSpec, timeout: float) -> dict[tuple[str, int], int]:
+    if not partitions:
+        return {}
+    req = {TopicPartition(t, p): spec for t, p in partitions}
+    futs = admin.admin_client().list_offsets(req, request_timeout=timeout)
+    return {(tp.topic, tp.partition): fut.result(timeout=timeout).offset for tp, fut in futs.items()}
+
+
+def snapshot(group: str, topic: str | None = None, timeout: float = 10.0) -> pd.DataFrame:
+    """Lag of every partition the group reads (or of ``topic``), as ``kafka-consumer-groups --describe`` shows it."""
+    committed = admin.committed_offsets(group, timeout=timeout)
+    topics = {topic} if topic else _group_topics(group, committed, timeout)
+    parts = [(t, p) for t in sorted(topics) for p in admin.topic_partitions(t, timeout=timeout)]
+    end = _offsets(parts, OffsetSpec.latest(), timeout)
+    start = _offsets([tp for tp in parts if tp not in committed], OffsetSpec.earliest(), timeout)
+    rows = []
+    for tp in parts:
+        c = committed.get(tp)
+        base = c if c is not None else start[tp]
+        rows.append({"topic": tp[0], "partition": tp[1], "committed_offset": c,
+                     "log_end_offset": end[tp], "lag": max(0, end[tp] - base)})
+    df = pd.DataFrame(rows, columns=SNAPSHOT_COLUMNS)
+    df["committed_offset"] = df["committed_offset"].astype("Int64")
+    return df
+
+
+class LagMonitor:
+    """Sample a group's lag on every partition of a topic every ``interval`` seconds, in a thread.
+
+    ``frame()`` gives one row per partition per sample; ``timeline()`` sums them per sample with
+    produce and consume rates over a trailing ``rate_window`` seconds; ``status()`` applies
+    Burrow's rules to the last ``window`` samples of each partition.
+    """
+
+    def __init__(self, group: str, topic: str, interval: float = 0.5, *, t0: float | None = None,
+                 window: int = 10, rate_window: float = 2.0, timeout: float = 5.0) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be > 0 seconds, got {interval}")
+        self.group, self.topic, self.interval = group, topic, interval
+        self.t0 = time.monotonic() if t0 is None else t0
+        self.window, self.rate_window, self.timeout = window, rate_window, timeout
+        self._rows: list[dict[str, Any]] = []
+        self._tables: dict[int, TimeLagTable] = {}
+        self._windows: dict[int, deque[OffsetSample]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.errors = 0
+        self.last_error: str | None = None
+
+    def sample(self) -> pd.DataFrame:
+        """Take one sample now and append it; returns that sample's per-partition rows."""
+        snap = snapshot(self.group, self.topic, timeout=self.timeout)
+        now = time.monotonic()
+        rows = []
+        with self._lock:
+            for r in snap.itertuples(index=False):
+                table = self._tables.setdefault(r.partition, TimeLagTable())
+                table.add(int(r.log_end_offset), now)
+                committed = int(r.committed_offset) if not pd.isna(r.committed_offset) else int(r.log_end_offset) - int(r.lag)
+                tl = table.time_lag(committed, int(r.log_end_offset), now)
+                win = self._windows.setdefault(r.partition, deque(maxlen=self.window))
+                win.append(OffsetSample(now, committed, int(r.lag)))
+                rows.append({"t": now - self.t0, "topic": r.topic, "partition": int(r.partition),
+                             "log_end_offset": int(r.log_end_offset), "committed_offset": committed,
+                             "lag": int(r.lag), "time_lag": float(tl)})
+            self._rows.extend(rows)
+        return pd.DataFrame(rows)
+
+    def _run(self) -> None:
+        next_at = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                self.sample()
+            except Exception as exc:  # a slow broker skips a sample; the monitor keeps going
+                self.errors += 1
+                self.last_error = repr(exc)
+            next_at += self.interval
+            self._stop.wait(max(0.0, next_at - time.monotonic()))
+
+    def start(self) -> "LagMonitor":
+        from kafkabp.workload import _LIVE
+
+        _LIVE.add(self)
+        self._thread = threading.Thread(target=self._run, name=f"kafkabp-lag-{self.group}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        from kafkabp.workload import _LIVE
+
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        _LIVE.discard(self)
+
+    def frame(self) -> pd.DataFrame:
+        """Every sample, one row per partition: t, topic, partition, offsets, lag, time_lag."""
+        with self._lock:
+            return pd.DataFrame(self._rows, columns=["t", "topic", "partition", "log_end_offset",
+                                                     "committed_offset", "lag", "time_lag"])
+
+    def timeline(self) -> pd.DataFrame:
+        """Per sample: total lag, max time lag, produce and consume rates (msg/s)."""
+        return timeline_from(self.frame(), self.rate_window)
+
+    def status(self) -> Status:
+        """Burrow's group status from each partition's recent samples."""
+        now = time.monotonic()
+        with self._lock:
+            windows = list(self._windows.values())
+        return group_status(partition_status(list(w), now) for w in windows)
+
+    def partition_statuses(self) -> dict[int, Status]:
+        now = time.monotonic()
+        with self._lock:
+            return {p: partition_status(list(w), now) for p, w in sorted(self._windows.items())}
+
+    def drain_time(self) -> float:
+        """Seconds until lag reaches zero at the recent rates (inf: never, lag is growing)."""
+        tl = self.timeline()
+        if tl.empty:
+            return 0.0
+        last = tl.iloc[-1]
+        return drain_time(float(last["lag"]), float(last["produce_rate"]), float(last["consume_rate"]))
+
+
+def timeline_from(frame: pd.DataFrame, rate_window: float = 2.0) -> pd.DataFrame:
+    """Aggregate per-partition samples: total lag, worst time lag, and rates over ``rate_window`` s."""
+    cols = ["t", "lag", "time_lag", "log_end_offset", "committed_offset", "produce_rate", "consume_rate"]
+    if frame.empty:
+        return pd.DataFrame(columns=cols)
+    g = frame.groupby("t", sort=True).agg(lag=("lag", "sum"), time_lag=("time_lag", "max"),
+                                          log_end_offset=("log_end_offset", "sum"),
+                                          committed_offset=("committed_offset", "sum"),
+                                          partitions=("partition", "count")).reset_index()
+    g = g[g["partitions"] == g["partitions"].max()].drop(columns="partitions").reset_index(drop=True)
+    t = g["t"].to_numpy()
+    produce, consume = [], []
+    j = 0
+    for i in range(len(g)):
+        while t[i] - t[j] > rate_window and j < i:
+            j += 1
+        dt = t[i] - t[j]
+        produce.append((g.at[i, "log_end_offset"] - g.at[j, "log_end_offset"]) / dt if dt > 0 else 0.0)
+        consume.append((g.at[i, "committed_offset"] - g.at[j, "committed_offset"]) / dt if dt > 0 else 0.0)
+    g["produce_rate"], g["consume_rate"] = produce, consume
+    return g[cols]
+
+
+def describe_with_kafka_tool(group: str, timeout: float = 60.0) -> pd.DataFrame:
+    """Kafka's own view: ``kafka-consumer-groups --describe --group G`` parsed into a DataFrame.
+
+    Columns: topic, partition, current_offset, log_end_offset, lag (``-`` becomes <NA>).
+    """
+    from kafkabp.broker import bootstrap, kafka_tool
+
+    out = kafka_tool("kafka-consumer-groups", "--bootstrap-server", bootstrap(), "--describe",
+                     "--group", group, timeout=timeout).stdout
+    rows = []
+    header: list[str] | None = None
+    for line in out.splitlines():
+        cells = line.split()
+        if not cells:
+            continue
+        if cells[0] == "GROUP" and "PARTITION" in cells:
+            header = cells
+            continue
+        if header and len(cells) >= 6 and cells[0] == group:
+            rec = dict(zip(header, cells))
+            rows.append({k: rec.get(h) for k, h in (("topic", "TOPIC"), ("partition", "PARTITION"),
+                                                    ("current_offset", "CURRENT-OFFSET"),
+                                                    ("log_end_offset", "LOG-END-OFFSET"), ("lag", "LAG"))})
+    df = pd.DataFrame(rows, columns=["topic", "partition", "current_offset", "log_end_offset", "lag"])
+    for col in ("partition", "current_offset", "log_end_offset", "lag"):
+        df[col] = pd.to_numeric(df[col].replace("-", pd.NA), errors="coerce").astype("Int64")
+    return df.sort_values(["topic", "partition"]).reset_index(drop=True)

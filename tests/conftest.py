@@ -1,0 +1,19 @@
+"""Shared fixtures: one real Kafka broker for the whole session (started if none is up)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+import kafkabp
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """Bootstrap address of a real broker; one kafkabp started for this session is stopped after it."""
+    info = kafkabp.ensure_broker_info()
+    yield info.bootstrap
+    if info.started and not os.environ.get("KAFKABP_KEEP_BROKER"):
+        kafkabp.stop_all()
+        kafkabp.stop_broker()

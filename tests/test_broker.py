@@ -1,0 +1,148 @@
+"""The broker layer: start, reuse, stop, clear errors, Kafka's own tools."""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, Producer
+
+import kafkabp
+from kafkabp import broker
+
+
+def _isolated_env(tmp_path: Path) -> dict[str, str]:
+    """An environment whose kafkabp state lives in tmp_path, reusing the cached jars via KAFKA_HOME."""
+    home = tmp_path / "kafka-dist"
+    home.mkdir()
+    (home / "libs").symlink_to(broker.kafka_libs())
+    env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
+    env.update({"KAFKABP_HOME": str(tmp_path / "state"), "KAFKA_HOME": str(home), "KAFKABP_BROKER": "local"})
+    return env
+
+
+def test_unreachable_external_bootstrap_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    start = time.monotonic()
+    with pytest.raises(broker.BrokerError, match="127.0.0.1:1"):
+        kafkabp.ensure_broker()
+    assert time.monotonic() - start < 20
+
+
+def test_unknown_mode_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(broker.BrokerError, match="unknown broker mode 'kubernetes'"):
+        kafkabp.ensure_broker(mode="kubernetes")
+
+
+def test_old_java_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "jdk" / "bin" / "java"
+    fake.parent.mkdir(parents=True)
+    fake.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
+    with pytest.raises(broker.BrokerError, match="Java 11.*needs Java 17"):
+        broker.find_java()
+
+
+def test_missing_java_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
+    with pytest.raises(broker.BrokerError, match="JAVA_HOME"):
+        broker.find_java()
+
+
+def test_bad_kafka_home_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KAFKA_HOME", str(tmp_path))
+    with pytest.raises(broker.BrokerError, match="not an unpacked Apache Kafka distribution"):
+        broker.kafka_libs()
+
+
+def test_unknown_tool_lists_known_ones() -> None:
+    with pytest.raises(broker.BrokerError, match="kafka-topics"):
+        broker.tool_command("kafka-frobnicate")
+
+
+@pytest.mark.integration
+def test_round_trip(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("roundtrip"), 1)
+    p = Producer({"bootstrap.servers": kafka_bootstrap})
+    p.produce(topic, b"hello", b"k")
+    assert p.flush(10) == 0
+    c = Consumer({"bootstrap.servers": kafka_bootstrap, "group.id": kafkabp.unique_name("rt"), "auto.offset.reset": "earliest"})
+    c.subscribe([topic])
+    msg = None
+    deadline = time.monotonic() + 30
+    while msg is None and time.monotonic() < deadline:
+        msg = c.poll(0.5)
+    c.close()
+    assert msg is not None and msg.error() is None
+    assert (msg.key(), msg.value()) == (b"k", b"hello")
+
+
+@pytest.mark.integration
+def test_second_process_reuses_the_broker(kafka_bootstrap: str) -> None:
+    code = "import kafkabp; i = kafkabp.ensure_broker_info(); print(i.bootstrap, i.started)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.split() == [kafka_bootstrap, "False"] or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+
+
+@pytest.mark.integration
+def test_kafka_tool_sees_our_topic(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("tool"), 3)
+    out = kafkabp.kafka_tool("kafka-topics", "--bootstrap-server", kafka_bootstrap, "--describe", "--topic", topic)
+    assert f"PartitionCount: 3" in out.stdout
+    cli = subprocess.run([sys.executable, "-m", "kafkabp.cli", "kafka-tool", "kafka-topics",
+                          "--bootstrap-server", kafka_bootstrap, "--list"], capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 0 and topic in cli.stdout.split()
+
+
+@pytest.mark.integration
+def test_port_taken_is_reported(kafka_bootstrap: str, tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        env = _isolated_env(tmp_path)
+        out = subprocess.run([sys.executable, "-m", "kafkabp.cli", "broker", "up", "--port", str(port)],
+                             capture_output=True, text=True, timeout=120, env=env)
+    assert out.returncode == 1
+    assert f"port {port} on 127.0.0.1 is taken" in out.stderr
+
+
+@pytest.mark.integration
+def test_broker_exiting_during_start_shows_its_log(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = _isolated_env(tmp_path)
+    env["KAFKABP_BROKER_HEAP"] = "1k"  # the JVM refuses a heap this small and exits at once
+    out = subprocess.run([sys.executable, "-m", "kafkabp.cli", "broker", "up"],
+                         capture_output=True, text=True, timeout=180, env=env)
+    assert out.returncode == 1
+    assert "exited during start" in out.stderr and "heap" in out.stderr.lower()
+
+
+@pytest.mark.integration
+def test_up_reuse_down_leaves_no_jvm(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = _isolated_env(tmp_path)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "kafkabp.cli", *a], capture_output=True,  # noqa: E731
+                                    text=True, timeout=180, env=env)
+    first = run("broker", "up")
+    assert first.returncode == 0, first.stderr
+    address = first.stdout.strip()
+    assert address.startswith("127.0.0.1:") and address != kafka_bootstrap
+    second = run("broker", "up")
+    assert second.stdout.strip() == address and "reusing" in second.stderr
+    state = (tmp_path / "state" / "broker.json").read_text()
+    pid = int(__import__("json").loads(state)["pid"])
+    assert Path(f"/proc/{pid}").exists()
+    down = run("broker", "down")
+    assert down.returncode == 0 and "stopped" in down.stdout
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    alive = Path(f"/proc/{pid}").exists() and "Z" not in Path(f"/proc/{pid}/status").read_text().split("State:")[1][:4]
+    assert not alive, "the Kafka JVM is still running after `kafkabp broker down`"
+    assert run("broker", "status").stdout.strip() == "down"

@@ -1,0 +1,229 @@
+"""Tests for kafkabp.plots on synthetic (broker-free) experiment results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from kafkabp import plots
+
+PARTITIONS = 4
+RATE = 2000.0  # producer target, msg/s
+CONSUME = 1000.0  # consumers keep up with half of it -> lag grows at 1000 msg/s
+DT, DURATION = 0.5, 20.0
+
+
+@dataclass
+class FakeResult:
+    label: str
+    timeline: pd.DataFrame
+    partitions: pd.DataFrame
+    events: pd.DataFrame
+    latency: pd.Series
+    summary: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+    predicted: pd.DataFrame | None = None
+
+
+def make_result(label: str = "2 consumers", *, slope: float = RATE - CONSUME,
+                predicted: bool = True, latency: bool = True, events: bool = True) -> FakeResult:
+    t = np.arange(0.0, DURATION + DT / 2, DT)
+    lag = np.round(slope * t).astype(int)
+    timeline = pd.DataFrame({
+        "t": t, "lag": lag, "time_lag": lag / RATE,
+        "produce_rate": np.full_like(t, RATE), "consume_rate": np.full_like(t, RATE - slope),
+        "consumers": np.where(t < 10, 2, 3), "target_rate": np.full_like(t, RATE),
+    })
+    # partition 0 is "hot": it gets 40% of the lag, the others 20% each
+    shares = [0.4, 0.2, 0.2, 0.2]
+    partitions = pd.DataFrame([
+        {"t": ti, "topic": "orders", "partition": p, "log_end_offset": int(RATE * ti / PARTITIONS),
+         "committed_offset": int(RATE * ti / PARTITIONS) - int(li * shares[p]),
+         "lag": int(li * shares[p]), "time_lag": li * shares[p] / RATE}
+        for ti, li in zip(t, lag) for p in range(PARTITIONS)
+    ])
+    ev_rows = [
+        # one rebalance at t≈0.1: four assigns within a few ms -> one event group
+        *({"t": 0.1 + i * 0.01, "kind": "assign", "member": f"c{i % 2}", "detail": f"orders-{i}"}
+          for i in range(PARTITIONS)),
+        {"t": 10.0, "kind": "scale", "member": None, "detail": "2 -> 3 consumers"},
+        {"t": 15.0, "kind": "rate", "member": None, "detail": "2000 -> 3000 msg/s"},
+    ]
+    events_df = pd.DataFrame(ev_rows if events else [], columns=["t", "kind", "member", "detail"])
+    lat = pd.Series(np.linspace(0.001, 0.5, 200) if latency else [], dtype=float, name="latency")
+    summary = {
+        "peak_lag": int(lag.max()), "final_lag": int(lag[-1]), "lag_slope": slope,
+        "p50_latency": 0.0123, "p95_latency": 0.2345, "p99_latency": 0.4567,
+        "produced": int(RATE * DURATION), "consumed": int((RATE - slope) * DURATION),
+    }
+    pred = pd.DataFrame({"t": t, "lag": slope * t}) if predicted else None
+    return FakeResult(label, timeline, partitions, events_df, lat, summary,
+                      {"rate": RATE, "consumers": 2, "partitions": PARTITIONS,
+                       "processing": "fixed 1 ms"}, pred)
+
+
+def names(fig: go.Figure) -> list[str]:
+    return [trace.name for trace in fig.data]
+
+
+def test_lag_figure_traces() -> None:
+    fig = plots.lag_figure(make_result())
+    assert isinstance(fig, go.Figure)
+    assert names(fig) == ["p0", "p1", "p2", "p3", "total lag", "predicted (λ−μ)·t", "events"]
+    total = fig.data[names(fig).index("total lag")]
+    assert list(total.y) == list(make_result().timeline["lag"])
+    assert total.line.width > fig.data[0].line.width  # total is thick, partitions thin
+    assert fig.data[names(fig).index("predicted (λ−μ)·t")].line.dash == "dash"
+    assert fig.layout.template.layout.to_plotly_json() == \
+        go.Figure(layout=dict(template=plots.TEMPLATE)).layout.template.layout.to_plotly_json()
+    assert fig.layout.xaxis.title.text == "time (s)"
+    assert fig.layout.yaxis.title.text == "lag (messages)"
+
+
+def test_lag_figure_per_partition_count_matches_partitions() -> None:
+    result = make_result()
+    fig = plots.lag_figure(result, predicted=False, events=False)
+    partition_traces = [n for n in names(fig) if n.startswith("p") and n[1:].isdigit()]
+    assert len(partition_traces) == result.partitions["partition"].nunique() == PARTITIONS
+    assert names(plots.lag_figure(result, per_partition=False, predicted=False, events=False)) == ["total lag"]
+
+
+def test_predicted_trace_only_when_available() -> None:
+    assert "predicted (λ−μ)·t" not in names(plots.lag_figure(make_result(predicted=False)))
+    assert "predicted (λ−μ)·t" not in names(plots.lag_figure(make_result(), predicted=False))
+    assert "predicted (λ−μ)·t" in names(plots.lag_figure(make_result()))
+
+
+def test_events_are_grouped() -> None:
+    fig = plots.lag_figure(make_result(), per_partition=False, predicted=False)
+    events = fig.data[names(fig).index("events")]
+    # 4 assigns within 30 ms collapse into one group; plus scale and rate
+    assert len(events.x) == 3
+    assert len(fig.layout.shapes) == 3
+    assert events.text[0].count("assign") == PARTITIONS
+    assert "2 -> 3 consumers" in events.text[1]
+    # markers sit on the total-lag curve
+    assert events.y[1] == pytest.approx(make_result().timeline.set_index("t").loc[10.0, "lag"])
+    no_events = plots.lag_figure(make_result(events=False))
+    assert "events" not in names(no_events) and len(no_events.layout.shapes) == 0
+    assert "events" not in names(plots.lag_figure(make_result(), events=False))
+
+
+def test_lag_figure_time_lag_secondary_axis() -> None:
+    fig = plots.lag_figure(make_result(), time_lag=True)
+    trace = fig.data[names(fig).index("time lag (s)")]
+    assert trace.yaxis == "y2"
+    assert fig.layout.yaxis2.title.text == "time lag (s)"
+    assert "time lag (s)" not in names(plots.lag_figure(make_result()))
+
+
+def test_rates_figure() -> None:
+    fig = plots.rates_figure(make_result())
+    assert names(fig) == ["produce rate", "consume rate", "target rate", "consumers"]
+    consumers = fig.data[3]
+    assert consumers.yaxis == "y2" and consumers.line.shape == "hv"
+    assert set(consumers.y) == {2, 3}
+    assert fig.layout.height == plots.HEIGHT
+
+
+def test_latency_figure_single_and_list() -> None:
+    one = plots.latency_figure(make_result())
+    assert names(one) == ["2 consumers"]
+    assert max(one.data[0].y) == pytest.approx(500.0)  # seconds -> ms
+    assert "p99" in one.data[0].hovertemplate
+    assert any("p95" in a.text for a in one.layout.annotations)
+    many = plots.latency_figure([make_result("before"), make_result("after")])
+    assert names(many) == ["before", "after"]
+
+
+def test_latency_figure_empty() -> None:
+    fig = plots.latency_figure(make_result(latency=False))
+    assert len(fig.data) == 0
+    assert [a.text for a in fig.layout.annotations] == ["no latency recorded"]
+    mixed = plots.latency_figure([make_result("ok"), make_result("broken", latency=False)])
+    assert names(mixed) == ["ok"]
+    assert any("no latency recorded" in a.text and "broken" in a.text for a in mixed.layout.annotations)
+
+
+def test_compare_figure_labels_and_metric() -> None:
+    results = [make_result("1 consumer", slope=1500.0), make_result("4 consumers", slope=0.0)]
+    fig = plots.compare_figure(results)
+    assert names(fig) == ["1 consumer", "4 consumers"]
+    assert list(fig.data[0].y) == list(results[0].timeline["lag"])
+    relabeled = plots.compare_figure(results, metric="consume_rate", labels=["before", "after"])
+    assert names(relabeled) == ["before", "after"]
+    assert list(relabeled.data[1].y) == list(results[1].timeline["consume_rate"])
+    assert relabeled.layout.yaxis.title.text == "consume rate (msg/s)"
+
+
+def test_compare_figure_unknown_metric() -> None:
+    with pytest.raises(ValueError, match="bogus") as excinfo:
+        plots.compare_figure([make_result(), make_result()], metric="bogus")
+    for column in ("lag", "time_lag", "produce_rate", "consume_rate", "consumers", "target_rate"):
+        assert column in str(excinfo.value)
+    with pytest.raises(ValueError):
+        plots.compare_figure([make_result(), make_result()], labels=["only one"])
+
+
+def test_summary_table_matches_summary() -> None:
+    a, b = make_result("before", slope=1000.0), make_result("after", slope=0.0)
+    table = plots.summary_table([a, b])
+    assert list(table.index) == ["before", "after"]
+    row = table.loc["before"]
+    assert row["produced"] == a.summary["produced"]
+    assert row["consumed"] == a.summary["consumed"]
+    assert row["peak lag"] == a.summary["peak_lag"]
+    assert row["final lag"] == a.summary["final_lag"]
+    assert row["lag slope (msg/s)"] == 1000.0
+    assert row["p50 latency (ms)"] == 12.3
+    assert row["p95 latency (ms)"] == 234.5
+    assert row["p99 latency (ms)"] == 456.7
+    assert table.loc["after", "lag slope (msg/s)"] == 0.0
+    assert list(plots.summary_table(a).index) == ["before"]  # single result accepted
+
+
+def test_summary_table_missing_latency_is_nan() -> None:
+    r = make_result()
+    r = replace(r, summary={**r.summary, "p99_latency": None})
+    assert np.isnan(plots.summary_table(r).loc[r.label, "p99 latency (ms)"])
+
+
+def test_partition_bar_shows_final_lag() -> None:
+    result = make_result()
+    fig = plots.partition_bar(result)
+    bar = fig.data[0]
+    assert list(bar.x) == ["p0", "p1", "p2", "p3"]
+    final = result.partitions[result.partitions["t"] == result.partitions["t"].max()]
+    assert list(bar.y) == list(final.sort_values("partition")["lag"])
+    assert bar.y[0] == 2 * bar.y[1]  # the hot partition stands out
+
+
+def test_update_live_changes_data() -> None:
+    fig = plots._live_figure("test")
+    assert names(fig) == ["total lag", "produce rate", "consume rate"]
+    assert all(len(trace.x) == 0 for trace in fig.data)
+    timeline = make_result().timeline
+    plots.update_live(fig, timeline)
+    assert list(fig.data[0].y) == list(timeline["lag"])
+    assert list(fig.data[1].y) == list(timeline["produce_rate"])
+    assert list(fig.data[2].x) == list(timeline["t"])
+    plots.update_live(fig, timeline.head(3))
+    assert len(fig.data[0].x) == 3
+
+
+def test_live_lag_widget_or_clear_import_error() -> None:
+    try:
+        import anywidget  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pip install anywidget"):
+            plots.live_lag_widget()
+    else:
+        widget = plots.live_lag_widget("lag")
+        assert isinstance(widget, go.FigureWidget)
+        plots.update_live(widget, make_result().timeline)
+        assert len(widget.data[0].x) == len(make_result().timeline)

@@ -1,0 +1,127 @@
+"""The measurement toolkit against the real broker: exact delivery, scaling, lag agreement, clean stops."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pandas as pd
+import pytest
+
+import kafkabp
+from kafkabp.lag import describe_with_kafka_tool
+
+pytestmark = pytest.mark.integration
+
+
+def _kafkabp_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("kafkabp-") and t.is_alive()]
+
+
+def test_producer_delivers_exactly_what_it_counts(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("exact"), 3)
+    p = kafkabp.RateProducer(topic, 20_000, max_messages=12_345, keys="uniform").start()
+    assert p.wait(60)
+    p.stop()
+    assert (p.produced, p.delivered, p.failed) == (12_345, 12_345, 0)
+    ends = kafkabp.snapshot(kafkabp.unique_name("nobody"), topic)
+    assert ends["log_end_offset"].sum() == 12_345
+    assert (ends["lag"] == ends["log_end_offset"]).all()  # never committed: lag counts from log start
+
+
+def test_producer_reports_failures_instead_of_losing_them(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("toolarge"), 1, config={"max.message.bytes": 2000})
+    p = kafkabp.RateProducer(topic, 500, message_size=5000, max_messages=20).start()
+    assert p.wait(60)
+    p.stop()
+    assert p.produced == 20 and p.delivered == 0 and p.failed == 20
+    assert "MSG_SIZE_TOO_LARGE" in p.errors
+
+
+def test_rate_change_takes_effect_within_a_second(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("rate"), 1)
+    p = kafkabp.RateProducer(topic, 1000).start()
+    try:
+        time.sleep(1.0)
+        p.set_rate(5000)
+        time.sleep(1.0)
+        c0, t0 = p.produced, time.monotonic()
+        time.sleep(2.0)
+        rate = (p.produced - c0) / (time.monotonic() - t0)
+    finally:
+        p.stop()
+    assert 4500 < rate < 5500, rate
+
+
+def test_scaling_changes_members_and_assignments(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("scale"), 4)
+    group = kafkabp.unique_name("scale-g")
+    g = kafkabp.ConsumerGroup(topic, group, 1).start()
+    try:
+        assert kafkabp.wait_for(lambda: sum(map(len, g.assignment().values())) == 4, 30)
+        g.scale(3)
+        assert kafkabp.wait_for(lambda: len(kafkabp.describe_group(group)) == 3
+                                and all(len(v) >= 1 for v in g.assignment().values()), 30), g.assignment()
+        members = kafkabp.describe_group(group)
+        owned = sorted(p for parts in members["partitions"] for _, p in parts)
+        assert owned == [0, 1, 2, 3]
+        g.scale(1)
+        assert kafkabp.wait_for(lambda: len(kafkabp.describe_group(group)) == 1, 30)
+        assert kafkabp.wait_for(lambda: sorted(next(iter(g.assignment().values()))) == [0, 1, 2, 3], 30)
+    finally:
+        g.stop()
+    kinds = [e["kind"] for e in g.events.rows()]
+    assert kinds.count("scale") == 3 and "assign" in kinds and "revoke" in kinds
+
+
+def test_snapshot_and_monitor_agree_with_kafka_consumer_groups(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("agree"), 4)
+    group = kafkabp.unique_name("agree-g")
+    p = kafkabp.RateProducer(topic, 50_000, max_messages=20_000, keys="uniform").start()
+    p.wait(60)
+    p.stop()
+    g = kafkabp.ConsumerGroup(topic, group, 2, kafkabp.fixed(0.0005), batch_size=50).start()
+    mon = kafkabp.LagMonitor(group, topic, 0.25).start()
+    assert kafkabp.wait_for(lambda: len(kafkabp.committed_offsets(group)) == 4, 60)
+    g.stop()  # stopped part-way: some lag is left on every partition
+    mon.stop()
+    ours = kafkabp.snapshot(group, topic)
+    mon_last = mon.sample().sort_values("partition").reset_index(drop=True)
+    tool = describe_with_kafka_tool(group)
+    assert 0 < ours["lag"].sum() < 20_000
+    assert list(tool["partition"]) == [0, 1, 2, 3]
+    assert list(ours["lag"]) == list(tool["lag"])
+    assert list(ours["committed_offset"]) == list(tool["current_offset"])
+    assert list(ours["log_end_offset"]) == list(tool["log_end_offset"])
+    assert list(mon_last["lag"]) == list(tool["lag"])
+    frame = mon.frame()
+    assert (frame["lag"] >= 0).all() and frame["time_lag"].notna().all() and (frame["time_lag"] >= 0).all()
+
+
+def test_experiment_lag_grows_when_producer_outpaces_consumers(kafka_bootstrap: str) -> None:
+    res = kafkabp.run_experiment(8, rate=2000, consumers=1, partitions=2,
+                                 processing=kafkabp.fixed(0.001), progress=False)
+    s = res.summary
+    assert s["failed"] == 0 and s["delivered"] == s["produced"]
+    assert 1500 <= s["produce_rate"] <= 2100
+    assert s["final_lag"] > 3000 and s["lag_slope"] > 500
+    assert set(res.timeline.columns) >= {"t", "lag", "time_lag", "produce_rate", "consume_rate", "consumers", "target_rate"}
+    assert res.predicted is not None and len(res.predicted) == len(res.timeline)
+    assert len(res.latency) > 0 and s["p50_latency"] > 0
+    assert not _kafkabp_threads()
+    assert not kafkabp.topic_exists(res.topic)  # an unnamed run cleans up after itself
+
+
+def test_keyboard_interrupt_stops_everything(kafka_bootstrap: str) -> None:
+    def interrupt(exp: kafkabp.Experiment) -> None:
+        raise KeyboardInterrupt
+
+    exp = kafkabp.Experiment(rate=1000, consumers=2, partitions=2, processing=kafkabp.fixed(0.001), keep=True)
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        exp.run(60, progress=False, actions=[(4.0, interrupt)])
+    assert time.monotonic() - start < 20
+    assert not _kafkabp_threads(), _kafkabp_threads()
+    assert len(kafkabp.describe_group(exp.group)) == 0
+    res = exp.result()
+    assert res.summary["produced"] == res.summary["delivered"] + res.summary["failed"]
