@@ -29,6 +29,7 @@ from kafkabp.experiment import Experiment, Result, run_experiment
 from kafkabp.lag import LagMonitor, snapshot
 from kafkabp.model import drain_time, predicted_lag, service_rate
 from kafkabp.status import Status, group_status, partition_status
+from kafkabp.widgets import dashboard
 from kafkabp.workload import (
     Burst,
     Constant,
@@ -57,5 +58,5 @@ __all__ = [
     "cpu", "exponential", "fixed", "lognormal", "per_batch", "stop_all", "wait_for",
     "LagMonitor", "snapshot", "Status", "group_status", "partition_status",
     "drain_time", "predicted_lag", "service_rate",
-    "Experiment", "Result", "run_experiment",
+    "Experiment", "Result", "run_experiment", "dashboard",
 ]

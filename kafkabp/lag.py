@@ -157,7 +157,8 @@ class LagMonitor:
         if tl.empty:
             return 0.0
         last = tl.iloc[-1]
-        return drain_time(float(last["lag"]), float(last["produce_rate"]), float(last["consume_rate"]))
+        rates = [max(0.0, float(last[c])) if pd.notna(last[c]) else 0.0 for c in ("produce_rate", "consume_rate")]
+        return drain_time(float(last["lag"]), *rates)
 
 
 def timeline_from(frame: pd.DataFrame, rate_window: float = 2.0) -> pd.DataFrame:
