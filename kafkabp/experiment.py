@@ -300,8 +300,15 @@ def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any],
         "consume_rate": float(consumed) / duration if duration else 0.0,
         "p50_latency": float(q.iloc[0]), "p95_latency": float(q.iloc[1]), "p99_latency": float(q.iloc[2]),
         "buffer_full": int(produced["buffer_full"]), "throttle_events": int(produced["throttle_events"]),
-        "rebalances": int((events["kind"] == "revoke").sum()) if len(events) else 0,
+        "rebalances": _rebalances(events),
     }
+
+
+def _rebalances(events: pd.DataFrame, gap: float = 1.0) -> int:
+    """Rebalances after the first join: bursts of assignments more than ``gap`` s apart, minus one."""
+    times = sorted(events.loc[events["kind"] == "assign", "t"]) if len(events) else []
+    bursts = sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] > gap)
+    return max(0, bursts - 1)
 
 
 def run_experiment(duration: float = 20.0, *, progress: bool = True,
