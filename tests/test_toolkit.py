@@ -125,3 +125,24 @@ def test_keyboard_interrupt_stops_everything(kafka_bootstrap: str) -> None:
     assert len(kafkabp.describe_group(exp.group)) == 0
     res = exp.result()
     assert res.summary["produced"] == res.summary["delivered"] + res.summary["failed"]
+
+
+def test_kip848_consumer_protocol_group_scales(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("kip848"), 4)
+    group = kafkabp.unique_name("kip848-g")
+    g = kafkabp.ConsumerGroup(topic, group, 1, protocol="consumer").start()
+    try:
+        assert kafkabp.wait_for(lambda: sum(map(len, g.assignment().values())) == 4, 30), g.assignment()
+        g.scale(2)
+        assert kafkabp.wait_for(lambda: sorted(len(v) for v in g.assignment().values()) == [2, 2], 30), g.assignment()
+    finally:
+        g.stop()
+
+
+def test_bad_group_settings_are_named(kafka_bootstrap: str) -> None:
+    with pytest.raises(ValueError, match="protocol must be 'classic' or 'consumer'"):
+        kafkabp.ConsumerGroup("t", "g", 1, protocol="eager")
+    with pytest.raises(ValueError, match="partitions must be a positive integer"):
+        kafkabp.create_topic(kafkabp.unique_name("bad"), 0)
+    with pytest.raises(ValueError, match="keys must be None, 'uniform' or 'hot'"):
+        kafkabp.RateProducer("t", 10, keys="zipf")
