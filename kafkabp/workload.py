@@ -521,21 +521,26 @@ class _Worker:
                     if not self._sleep_until(busy_until):
                         break
                 busy_until = max(busy_until, time.monotonic())
+                costly = proc.seconds > 0
+                stamps: list[float] = []  # processed-at minus produced-at, recorded once per batch
                 for msg in msgs:
                     if msg.error():
                         if msg.error().code() != KafkaError._PARTITION_EOF:
                             g.events.add("consume_error", self.name, msg.error().str())
                         continue
-                    cost = proc.sample(self.rng)
-                    if cost > 0:
-                        busy_until += cost
+                    if costly:
+                        busy_until += proc.sample(self.rng)
                         if proc.kind == "cpu":
                             _spin_until(busy_until)
                         elif not self._sleep_until(busy_until):
                             break
                     self.pending[(msg.topic(), msg.partition())] = msg.offset() + 1
                     self.consumed += 1
-                    g._record_latency(msg)
+                    ts_type, ts = msg.timestamp()
+                    if ts_type and ts > 0:
+                        stamps.append((time.time() if costly else 0.0) - ts / 1000.0)
+                if stamps:
+                    g._record_latencies(stamps, 0.0 if costly else time.time())
                 if time.monotonic() - last_commit >= g.commit_interval:
                     self._commit(asynchronous=True)
                     last_commit = time.monotonic()
@@ -611,19 +616,17 @@ class ConsumerGroup:
         self._lat_lock = threading.Lock()
         self._started = False
 
-    def _record_latency(self, msg: Any) -> None:
-        ts_type, ts = msg.timestamp()
-        if ts_type == 0 or ts <= 0:
-            return
-        value = time.time() - ts / 1000.0
+    def _record_latencies(self, values: list[float], offset: float) -> None:
+        """Keep end-to-end latencies (``value + offset`` seconds) in a bounded, unbiased sample."""
         with self._lat_lock:
-            self._latency_seen += 1
-            if len(self._latency) < _LATENCY_CAP:
-                self._latency.append(value)
-            else:  # reservoir sampling keeps an unbiased sample of every latency
-                j = random.randrange(self._latency_seen)
-                if j < _LATENCY_CAP:
-                    self._latency[j] = value
+            for v in values:
+                self._latency_seen += 1
+                if len(self._latency) < _LATENCY_CAP:
+                    self._latency.append(v + offset)
+                else:  # reservoir sampling keeps an unbiased sample of every latency
+                    j = random.randrange(self._latency_seen)
+                    if j < _LATENCY_CAP:
+                        self._latency[j] = v + offset
 
     def start(self) -> "ConsumerGroup":
         if self._started:
