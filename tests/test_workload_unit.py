@@ -49,8 +49,8 @@ def test_token_bucket_grants_exactly_the_rate(rate: float) -> None:
 
 
 def test_token_bucket_caps_saved_up_tokens() -> None:
-    bucket = TokenBucket(Constant(1000), burst_seconds=0.05, start=0.0)
-    assert bucket.refill(60.0) == pytest.approx(50.0)  # an idle minute is not a 60,000-message burst
+    bucket = TokenBucket(Constant(1000), start=0.0)
+    assert bucket.refill(60.0) == pytest.approx(200.0)  # an idle minute is not a 60,000-message burst
 
 
 def test_token_bucket_follows_a_step_profile() -> None:
