@@ -27,7 +27,7 @@ from kafkabp.broker import (
 )
 from kafkabp.experiment import Experiment, Result, run_experiment
 from kafkabp.lag import LagMonitor, snapshot
-from kafkabp.model import drain_time, predicted_lag, service_rate
+from kafkabp.model import drain_time, group_capacity, predicted_group_lag, predicted_lag, service_rate
 from kafkabp.status import Status, group_status, partition_status
 from kafkabp.widgets import dashboard
 from kafkabp.workload import (
@@ -57,6 +57,6 @@ __all__ = [
     "Burst", "Constant", "ConsumerGroup", "Processing", "Ramp", "RateProducer", "Step",
     "cpu", "exponential", "fixed", "lognormal", "per_batch", "stop_all", "wait_for",
     "LagMonitor", "snapshot", "Status", "group_status", "partition_status",
-    "drain_time", "predicted_lag", "service_rate",
+    "drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate",
     "Experiment", "Result", "run_experiment", "dashboard",
 ]

@@ -29,7 +29,8 @@ def admin_client() -> AdminClient:
     conf = client_config()
     key = repr(sorted(conf.items()))
     if key not in _ADMINS:
-        _ADMINS[key] = AdminClient({**conf, "logger": _rdkafka_log})
+        # A metadata request must never create the topic it asks about (it would resurrect deleted topics).
+        _ADMINS[key] = AdminClient({**conf, "logger": _rdkafka_log, "allow.auto.create.topics": False})
     return _ADMINS[key]
 
 
@@ -140,11 +141,16 @@ def describe_group(group: str, timeout: float = 10.0) -> pd.DataFrame:
 
 def committed_offsets(group: str, timeout: float = 10.0) -> dict[tuple[str, int], int]:
     """The group's committed offsets by (topic, partition); partitions never committed are absent."""
+    return {tp: off for tp, (off, _) in committed_with_metadata(group, timeout).items()}
+
+
+def committed_with_metadata(group: str, timeout: float = 10.0) -> dict[tuple[str, int], tuple[int, str]]:
+    """Committed offsets with each commit's metadata string (kafkabp's consumers stamp the commit time)."""
     fut = admin_client().list_consumer_group_offsets(
         [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
     )[group]
     res = fut.result(timeout=timeout)
-    return {(tp.topic, tp.partition): tp.offset for tp in res.topic_partitions if tp.offset >= 0}
+    return {(tp.topic, tp.partition): (tp.offset, tp.metadata or "") for tp in res.topic_partitions if tp.offset >= 0}
 
 
 def delete_group(group: str, timeout: float = 10.0) -> None:

@@ -282,6 +282,8 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs={data}
 num.partitions=1
+# Lessons create their topics explicitly; a typo must fail, not create a topic.
+auto.create.topics.enable=false
 # A single node: internal topics keep one replica.
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=10
@@ -464,6 +466,7 @@ def _start_docker(port: int | None) -> BrokerInfo:
         .with_env("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_REPLICATION_FACTOR", "1")
         .with_env("KAFKA_SHARE_COORDINATOR_STATE_TOPIC_MIN_ISR", "1")
         .with_env("KAFKA_GROUP_INITIAL_REBALANCE_DELAY_MS", "0")
+        .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
         .with_env("KAFKA_LOG_RETENTION_MS", "3600000")
         .with_env("KAFKA_LOG_RETENTION_BYTES", "268435456")
     )

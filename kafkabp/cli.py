@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -16,8 +18,9 @@ PACKAGES = ["confluent_kafka", "pandas", "plotly", "ipywidgets", "jupyterlab", "
 OPTIONAL = ["nbval", "testcontainers", "anywidget"]
 
 
-def _ok(ok: bool, text: str) -> bool:
-    print(f"[{'OK' if ok else 'FAIL'}] {text}")
+def _ok(ok: bool, text: str, optional: bool = False) -> bool:
+    """Print one check: [OK], [FAIL], or [--] for something optional that is absent."""
+    print(f"[{'OK' if ok else ('--' if optional else 'FAIL')}] {text}")
     return ok
 
 
@@ -25,15 +28,21 @@ def doctor() -> int:
     """Print [OK]/[FAIL] for everything the course needs; exit 1 if a required check fails."""
     good = _ok(sys.version_info >= (3, 10), f"Python {sys.version.split()[0]} (3.10+ needed)")
     for name in PACKAGES + OPTIONAL:
-        try:
-            mod = importlib.import_module(name)
-            version = getattr(mod, "__version__", "")
-            if name == "confluent_kafka":
-                version = f"{mod.version()[0]} (librdkafka {mod.libversion()[0]})"
-            _ok(True, f"{name} {version}")
-        except ImportError:
-            ok = _ok(False, f"{name} not installed (run `make setup` or `pip install -e .[dev]`)")
+        # find_spec + metadata: importing jupyterlab just to check it would take seconds
+        if importlib.util.find_spec(name) is None:
+            ok = _ok(False, f"{name} not installed (run `make setup` or `pip install -e .[dev]`)",
+                     optional=name in OPTIONAL)
             good = good and (name in OPTIONAL or ok)
+            continue
+        try:
+            version = importlib.metadata.version(name.replace("_", "-"))
+        except importlib.metadata.PackageNotFoundError:
+            version = ""
+        if name == "confluent_kafka":
+            import confluent_kafka
+
+            version = f"{version} (librdkafka {confluent_kafka.libversion()[0]})"
+        _ok(True, f"{name} {version}")
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     try:
         java, major = broker.find_java()
@@ -43,12 +52,13 @@ def doctor() -> int:
     libs = broker.kafka_libs(resolve=False)
     has_jars = (libs / ".complete").exists() or bool(os.environ.get("KAFKA_HOME"))
     _ok(has_jars, f"Apache Kafka {broker.KAFKA_VERSION} jars in {libs}" + ("" if has_jars else
-        " (not fetched yet: `kafkabp broker up` fetches them with Maven, once)"))
+        " (not fetched yet: `kafkabp broker up` fetches them with Maven, once)"), optional=True)
     if not has_jars:
         _ok(bool(shutil.which("mvn")), "Maven (`mvn`) to fetch them" if shutil.which("mvn") else
             "Maven not on PATH: install it, or set KAFKA_HOME to an unpacked Kafka distribution")
-    _ok(broker.docker_available(), "Docker engine answers" if broker.docker_available() else
-        "no Docker engine (optional: kafkabp runs Kafka from its jars with Java instead)")
+    docker = broker.docker_available()
+    _ok(docker, "Docker engine answers" if docker else
+        "no Docker engine (optional: kafkabp runs Kafka from its jars with Java instead)", optional=True)
     if external:
         try:
             broker.wait_until_ready(broker.external_config(), 12)
@@ -58,7 +68,7 @@ def doctor() -> int:
     else:
         info = broker.running_broker()
         _ok(info is not None, f"kafkabp's {info.kind} broker is up at {info.bootstrap}" if info else
-            "no broker running yet (`kafkabp broker up` starts one)")
+            "no broker running yet (`kafkabp broker up` starts one)", optional=True)
         if info is None:
             port = int(os.environ.get("KAFKABP_PORT", "0"))
             if port:

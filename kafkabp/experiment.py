@@ -18,7 +18,7 @@ import pandas as pd
 
 from kafkabp import admin
 from kafkabp.lag import LagMonitor, timeline_from
-from kafkabp.model import predicted_lag, service_rate
+from kafkabp.model import predicted_group_lag, predicted_lag
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
 
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
@@ -110,6 +110,8 @@ class Experiment:
         group: str | None = None,
         topic_config: Mapping[str, Any] | None = None,
         sample_interval: float = 0.5,
+        status_window: int = 10,
+        commit_while_busy: bool = False,
         stats_interval_ms: int = 0,
         label: str | None = None,
         keep: bool | None = None,
@@ -133,8 +135,10 @@ class Experiment:
                                      stats_interval_ms=stats_interval_ms, events=self.events,
                                      name=f"{self.group}-producer")
         self.consumer_group = ConsumerGroup(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
-                                    protocol=protocol, config=consumer_config, events=self.events)
-        self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0)
+                                    protocol=protocol, config=consumer_config, events=self.events,
+                                    commit_while_busy=commit_while_busy)
+        self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0, window=status_window)
+        self._live_status: str | None = None
         self._targets: list[tuple[float, float]] = []
         self._started = self._stopped = False
         self._result: Result | None = None
@@ -194,6 +198,11 @@ class Experiment:
         if self._stopped:
             return
         self._stopped = True
+        if self._started:  # judge the group while it still runs, not after it has left
+            try:
+                self._live_status = self.monitor.status().value
+            except Exception:
+                self._live_status = None
         self.producer.stop(timeout)
         self.consumer_group.stop(timeout)
         self.monitor.stop(timeout)
@@ -250,7 +259,7 @@ class Experiment:
         latency = pd.Series(self.consumer_group.latencies(), name="latency_s", dtype=float)
         predicted = self._predicted(tl["t"].to_numpy() if len(tl) else np.array([]))
         summary = summarize(tl, latency, self.producer.counts(), self.consumer_group.consumed, events)
-        summary["status"] = self.monitor.status().value if len(parts) else "ERR"
+        summary["status"] = self._live_status or ("ERR" if parts.empty else self.monitor.status().value)
         return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
                       self.topic, self.group, self.producer.last_stats)
 
@@ -258,13 +267,13 @@ class Experiment:
         profile = as_profile(self.params["rate"])
         if profile is None or len(t) == 0:
             return None
-        mu = service_rate(max(1, self.params["consumers"]) if self.params["consumers"] else 1, self._partitions,
-                          self.processing.mean_seconds(self.params["batch_size"]))
+        seconds = self.processing.mean_seconds(self.params["batch_size"])
         if self.params["consumers"] == 0:
-            mu = 0.0
-        if math.isinf(mu):
+            return pd.DataFrame({"t": t, "lag": predicted_lag(t, profile, 0.0)})
+        if seconds == 0:
             return None
-        return pd.DataFrame({"t": t, "lag": predicted_lag(t, profile, mu)})
+        lag = predicted_group_lag(t, profile, self.params["consumers"], self._partitions, seconds)
+        return pd.DataFrame({"t": t, "lag": lag})
 
 
 def _step_at(t: pd.Series, scale_events: pd.DataFrame, initial: int) -> list[int]:

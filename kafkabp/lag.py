@@ -41,9 +41,13 @@ def _offsets(partitions: list[tuple[str, int]], spec: OffsetSpec, timeout: float
     return {(tp.topic, tp.partition): fut.result(timeout=timeout).offset for tp, fut in futs.items()}
 
 
-def snapshot(group: str, topic: str | None = None, timeout: float = 10.0) -> pd.DataFrame:
-    """Lag of every partition the group reads (or of ``topic``), as ``kafka-consumer-groups --describe`` shows it."""
-    committed = admin.committed_offsets(group, timeout=timeout)
+def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, metadata: bool = False) -> pd.DataFrame:
+    """Lag of every partition the group reads (or of ``topic``), as ``kafka-consumer-groups --describe`` shows it.
+
+    ``metadata=True`` adds ``commit_metadata``: kafkabp's consumers stamp each commit's time there.
+    """
+    with_meta = admin.committed_with_metadata(group, timeout=timeout)
+    committed = {tp: off for tp, (off, _) in with_meta.items()}
     topics = {topic} if topic else _group_topics(group, committed, timeout)
     parts = [(t, p) for t in sorted(topics) for p in admin.topic_partitions(t, timeout=timeout)]
     end = _offsets(parts, OffsetSpec.latest(), timeout)
@@ -53,8 +57,11 @@ def snapshot(group: str, topic: str | None = None, timeout: float = 10.0) -> pd.
         c = committed.get(tp)
         base = c if c is not None else start[tp]
         rows.append({"topic": tp[0], "partition": tp[1], "committed_offset": c,
-                     "log_end_offset": end[tp], "lag": max(0, end[tp] - base)})
-    df = pd.DataFrame(rows, columns=SNAPSHOT_COLUMNS)
+                     "log_end_offset": end[tp], "lag": max(0, end[tp] - base),
+                     "commit_metadata": with_meta.get(tp, (0, ""))[1]})
+    df = pd.DataFrame(rows, columns=SNAPSHOT_COLUMNS + ["commit_metadata"])
+    if not metadata:
+        df = df.drop(columns="commit_metadata")
     df["committed_offset"] = df["committed_offset"].astype("Int64")
     return df
 
@@ -85,7 +92,7 @@ class LagMonitor:
 
     def sample(self) -> pd.DataFrame:
         """Take one sample now and append it; returns that sample's per-partition rows."""
-        snap = snapshot(self.group, self.topic, timeout=self.timeout)
+        snap = snapshot(self.group, self.topic, timeout=self.timeout, metadata=True)
         now = time.monotonic()
         rows = []
         with self._lock:
@@ -95,7 +102,7 @@ class LagMonitor:
                 committed = int(r.committed_offset) if not pd.isna(r.committed_offset) else int(r.log_end_offset) - int(r.lag)
                 tl = table.time_lag(committed, int(r.log_end_offset), now)
                 win = self._windows.setdefault(r.partition, deque(maxlen=self.window))
-                win.append(OffsetSample(now, committed, int(r.lag)))
+                win.append(OffsetSample(now, committed, int(r.lag), str(r.commit_metadata)))
                 rows.append({"t": now - self.t0, "topic": r.topic, "partition": int(r.partition),
                              "log_end_offset": int(r.log_end_offset), "committed_offset": committed,
                              "lag": int(r.lag), "time_lag": float(tl)})

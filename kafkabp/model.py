@@ -5,7 +5,7 @@ goes below zero. It gives the course a prediction to hold measurements against: 
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -130,3 +130,45 @@ def predicted_lag(
         else:
             lag = np.maximum(0.0, lag0 + (lam - mu) * times)
     return float(lag) if times.ndim == 0 else lag
+
+
+def partitions_per_consumer(consumers: int, partitions: int) -> list[int]:
+    """How many partitions each active consumer owns when the group spreads them as evenly as it can."""
+    consumers = _count("consumers", consumers, "the consumers in the group; start at least one")
+    partitions = _count("partitions", partitions, "the partitions of the topic; a topic has at least one")
+    active = min(consumers, partitions)
+    base, extra = divmod(partitions, active)
+    return [base + 1] * extra + [base] * (active - extra)
+
+
+def group_capacity(consumers: int, partitions: int, seconds_per_message: float, **kwargs: Any) -> float:
+    """The highest arrival rate (spread evenly over partitions) the group keeps up with.
+
+    Lower than :func:`service_rate` when partitions do not divide evenly: the consumer with the most
+    partitions saturates first (3 consumers on 4 partitions keep up only with what 2 would).
+    """
+    per_consumer = service_rate(1, 1, seconds_per_message, **kwargs)
+    return partitions / max(partitions_per_consumer(consumers, partitions)) * per_consumer
+
+
+def predicted_group_lag(
+    t: float | np.ndarray,
+    arrival_rate: float | Callable[[float], float],
+    consumers: int,
+    partitions: int,
+    seconds_per_message: float,
+    **kwargs: Any,
+) -> np.ndarray | float:
+    """Total lag of a group whose partitions get equal shares of the arrival rate: one fluid queue per consumer.
+
+    A consumer owning k of P partitions receives k/P of the arrivals and serves at most its own rate; its lag
+    grows only while its share exceeds that. With an even split this equals ``predicted_lag`` with
+    :func:`service_rate`; with an uneven one, only the overloaded consumers fall behind.
+    """
+    mu = service_rate(1, 1, seconds_per_message, **kwargs)
+    total: np.ndarray | float = 0.0
+    for k in partitions_per_consumer(consumers, partitions):
+        share = k / partitions
+        lam = (lambda tt, s=share: s * arrival_rate(tt)) if callable(arrival_rate) else share * arrival_rate
+        total = total + predicted_lag(t, lam, mu)
+    return total

@@ -46,6 +46,7 @@ class OffsetSample:
     timestamp: float  # seconds (epoch or monotonic; only differences matter)
     committed_offset: int
     lag: int  # log end offset - committed offset, never negative
+    commit_id: str = ""  # what identifies the commit (kafkabp stamps its time in the commit metadata), if known
 
     def __post_init__(self) -> None:
         if self.lag < 0:
@@ -123,8 +124,13 @@ def evaluate_commits(
 
 
 def commits_from_samples(window: Sequence[OffsetSample]) -> list[OffsetSample]:
-    """Turn samples into Burrow's one entry per commit: keep the first sample of each run of equal offsets."""
-    return [s for i, s in enumerate(window) if i == 0 or s.committed_offset != window[i - 1].committed_offset]
+    """Turn samples into Burrow's one entry per commit: keep the first sample of each run of equal offsets.
+
+    Where commits carry an id (kafkabp stamps each commit's time in its metadata), a new id is a new entry even
+    at the same offset: a re-commit, which is what lets a stuck-but-alive consumer read STALL.
+    """
+    return [s for i, s in enumerate(window) if i == 0 or s.committed_offset != window[i - 1].committed_offset
+            or s.commit_id != window[i - 1].commit_id]
 
 
 def partition_status(
@@ -141,9 +147,9 @@ def partition_status(
     storage never moves that timestamp (even ``min-distance`` merging keeps the older one). Samples taken every
     ~0.5 s repeat an offset until the next commit, so each run of equal offsets becomes one entry: its first
     sample, whose time is about the commit's and whose lag is the run's smallest. Windows of distinct commits
-    thus get Burrow's answer, and a group that stops committing reaches STOP. Limitation: a sample cannot tell a
-    re-commit of the same offset from no commit, so a stuck group that keeps re-committing (Burrow: STALL)
-    reads STOP here, or STALL only while Burrow's grace below applies.
+    thus get Burrow's answer, and a group that stops committing reaches STOP. Without a ``commit_id`` a sample
+    cannot tell a re-commit of the same offset from no commit, so a stuck group that keeps re-committing
+    (Burrow: STALL) would read STOP; with one (kafkabp's consumers stamp each commit) it reads STALL.
 
     ``current_lag`` defaults to the newest sample's lag. ``broker_offsets`` (recent log end offsets) default to
     those of the newest samples, as many as the window has commits, as Burrow keeps as many broker offsets as

@@ -459,6 +459,7 @@ class _Worker:
         self.consumed = 0
         self.owned: set[tuple[str, int]] = set()
         self.pending: dict[tuple[str, int], int] = {}
+        self.committed: dict[tuple[str, int], int] = {}
         self.error: BaseException | None = None
         self.rng = random.Random(index)
         self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
@@ -478,9 +479,11 @@ class _Worker:
         items = [(tp, off) for tp, off in self.pending.items() if only is None or tp in only]
         if not items:
             return
-        offsets = [TopicPartition(t, p, off) for (t, p), off in items]
+        stamp = f"kafkabp:{time.time():.3f}"  # the commit's time, so a re-commit is visible as one
+        offsets = [TopicPartition(t, p, off, metadata=stamp) for (t, p), off in items]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            self.committed.update(items)
         except Exception as exc:  # e.g. a partition already revoked: redelivered, at-least-once
             self.group.events.add("commit_failed", self.name, str(exc)[:200])
         for tp, _ in items:
@@ -505,11 +508,23 @@ class _Worker:
         self.group.events.add("lost", self.name, _fmt(gone))
 
     def _sleep_until(self, deadline: float) -> bool:
-        """Sleep until ``deadline`` in short steps; False if asked to stop meanwhile."""
+        """Sleep until ``deadline`` in short steps; False if asked to stop meanwhile.
+
+        With ``commit_while_busy`` the worker re-commits its last offsets every ``commit_interval`` while it
+        sleeps, as the Java client's auto-commit does from a poll loop that retries a message.
+        """
+        g = self.group
+        last = time.monotonic()
         while True:
-            left = deadline - time.monotonic()
+            now = time.monotonic()
+            left = deadline - now
             if left <= 0:
                 return True
+            if g.commit_while_busy and now - last >= g.commit_interval:
+                self.pending.update({tp: off for tp, off in self.committed.items() if tp in self.owned
+                                     and tp not in self.pending})
+                self._commit(asynchronous=True)
+                last = now
             if self.stop_event.wait(min(left, 0.1)):
                 return False
 
@@ -585,6 +600,8 @@ class ConsumerGroup:
 
     Offsets are committed after processing (every ``commit_interval`` s and on revoke/stop): at-least-once,
     so a crash or rebalance may redeliver, never skip. ``scale(n)`` grows or shrinks the group live.
+    ``commit_while_busy=True`` re-commits unchanged offsets while a worker is stuck on a message, as
+    Java's auto-commit does: Burrow then calls it STALL (alive, not moving) instead of STOP.
 
     Workers are threads, not processes, on evidence: a worker waiting on I/O or ``sleep`` releases
     the GIL, and librdkafka fetches in its own C threads, so N sleeping workers give N times the
@@ -602,6 +619,7 @@ class ConsumerGroup:
         batch_size: int = 500,
         protocol: str = "classic",
         commit_interval: float = 0.2,
+        commit_while_busy: bool = False,
         config: Mapping[str, Any] | None = None,
         events: EventLog | None = None,
     ) -> None:
@@ -614,6 +632,7 @@ class ConsumerGroup:
         self.topic, self.group, self.protocol = topic, group, protocol
         self.processing = processing or Processing()
         self.batch_size, self.commit_interval = batch_size, commit_interval
+        self.commit_while_busy = commit_while_busy
         self.config = dict(config or {})
         self.events = events or EventLog()
         self.initial = consumers

@@ -122,3 +122,16 @@ def test_drain_time(lag, lam, mu, expected):
 def test_drain_time_rejects_bad_inputs(args, match):
     with pytest.raises(ValueError, match=match):
         drain_time(*args)
+
+
+def test_uneven_partitions_limit_the_group() -> None:
+    from kafkabp.model import group_capacity, partitions_per_consumer, predicted_group_lag
+
+    assert partitions_per_consumer(3, 4) == [2, 1, 1]
+    assert partitions_per_consumer(8, 4) == [1, 1, 1, 1]
+    assert group_capacity(4, 4, 0.001) == pytest.approx(4000)
+    assert group_capacity(3, 4, 0.001) == pytest.approx(2000)  # the consumer with 2 partitions saturates first
+    # 3 consumers at 1 ms on 4 partitions, 3,000 msg/s: only the 2-partition consumer falls behind, 500 msg/s
+    assert predicted_group_lag(10.0, 3000, 3, 4, 0.001) == pytest.approx(5000)
+    # an even split is the plain fluid model
+    assert predicted_group_lag(10.0, 3000, 2, 4, 0.001) == pytest.approx(10_000)

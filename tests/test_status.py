@@ -292,3 +292,10 @@ def test_time_lag_fallbacks_are_lower_bounds():
     idle = table([(100, 10.0), (100, 20.0)])  # producer idle: kafka-lag-exporter would give inf here
     assert idle.time_lag(99, 100, now=30.0) == pytest.approx(20.0)
     assert idle.time_lag(100, 101, now=30.0) == pytest.approx(10.0)  # right-hand end of the flat run
+
+
+def test_recommits_of_the_same_offset_are_entries_when_commits_carry_an_id() -> None:
+    window = [OffsetSample(float(i), 1000, 100 + 50 * i, commit_id=f"c{i}") for i in range(10)]
+    assert partition_status(window, now=9.5) == Status.STALL
+    anonymous = [OffsetSample(float(i), 1000, 100 + 50 * i) for i in range(10)]
+    assert partition_status(anonymous, now=9.5) == Status.STOP

@@ -147,3 +147,27 @@ def test_bad_group_settings_are_named(kafka_bootstrap: str) -> None:
         kafkabp.create_topic(kafkabp.unique_name("bad"), 0)
     with pytest.raises(ValueError, match="keys must be None, 'uniform' or 'hot'"):
         kafkabp.RateProducer("t", 10, keys="zipf")
+
+
+def test_deleted_topic_stays_deleted(kafka_bootstrap: str) -> None:
+    topic = kafkabp.create_topic(kafkabp.unique_name("gone"), 2)
+    kafkabp.delete_topic(topic)
+    time.sleep(2)
+    assert not kafkabp.topic_exists(topic)
+    assert topic not in kafkabp.admin.admin_client().list_topics(timeout=10).topics
+
+
+def test_stuck_consumer_is_stall_when_it_recommits_and_stop_when_silent(kafka_bootstrap: str) -> None:
+    def stick(exp: kafkabp.Experiment) -> None:
+        exp.set_processing(kafkabp.fixed(3600))
+
+    kwargs = dict(rate=300, consumers=1, partitions=1, processing=kafkabp.fixed(0.0005), sample_interval=0.5)
+    stalled = kafkabp.Experiment(commit_while_busy=True, **kwargs)
+    silent = kafkabp.Experiment(**kwargs)
+    with stalled, silent:
+        stalled.wait(3, progress=False)
+        stick(stalled)
+        stick(silent)
+        stalled.wait(9, progress=False)
+        statuses = (stalled.monitor.partition_statuses()[0], silent.monitor.partition_statuses()[0])
+    assert statuses == (kafkabp.Status.STALL, kafkabp.Status.STOP), statuses
