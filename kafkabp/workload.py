@@ -446,7 +446,7 @@ def cpu(seconds: float) -> Processing:
 
 # --------------------------------------------------------------------------- consumer group
 
-_LATENCY_CAP = 200_000
+_LATENCY_CAP = 50_000  # an evenly spaced sample; percentiles need no more
 
 
 class _Worker:
@@ -545,26 +545,12 @@ class _Worker:
                     if not self._sleep_until(busy_until):
                         break
                 busy_until = max(busy_until, time.monotonic())
-                costly = proc.seconds > 0
-                stamps: list[float] = []  # processed-at minus produced-at, recorded once per batch
-                for msg in msgs:
-                    if msg.error():
-                        if msg.error().code() != KafkaError._PARTITION_EOF:
-                            g.events.add("consume_error", self.name, msg.error().str())
-                        continue
-                    if costly:
-                        busy_until += proc.sample(self.rng)
-                        if proc.kind == "cpu":
-                            _spin_until(busy_until)
-                        elif not self._sleep_until(busy_until):
-                            break
-                    self.pending[(msg.topic(), msg.partition())] = msg.offset() + 1
-                    self.consumed += 1
-                    ts_type, ts = msg.timestamp()
-                    if ts_type and ts > 0:
-                        stamps.append((time.time() if costly else 0.0) - ts / 1000.0)
-                if stamps:
-                    g._record_latencies(stamps, 0.0 if costly else time.time())
+                if proc.seconds > 0:
+                    if not self._process_each(msgs, proc, busy_until):
+                        break
+                    busy_until = max(busy_until, time.monotonic())
+                else:
+                    self._process_batch(msgs)
                 if time.monotonic() - last_commit >= g.commit_interval:
                     self._commit(asynchronous=True)
                     last_commit = time.monotonic()
@@ -573,6 +559,43 @@ class _Worker:
             g.events.add("error", self.name, repr(exc)[:200])
         finally:
             self._close()
+
+    def _good(self, msgs: list[Any]) -> list[Any]:
+        """The messages without errors; errors other than end-of-partition become events."""
+        good = [m for m in msgs if m.error() is None]
+        if len(good) != len(msgs):
+            for m in msgs:
+                if m.error() is not None and m.error().code() != KafkaError._PARTITION_EOF:
+                    self.group.events.add("consume_error", self.name, m.error().str())
+        return good
+
+    def _process_batch(self, msgs: list[Any]) -> None:
+        """Free processing: the fast path, as close to a plain ``consume()`` loop as bookkeeping allows."""
+        good = self._good(msgs)
+        topic = self.group.topic  # one topic per group: key the last message by partition alone
+        for p, m in {m.partition(): m for m in good}.items():
+            self.pending[(topic, p)] = m.offset() + 1
+        self.consumed += len(good)
+        self.group._record_latencies(good, time.time())
+
+    def _process_each(self, msgs: list[Any], proc: Processing, busy_until: float) -> bool:
+        """Spend each message's processing time (sleeping, or spinning for ``cpu``); False if stopped."""
+        done: list[Any] = []
+        finished: list[float] = []
+        ok = True
+        for m in self._good(msgs):
+            busy_until += proc.sample(self.rng)
+            if proc.kind == "cpu":
+                _spin_until(busy_until)
+            elif not self._sleep_until(busy_until):
+                ok = False
+                break
+            self.pending[(m.topic(), m.partition())] = m.offset() + 1
+            self.consumed += 1
+            done.append(m)
+            finished.append(time.time())
+        self.group._record_latencies(done, finished)
+        return ok
 
     def _close(self) -> None:
         consumer = getattr(self, "consumer", None)
@@ -641,20 +664,27 @@ class ConsumerGroup:
         self._ids = itertools.count()
         self._latency = array("d")
         self._latency_seen = 0
+        self._lat_stride = 1
         self._lat_lock = threading.Lock()
         self._started = False
 
-    def _record_latencies(self, values: list[float], offset: float) -> None:
-        """Keep end-to-end latencies (``value + offset`` seconds) in a bounded, unbiased sample."""
+    def _record_latencies(self, msgs: list[Any], processed_at: float | list[float]) -> None:
+        """Keep end-to-end latencies (processed minus produced) as an evenly spaced sample of every message.
+
+        Every ``stride``-th message is kept; when the sample reaches its cap, every other one is dropped and
+        the stride doubles, so memory stays bounded and the cost per message stays small.
+        """
         with self._lat_lock:
-            for v in values:
-                self._latency_seen += 1
-                if len(self._latency) < _LATENCY_CAP:
-                    self._latency.append(v + offset)
-                else:  # reservoir sampling keeps an unbiased sample of every latency
-                    j = random.randrange(self._latency_seen)
-                    if j < _LATENCY_CAP:
-                        self._latency[j] = v + offset
+            start = (-self._latency_seen) % self._lat_stride
+            self._latency_seen += len(msgs)
+            for i in range(start, len(msgs), self._lat_stride):
+                ts_type, ts = msgs[i].timestamp()
+                if ts_type and ts > 0:
+                    done = processed_at if isinstance(processed_at, float) else processed_at[i]
+                    self._latency.append(done - ts / 1000.0)
+            if len(self._latency) >= _LATENCY_CAP:
+                self._latency = array("d", self._latency[::2])
+                self._lat_stride *= 2
 
     def start(self) -> "ConsumerGroup":
         if self._started:
