@@ -1,0 +1,439 @@
+#!/usr/bin/env python3
+"""kafkabp benchmarks on the real broker: throughput, rate accuracy, control latency, monitor cost.
+
+``make bench`` runs ``.venv/bin/python benchmarks/run.py``; ``--quick`` does fewer, shorter repeats and
+``--only a,c`` picks benchmarks. Every measurement uses a fresh topic (deleted afterwards) and 100-byte
+records, and is repeated: the table quotes medians (ratios: median of the per-repeat paired ratios).
+The table is printed and written as Markdown + JSON to benchmarks/results/ (dated; full runs: latest.*).
+harness.py holds the baselines and samplers; benchmarks/README.md says what each benchmark measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import os
+import pstats
+import statistics
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import confluent_kafka
+from confluent_kafka import Consumer, TopicPartition
+from harness import (PRODUCER_CONF, Run, Sample, achieved_rate, consume_java, consume_plain, count_ok, cpu,
+                     drop_group, fill_partitions, fresh_topic, produce_java, produce_plain, settle_time,
+                     thread_cpu, trace, watch_until)
+
+import kafkabp
+from kafkabp import workload
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+@dataclass
+class Row:
+    benchmark: str
+    measured: str
+    target: str
+    met: bool | None  # None: reported only, no target
+
+
+@dataclass
+class Report:
+    repeats: int
+    n: int
+    quick: bool
+    rows: list[Row] = field(default_factory=list)
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def row(self, benchmark: str, measured: str, target: str = "-", met: bool | None = None) -> None:
+        self.rows.append(Row(benchmark, measured, target, met))
+
+    def note(self, key: str, text: str) -> None:
+        print(f"  [{key}] {text}", flush=True)
+        self.notes.setdefault(key, []).append(text)
+
+
+def med(xs: list[float]) -> float:
+    return statistics.median(xs) if xs else float("nan")
+
+
+def meds(runs: dict[str, list[Run]], key: str, names: tuple[str, ...], fmt: str = ",.0f") -> str:
+    return "; ".join(format(med([x[key] for x in runs[k]]), fmt) for k in names)
+
+
+def paired(runs: dict[str, list[Run]], a: str, b: str) -> float:
+    """Median over repeats of rate a / rate b, the two run back to back (robust to drifting load)."""
+    return med([x["rate"] / y["rate"] for x, y in zip(runs[a], runs[b], strict=True)])
+
+
+# --------------------------------------------------------------------------- (a) producer
+
+def produce_kafkabp(topic: str, n: int, acks: str) -> Run:
+    p = kafkabp.RateProducer(topic, None, max_messages=n, config={**PRODUCER_CONF, "acks": acks})
+    t0, c0 = time.perf_counter(), cpu()
+    if not p.start().wait(300):
+        raise TimeoutError("RateProducer did not finish within 300 s")
+    dt, used = time.perf_counter() - t0, cpu() - c0
+    if p.failed or p.produced != n:
+        raise RuntimeError(f"RateProducer counts: {p.counts()}")
+    return {"rate": n / dt, "cpu_us": used / n * 1e6}
+
+
+def producer_impls(n: int, acks: str) -> dict[str, Callable[[str], Run]]:
+    impls: dict[str, Callable[[str], Run]] = {
+        "kafkabp": lambda t: produce_kafkabp(t, n, acks), "plain": lambda t: produce_plain(t, n, acks),
+        "java": lambda t: produce_java(t, n, acks)}
+    if acks == "1":  # diagnostic: what a per-record delivery callback costs
+        impls["plain+callback"] = lambda t: produce_plain(t, n, acks, callback=True)
+    return impls
+
+
+def bench_producer(r: Report) -> None:
+    """(a) Full-speed producer throughput, records/s: kafkabp's RateProducer(topic, None, max_messages=N)
+    vs the plain confluent-kafka loop vs kafka-producer-perf-test, all with PRODUCER_CONF, acks=1 and
+    acks=all; plus CPU us per record of this process. Diagnostic at acks=1: the plain loop with an
+    on_delivery callback on every produce(), i.e. what a Python callback per record costs."""
+    for acks in ("1", "all"):
+        impls = producer_impls(r.n, acks)
+        runs: dict[str, list[Run]] = {k: [] for k in impls}
+        for _ in range(r.repeats):  # interleaved: a change in machine load hits every implementation alike
+            for name, fn in impls.items():
+                with fresh_topic() as t:
+                    runs[name].append(fn(t))
+        r.data[f"a_acks={acks}"] = runs
+        r.note("a", f"acks={acks}: " + "; ".join(f"{k} {meds(runs, 'rate', (k,))}/s" + (
+            f" at {meds(runs, 'cpu_us', (k,), '.2f')} us CPU/record" if "cpu_us" in v[0] else "")
+            for k, v in runs.items()))
+        ratio = paired(runs, "kafkabp", "plain")
+        r.row(f"(a) producer acks={acks}: records/s (kafkabp; plain; java)",
+              meds(runs, "rate", ("kafkabp", "plain", "java")))
+        r.row(f"(a) producer acks={acks}: kafkabp/plain", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
+        r.row(f"(a) producer acks={acks}: CPU us/record (kafkabp; plain)",
+              meds(runs, "cpu_us", ("kafkabp", "plain"), ".2f"))
+        r.row(f"(a) producer acks={acks}: plain/java", f"{paired(runs, 'plain', 'java'):.2f}", "(was ~1.8)")
+
+
+# --------------------------------------------------------------------------- (b) consumer
+
+def consume_kafkabp(topic: str, n: int) -> Run:
+    group = kafkabp.unique_name("bench-g")
+    g = kafkabp.ConsumerGroup(topic, group, 1, processing=None)
+    t0, c0 = time.monotonic(), cpu()
+    g.start()
+    try:
+        res = watch_until(lambda: g.consumed, n, t0, c0)
+    finally:
+        g.stop()
+        drop_group(group)
+    if g.errors():
+        raise g.errors()[0]
+    return res
+
+
+def python_us_per_record(batch: list[Any], n: int) -> tuple[float, float]:
+    """Microseconds per record without a broker: kafkabp's real ``_Worker._run`` fed ``batch`` over and
+    over by a stand-in Consumer, and the plain loop's ``count_ok`` over the same records."""
+    w = workload._Worker(kafkabp.ConsumerGroup("fake", "fake", 1), 0)
+    k = max(1, n // len(batch))
+    batches = iter([batch] * k)
+
+    def consume(*args: Any, **kw: Any) -> list[Any]:
+        nxt = next(batches, None)
+        if nxt is None:
+            w.stop_event.set()
+        return nxt or []
+
+    with mock.patch.object(workload, "Consumer") as fake:
+        fake.return_value.consume.side_effect = consume
+        t0 = time.perf_counter()
+        w._run()
+        kafkabp_us = (time.perf_counter() - t0) / (k * len(batch)) * 1e6
+    if w.error or w.consumed != k * len(batch):
+        raise RuntimeError(f"stand-in run failed: {w.error!r}, {w.consumed} of {k * len(batch)} records")
+    t0 = time.perf_counter()
+    for _ in range(k):
+        count_ok(batch)
+    return kafkabp_us, (time.perf_counter() - t0) / (k * len(batch)) * 1e6
+
+
+def profile_consumer(r: Report) -> None:
+    """cProfile of kafkabp's worker thread on a real run, then the per-record Python cost without broker."""
+    prof, orig = cProfile.Profile(), workload._Worker._run
+
+    def profiled(self: Any) -> None:
+        prof.enable()
+        try:
+            orig(self)
+        finally:
+            prof.disable()
+
+    with fresh_topic() as t:
+        produce_plain(t, r.n, "1")
+        with mock.patch.object(workload._Worker, "_run", profiled):
+            res = consume_kafkabp(t, r.n)
+        c = Consumer({**kafkabp.client_config(), "group.id": "bench-unused", "enable.auto.commit": False})
+        c.assign([TopicPartition(t, 0, 0)])
+        batch: list[Any] = []
+        while len(batch) < 500:
+            batch += [m for m in c.consume(500, timeout=1.0) if m.error() is None]
+        c.close()
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in stats.values()) or 1.0
+    lines = [f"tottime s     %      calls  function  (worker thread, {r.n:,} records at {res['rate']:,.0f}/s "
+             f"under cProfile, {total:.2f} s profiled)"]
+    for (file, line, fn), (_, nc, tt, _, _) in sorted(stats.items(), key=lambda kv: -kv[1][2])[:12]:
+        lines.append(f"{tt:9.3f} {100 * tt / total:5.1f} {nc:10d}  {fn} ({Path(file).name}:{line})")
+    r.data["b_profile"] = lines
+    print("\n".join("    " + line for line in lines))
+    costs = [python_us_per_record(batch[:500], r.n) for _ in range(3)]
+    r.data["b_python_us_per_record"] = costs
+    r.row("(b) consumer: Python us/record, no broker (kafkabp; plain)",
+          f"{med([x[0] for x in costs]):.2f}; {med([x[1] for x in costs]):.2f}")
+
+
+def bench_consumer(r: Report) -> None:
+    """(b) Consumer throughput, records/s, reading a fresh topic pre-filled with N records: kafkabp's
+    ConsumerGroup(topic, group, 1, processing=None) vs a plain consume(num_messages=500) loop with the
+    same settings vs kafka-consumer-perf-test. Python rates run from the first record to the last (join
+    excluded), like the Java tool's fetch.nMsg.sec; its nMsg.sec (join included) is kept as "e2e".
+    Then a cProfile of kafkabp's consumer path and its Python cost per record without a broker."""
+    impls = {"kafkabp": consume_kafkabp, "plain": consume_plain, "java": consume_java}
+    runs: dict[str, list[Run]] = {k: [] for k in impls}
+    for _ in range(r.repeats):
+        for name, fn in impls.items():
+            with fresh_topic() as t:
+                produce_plain(t, r.n, "1")
+                runs[name].append(fn(t, r.n))
+    r.data["b"] = runs
+    for k, v in runs.items():
+        r.note("b", f"{k}: {meds(runs, 'rate', (k,))}/s from the first record, {meds(runs, 'e2e', (k,))}/s with "
+               f"the join, join {meds(runs, 'join_s', (k,), '.2f')} s"
+               + (f", {meds(runs, 'cpu_us', (k,), '.2f')} us CPU/record" if "cpu_us" in v[0] else ""))
+    ratio = paired(runs, "kafkabp", "plain")
+    r.row("(b) consumer: records/s (kafkabp; plain; java)", meds(runs, "rate", tuple(impls)))
+    r.row("(b) consumer: kafkabp/plain", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
+    r.row("(b) consumer: CPU us/record (kafkabp; plain)", meds(runs, "cpu_us", ("kafkabp", "plain"), ".2f"))
+    r.row("(b) consumer: plain/java", f"{paired(runs, 'plain', 'java'):.2f}", "(was ~0.1)")
+    profile_consumer(r)
+
+
+# --------------------------------------------------------------------------- (c) rate accuracy
+
+def traced_producer(rate: float, until: float, period: float, change_at: float | None = None,
+                    new_rate: float = 0.0) -> tuple[list[Sample], float, Run]:
+    """RateProducer at ``rate`` on a fresh topic, ``produced`` sampled every ``period`` s for ``until`` s,
+    set_rate(new_rate) at ``change_at`` s if given. Returns the samples, when the change happened (s), and
+    the producer thread's CPU (% of one core) with the sampler's stalls: gaps longer than the token
+    bucket's burst, i.e. the machine left this process waiting for a CPU longer than RateProducer can
+    make up for (tokens beyond the burst are dropped)."""
+    with fresh_topic() as t:
+        p = kafkabp.RateProducer(t, rate)
+        t0, changed = time.monotonic(), [float("nan")]
+
+        def switch() -> None:
+            p.set_rate(new_rate)
+            changed[0] = time.monotonic() - t0
+
+        p.start()
+        clock, burst = thread_cpu(p), float(getattr(getattr(p, "_bucket", None), "burst_seconds", 0.05))
+        if change_at is not None:
+            threading.Timer(change_at, switch).start()
+        samples = trace(lambda: p.produced, t0, until, period)
+        cpu_pct = 100 * clock() / (time.monotonic() - t0)
+        p.stop()
+    gaps = [b[0] - a[0] for a, b in zip(samples, samples[1:], strict=False)]
+    return samples, changed[0], {"thread_cpu_pct": cpu_pct, "stalls": sum(g > burst for g in gaps),
+                                 "burst_ms": 1000 * burst, "max_gap_ms": 1000 * max(gaps, default=0.0)}
+
+
+def bench_rate(r: Report) -> None:
+    """(c) Rate accuracy: RateProducer at 10, 100, 1k, 10k, 50k msg/s; achieved/target over a steady window
+    after the first 0.5 s (10 s at 10 msg/s, 5 s otherwise; --quick 5 s and 3 s), ``produced`` sampled
+    every 2 ms. Also the producer thread's CPU (% of a core) while it runs."""
+    for rate in (10, 100, 1_000, 10_000, 50_000):
+        window = (5.0 if r.quick else 10.0) if rate == 10 else (3.0 if r.quick else 5.0)
+        ratios, info = [], []
+        for _ in range(r.repeats):
+            samples, _, stats = traced_producer(rate, 0.5 + window + 0.01, 0.002)
+            ratios.append(achieved_rate(samples, 0.5, 0.5 + window) / rate)
+            info.append(stats)
+        r.data[f"c_{rate}"] = {"ratio": ratios, "runs": info}
+        m = med(ratios)
+        r.note("c", f"{rate:,} msg/s: achieved/target {', '.join(f'{x:.4f}' for x in ratios)}; producer thread "
+               f"{med([x['thread_cpu_pct'] for x in info]):.1f} % of a core; sampler stalls > burst "
+               f"({info[0]['burst_ms']:.0f} ms) "
+               f"{', '.join(str(int(x['stalls'])) for x in info)}, longest gap "
+               f"{max(x['max_gap_ms'] for x in info):.0f} ms")
+        r.row(f"(c) rate {rate:,} msg/s: achieved/target", f"{m:.4f} ({100 * (m - 1):+.2f} %)", "error <= 1 %",
+              abs(m - 1) <= 0.01)
+
+
+# --------------------------------------------------------------------------- (d) control latency
+
+def scale_latency(protocol: str) -> tuple[float, float]:
+    """Seconds from scale(2) until the new member owns partitions, and until the split is 2 + 2."""
+    with fresh_topic(4) as t:
+        group = kafkabp.unique_name("bench-g")
+        g = kafkabp.ConsumerGroup(t, group, 1, protocol=protocol).start()
+        try:
+            if not kafkabp.wait_for(lambda: len(g.assignment().get(f"{group}-c0", [])) == 4, 60, 0.02):
+                raise TimeoutError(f"{protocol}: the first member never owned all 4 partitions")
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            g.scale(2)
+            kafkabp.wait_for(lambda: bool(g.assignment().get(f"{group}-c1")), 60, 0.005)
+            owns = time.monotonic() - t0
+            kafkabp.wait_for(lambda: sorted(map(len, g.assignment().values())) == [2, 2], 60, 0.005)
+            return owns, time.monotonic() - t0
+        finally:
+            g.stop()
+            drop_group(group)
+
+
+def bench_control(r: Report) -> None:
+    """(d) Control latency. (1) RateProducer at 1,000 msg/s, set_rate(5,000) after 2 s: seconds until the
+    200 ms sliding rate (``produced`` sampled every 20 ms) is within 5 % of 5,000 and stays there for 1 s
+    (5 repeats; --quick 1); the notes add the first entry, the strict "until the end of the 3 s watched"
+    time and later excursions. (2) ConsumerGroup of 1 on an idle 4-partition topic: scale(2) -> seconds
+    until the new member owns partitions (and until the split is 2 + 2), protocol classic and consumer
+    (KIP-848)."""
+    steps = []
+    for _ in range(1 if r.quick else 5):  # 5 s each: cheap enough for 5 repeats
+        samples, changed, stats = traced_producer(1_000, 5.0, 0.02, change_at=2.0, new_rate=5_000)
+        steps.append({**settle_time(samples, changed, 5_000), **stats})
+    r.data["d_set_rate"] = steps
+    r.note("d", "set_rate, s to first in band / held 1 s / in band to the end (3 s), excursions later, "
+           f"sampler stalls > burst ({steps[0]['burst_ms']:.0f} ms): " + "; ".join(
+               f"{x['first']:.2f} / {x['held']:.2f} / {x['strict']:.2f}, {x['excursions']:.0f}, {x['stalls']:.0f}"
+               for x in steps))
+    held = med([x["held"] for x in steps])
+    r.row("(d1) set_rate 1k -> 5k: s until within 5 % (held 1 s)", f"{held:.2f} s", "<= 1 s", held <= 1.0)
+    for protocol in ("classic", "consumer"):
+        runs = [scale_latency(protocol) for _ in range(r.repeats)]
+        r.data[f"d_scale_{protocol}_s"] = runs
+        r.row(f"(d2) scale(2), {protocol}: s until new member owns; 2+2 split",
+              f"{med([x[0] for x in runs]):.2f} s; {med([x[1] for x in runs]):.2f} s")
+
+
+# --------------------------------------------------------------------------- (e) monitor cost
+
+def bench_monitor(r: Report) -> None:
+    """(e) LagMonitor CPU at 0.5 s sampling on an 8-partition topic whose group has committed offsets:
+    process CPU over D s with only the monitor running minus the same process idle for D s, as % of one
+    core (D = 20 s; --quick 8 s). Breakdown: the monitor thread's own CPU (its pthread CPU clock, read
+    from outside) and the CPU of one sample() in the calling thread."""
+    duration = 8.0 if r.quick else 20.0
+    with fresh_topic(8) as t:
+        fill_partitions(t, 8, 1_000)
+        group = kafkabp.unique_name("bench-g")
+        c = Consumer({**kafkabp.client_config(), "group.id": group, "enable.auto.commit": False})
+        c.commit(offsets=[TopicPartition(t, p, 500) for p in range(8)], asynchronous=False)
+        c.close()
+        probe, c0 = kafkabp.LagMonitor(group, t, 0.5), time.thread_time()
+        for _ in range(10):
+            probe.sample()
+        per_sample_ms = (time.thread_time() - c0) / 10 * 1000
+        cost, alone, rate = [], [], []
+        for _ in range(r.repeats):
+            c0 = cpu()
+            time.sleep(duration)
+            idle = cpu() - c0
+            mon = kafkabp.LagMonitor(group, t, 0.5).start()
+            clock = thread_cpu(mon)
+            time.sleep(1.0)
+            c0, th0, rows0 = cpu(), clock(), len(mon.frame())
+            time.sleep(duration)
+            busy, th = cpu() - c0, clock() - th0
+            rate.append((len(mon.frame()) - rows0) / 8 / duration)
+            mon.stop()
+            if mon.errors:
+                raise RuntimeError(f"LagMonitor failed {mon.errors} samples: {mon.last_error}")
+            cost.append(100 * (busy - idle) / duration)
+            alone.append(100 * th / duration)
+        drop_group(group)
+    r.data["e"] = {"process_pct": cost, "monitor_thread_pct": alone, "samples_per_s": rate,
+                   "cpu_ms_per_sample": per_sample_ms}
+    r.note("e", f"monitor thread alone {med(alone):.2f} % of a core; {med(rate):.2f} samples/s; "
+           f"{per_sample_ms:.1f} ms CPU per sample() in the calling thread")
+    r.row("(e) LagMonitor CPU, 0.5 s sampling, 8 partitions", f"{med(cost):.2f} % of a core", "<= 2 %",
+          med(cost) <= 2.0)
+
+
+# --------------------------------------------------------------------------- main
+
+BENCHES: dict[str, Callable[[Report], None]] = {
+    "a": bench_producer, "b": bench_consumer, "c": bench_rate, "d": bench_control, "e": bench_monitor}
+
+
+def table(rows: list[Row]) -> str:
+    cells = [["benchmark", "measured", "target", "met?"]] + [
+        [x.benchmark, x.measured, x.target, "-" if x.met is None else ("yes" if x.met else "NO")] for x in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(4)]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in cells]
+    return "\n".join(lines[:1] + ["|" + "|".join("-" * (w + 2) for w in widths) + "|"] + lines[1:])
+
+
+def write(r: Report, meta: dict[str, Any]) -> list[Path]:
+    """Markdown + JSON as a dated file and, for a full run of every benchmark, as latest.* too (a quick or
+    partial run must not replace the reference numbers); each file is written whole, then renamed."""
+    md = [f"# kafkabp benchmarks, {meta['date']}", "", "; ".join(f"{k}: {v}" for k, v in meta.items()), "",
+          table(r.rows), ""] + [f"- ({k}) {line}" for k, lines in r.notes.items() for line in lines]
+    if "b_profile" in r.data:
+        md += ["", "Profile of kafkabp's consumer worker (b):", "", "```", *r.data["b_profile"], "```"]
+    doc = {"meta": meta, "rows": [asdict(x) for x in r.rows], "notes": r.notes, "data": r.data}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stem = meta["date"].replace(":", "") + ("-quick" if r.quick else "")
+    names = [stem] + (["latest"] if not r.quick and meta["benchmarks"] == ",".join(BENCHES) else [])
+    for name in names:
+        for ext, text in (("md", "\n".join(md) + "\n"), ("json", json.dumps(doc, indent=1, default=str))):
+            tmp = RESULTS / f"{name}.{ext}.tmp"
+            tmp.write_text(text)
+            tmp.replace(RESULTS / f"{name}.{ext}")
+    return [RESULTS / f"{name}.md" for name in names]
+
+
+def load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="1 repeat, 300k records, shorter windows")
+    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of a,b,c,d,e")
+    args = ap.parse_args()
+    chosen = [k.strip() for k in args.only.split(",") if k.strip()]
+    if unknown := [k for k in chosen if k not in BENCHES]:
+        ap.error(f"unknown benchmark(s) {unknown}; choose from {','.join(BENCHES)}")
+    r = Report(repeats=1 if args.quick else 3, n=300_000 if args.quick else 1_000_000, quick=args.quick)
+    info = kafkabp.ensure_broker_info()
+    meta: dict[str, Any] = {
+        "date": datetime.now().isoformat(timespec="seconds"), "mode": "quick" if args.quick else "full",
+        "benchmarks": ",".join(chosen), "repeats": r.repeats, "records": r.n, "cores": os.cpu_count(),
+        "broker": f"{info.kind} {info.version}", "confluent-kafka": confluent_kafka.__version__,
+        "librdkafka": confluent_kafka.libversion()[0]}
+    for key in chosen:
+        print(f"== {(BENCHES[key].__doc__ or key).split(':')[0]}", flush=True)
+        t0, before = time.monotonic(), load()
+        try:
+            BENCHES[key](r)
+        except Exception as exc:  # one failing benchmark must not hide the others' results
+            r.row(f"({key}) failed", f"{type(exc).__name__}: {exc}"[:150], "-", False)
+            r.notes.setdefault(key, []).append(traceback.format_exc()[-1500:])
+            traceback.print_exc()
+        r.note(key, f"took {time.monotonic() - t0:.0f} s; load average 1/5/15 min {before} before, {load()} after")
+    print("\n" + table(r.rows))
+    print("\nwritten: " + " and ".join(str(p) for p in write(r, meta)) + " (with .json)")
+
+
+if __name__ == "__main__":
+    main()
