@@ -112,7 +112,10 @@ def lab(args: argparse.Namespace) -> int:
         print(f"no notebooks folder at {notebooks}: run from the course checkout or pass --notebooks DIR",
               file=sys.stderr)
         return 2
-    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}", *args.jupyter_args]
+    extra = list(args.jupyter_args)
+    if hasattr(os, "geteuid") and os.geteuid() == 0 and "--allow-root" not in extra:
+        extra.append("--allow-root")  # JupyterLab refuses root without it (containers, CI machines)
+    cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={notebooks}", *extra]
     try:
         return subprocess.call(cmd)
     except KeyboardInterrupt:
@@ -128,15 +131,18 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--port", type=int, default=None, help="port for a new local broker (default: a free one)")
     b.add_argument("--lines", type=int, default=50, help="log lines to show")
     sub.add_parser("doctor", help="check Python, packages, Java, Kafka jars, Docker and the broker")
-    lab_p = sub.add_parser("lab", help="ensure the broker, then open JupyterLab on notebooks/")
+    lab_p = sub.add_parser("lab", help="ensure the broker, then open JupyterLab on notebooks/ "
+                           "(other options, e.g. --no-browser --port 8899, go to JupyterLab)")
     lab_p.add_argument("--notebooks", default=None)
-    lab_p.add_argument("jupyter_args", nargs=argparse.REMAINDER)
     t = sub.add_parser("kafka-tool", help="run Kafka's own tool, e.g. kafka-topics --list",
                        description="NAME is a script from Kafka's bin/ without .sh: " + ", ".join(sorted(broker.TOOLS)))
     t.add_argument("name")
     t.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("bootstrap", help="print the bootstrap address (starting a broker if needed)")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and args.command != "lab":
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    args.jupyter_args = unknown
     try:
         if args.command == "broker":
             return _broker(args)

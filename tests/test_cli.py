@@ -1,0 +1,27 @@
+"""The kafkabp command: arguments, doctor, and the lab launcher's hand-off to JupyterLab."""
+
+from __future__ import annotations
+
+import pytest
+
+from kafkabp import cli
+
+
+def test_unknown_options_are_refused_outside_lab() -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["broker", "status", "--bogus"])
+    assert exc.value.code == 2
+
+
+def test_doctor_prints_ok_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.doctor()
+    out = capsys.readouterr().out
+    assert "[OK] Python" in out and "confluent_kafka 2." in out
+    assert code in (0, 1) and ("All required checks passed." in out) == (code == 0)
+
+
+@pytest.mark.integration
+def test_lab_forwards_jupyter_options_and_checks_the_folder(kafka_bootstrap: str, tmp_path, capsys) -> None:
+    code = cli.main(["lab", "--notebooks", str(tmp_path / "missing"), "--no-browser", "--port", "8899"])
+    assert code == 2
+    assert "no notebooks folder" in capsys.readouterr().err
