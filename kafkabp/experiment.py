@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from kafkabp import admin
-from kafkabp.lag import LagMonitor, timeline_from
+from kafkabp.lag import LagMonitor
 from kafkabp.model import predicted_group_lag, predicted_lag
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
 
@@ -326,4 +326,4 @@ def run_experiment(duration: float = 20.0, *, progress: bool = True,
     return Experiment(**kwargs).run(duration, progress=progress, actions=actions)
 
 
-__all__ = ["Experiment", "Result", "run_experiment", "summarize", "timeline_from"]
+__all__ = ["Experiment", "Result", "run_experiment", "summarize"]

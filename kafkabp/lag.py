@@ -19,6 +19,7 @@ from confluent_kafka.admin import OffsetSpec
 from kafkabp import admin
 from kafkabp.model import drain_time
 from kafkabp.status import OffsetSample, Status, TimeLagTable, group_status, partition_status
+from kafkabp.workload import _LIVE
 
 SNAPSHOT_COLUMNS = ["topic", "partition", "committed_offset", "log_end_offset", "lag"]
 
@@ -121,16 +122,12 @@ class LagMonitor:
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> "LagMonitor":
-        from kafkabp.workload import _LIVE
-
         _LIVE.add(self)
         self._thread = threading.Thread(target=self._run, name=f"kafkabp-lag-{self.group}", daemon=True)
         self._thread.start()
         return self
 
     def stop(self, timeout: float = 10.0) -> None:
-        from kafkabp.workload import _LIVE
-
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)

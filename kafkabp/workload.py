@@ -276,7 +276,7 @@ class RateProducer:
                 self._bucket.reset(profile, time.monotonic())
             elif profile is not None:
                 self._bucket = TokenBucket(profile)
-        self.events.add("rate", self.name, "full speed" if rate is None else f"{rate if not callable(rate) else rate}")
+        self.events.add("rate", self.name, "full speed" if rate is None else str(rate))
 
     def start(self) -> "RateProducer":
         if self._thread is not None:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -11,6 +10,7 @@ import plotly.graph_objects as go
 import pytest
 
 from kafkabp import plots
+from kafkabp.experiment import Result
 
 PARTITIONS = 4
 RATE = 2000.0  # producer target, msg/s
@@ -18,20 +18,8 @@ CONSUME = 1000.0  # consumers keep up with half of it -> lag grows at 1000 msg/s
 DT, DURATION = 0.5, 20.0
 
 
-@dataclass
-class FakeResult:
-    label: str
-    timeline: pd.DataFrame
-    partitions: pd.DataFrame
-    events: pd.DataFrame
-    latency: pd.Series
-    summary: dict[str, Any]
-    params: dict[str, Any] = field(default_factory=dict)
-    predicted: pd.DataFrame | None = None
-
-
 def make_result(label: str = "2 consumers", *, slope: float = RATE - CONSUME,
-                predicted: bool = True, latency: bool = True, events: bool = True) -> FakeResult:
+                predicted: bool = True, latency: bool = True, events: bool = True) -> Result:
     t = np.arange(0.0, DURATION + DT / 2, DT)
     lag = np.round(slope * t).astype(int)
     timeline = pd.DataFrame({
@@ -62,7 +50,7 @@ def make_result(label: str = "2 consumers", *, slope: float = RATE - CONSUME,
         "produced": int(RATE * DURATION), "consumed": int((RATE - slope) * DURATION),
     }
     pred = pd.DataFrame({"t": t, "lag": slope * t}) if predicted else None
-    return FakeResult(label, timeline, partitions, events_df, lat, summary,
+    return Result(label, timeline, partitions, events_df, lat, summary,
                       {"rate": RATE, "consumers": 2, "partitions": PARTITIONS,
                        "processing": "fixed 1 ms"}, pred)
 
