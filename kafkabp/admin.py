@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import pandas as pd
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -139,18 +140,83 @@ def describe_group(group: str, timeout: float = 10.0) -> pd.DataFrame:
     return df
 
 
-def committed_offsets(group: str, timeout: float = 10.0) -> dict[tuple[str, int], int]:
+class OffsetReader:
+    """Reads a group's committed offsets through a consumer client that never joins the group.
+
+    Not through ``AdminClient.list_consumer_group_offsets``: in librdkafka 2.16 an admin OffsetFetch
+    answered with ``NOT_COORDINATOR`` (a fresh broker's first answers, or a coordinator that moved)
+    dereferences a group handle the admin client does not have, and the process dies with SIGSEGV
+    (confluentinc/librdkafka#5040, confluent-kafka-javascript#374). A consumer's own OffsetFetch goes
+    through its group-coordinator handling, which looks the coordinator up again and retries.
+    """
+
+    def __init__(self, group: str) -> None:
+        _check_name(group, "group")
+        self.group = group
+        self._consumer: Consumer | None = Consumer({
+            **client_config(), "group.id": group, "client.id": f"kafkabp-offsets-{group}",
+            "enable.auto.commit": False, "logger": _rdkafka_log, "allow.auto.create.topics": False,
+        })
+        self._lock = threading.Lock()
+
+    def committed(self, partitions: Iterable[tuple[str, int]], timeout: float = 10.0
+                  ) -> dict[tuple[str, int], tuple[int, str]]:
+        """(offset, commit metadata) for each partition the group has committed; others are absent."""
+        parts = [TopicPartition(t, p) for t, p in partitions]
+        if not parts:
+            return {}
+        with self._lock:
+            if self._consumer is None:
+                raise RuntimeError(f"the offset reader of group {self.group!r} is closed")
+            res = self._consumer.committed(parts, timeout=timeout)
+        return {(tp.topic, tp.partition): (tp.offset, tp.metadata or "") for tp in res
+                if tp.error is None and tp.offset >= 0}
+
+    def close(self) -> None:
+        with self._lock:
+            consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            consumer.close()
+
+    def __enter__(self) -> "OffsetReader":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def group_topics(group: str, timeout: float = 10.0) -> set[str]:
+    """Topics a group's members are assigned; for a group without members, every non-internal topic."""
+    topics: set[str] = set()
+    try:
+        for parts in describe_group(group, timeout=timeout)["partitions"]:
+            topics |= {t for t, _ in parts}
+    except KafkaException:  # an unknown group has no members
+        pass
+    if not topics:  # committed offsets without members: ask about every topic (one request)
+        md = admin_client().list_topics(timeout=timeout)
+        topics = {t for t in md.topics if not t.startswith("__")}
+    return topics
+
+
+def committed_offsets(group: str, topics: Iterable[str] | None = None, timeout: float = 10.0
+                      ) -> dict[tuple[str, int], int]:
     """The group's committed offsets by (topic, partition); partitions never committed are absent."""
-    return {tp: off for tp, (off, _) in committed_with_metadata(group, timeout).items()}
+    return {tp: off for tp, (off, _) in committed_with_metadata(group, topics, timeout).items()}
 
 
-def committed_with_metadata(group: str, timeout: float = 10.0) -> dict[tuple[str, int], tuple[int, str]]:
-    """Committed offsets with each commit's metadata string (kafkabp's consumers stamp the commit time)."""
-    fut = admin_client().list_consumer_group_offsets(
-        [ConsumerGroupTopicPartitions(group)], request_timeout=timeout
-    )[group]
-    res = fut.result(timeout=timeout)
-    return {(tp.topic, tp.partition): (tp.offset, tp.metadata or "") for tp in res.topic_partitions if tp.offset >= 0}
+def committed_with_metadata(group: str, topics: Iterable[str] | None = None, timeout: float = 10.0,
+                            reader: OffsetReader | None = None) -> dict[tuple[str, int], tuple[int, str]]:
+    """Committed offsets with each commit's metadata string (kafkabp's consumers stamp the commit time).
+
+    ``topics`` defaults to :func:`group_topics`; ``reader`` reuses an open :class:`OffsetReader`.
+    """
+    names = sorted(set(topics) if topics is not None else group_topics(group, timeout))
+    parts = [(t, p) for t in names if topic_exists(t, timeout) for p in topic_partitions(t, timeout)]
+    if reader is not None:
+        return reader.committed(parts, timeout)
+    with OffsetReader(group) as own:
+        return own.committed(parts, timeout)
 
 
 def delete_group(group: str, timeout: float = 10.0) -> None:

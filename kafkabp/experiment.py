@@ -205,12 +205,7 @@ class Experiment:
                 self._live_status = None
         self.producer.stop(timeout)
         self.consumer_group.stop(timeout)
-        self.monitor.stop(timeout)
-        if self._started:
-            try:
-                self.monitor.sample()  # the final committed offsets, after the group has left
-            except Exception:
-                pass
+        self.monitor.stop(timeout, final_sample=self._started)  # the final offsets, after the group left
         self._result = self._collect()
         if not self.keep and self._started:
             try:

@@ -24,16 +24,6 @@ from kafkabp.workload import _LIVE
 SNAPSHOT_COLUMNS = ["topic", "partition", "committed_offset", "log_end_offset", "lag"]
 
 
-def _group_topics(group: str, committed: dict[tuple[str, int], int], timeout: float) -> set[str]:
-    topics = {t for t, _ in committed}
-    try:
-        for parts in admin.describe_group(group, timeout=timeout)["partitions"]:
-            topics |= {t for t, _ in parts}
-    except Exception:  # an unknown or empty group simply has no members
-        pass
-    return topics
-
-
 def _offsets(partitions: list[tuple[str, int]], spec: OffsetSpec, timeout: float) -> dict[tuple[str, int], int]:
     if not partitions:
         return {}
@@ -42,15 +32,21 @@ def _offsets(partitions: list[tuple[str, int]], spec: OffsetSpec, timeout: float
     return {(tp.topic, tp.partition): fut.result(timeout=timeout).offset for tp, fut in futs.items()}
 
 
-def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, metadata: bool = False) -> pd.DataFrame:
+def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, metadata: bool = False,
+             reader: admin.OffsetReader | None = None) -> pd.DataFrame:
     """Lag of every partition the group reads (or of ``topic``), as ``kafka-consumer-groups --describe`` shows it.
 
     ``metadata=True`` adds ``commit_metadata``: kafkabp's consumers stamp each commit's time there.
+    ``reader`` reuses an open :class:`~kafkabp.admin.OffsetReader` (the monitor keeps one).
     """
-    with_meta = admin.committed_with_metadata(group, timeout=timeout)
-    committed = {tp: off for tp, (off, _) in with_meta.items()}
-    topics = {topic} if topic else _group_topics(group, committed, timeout)
+    topics = {topic} if topic else admin.group_topics(group, timeout)
     parts = [(t, p) for t in sorted(topics) for p in admin.topic_partitions(t, timeout=timeout)]
+    if reader is not None:
+        with_meta = reader.committed(parts, timeout)
+    else:
+        with admin.OffsetReader(group) as own:
+            with_meta = own.committed(parts, timeout)
+    committed = {tp: off for tp, (off, _) in with_meta.items()}
     end = _offsets(parts, OffsetSpec.latest(), timeout)
     start = _offsets([tp for tp in parts if tp not in committed], OffsetSpec.earliest(), timeout)
     rows = []
@@ -90,10 +86,24 @@ class LagMonitor:
         self._lock = threading.Lock()
         self.errors = 0
         self.last_error: str | None = None
+        self.last_ok: float | None = None  # monotonic time of the last good sample
+        self.failing_since: float | None = None  # first failure of the current run of failures
+        self._reader: admin.OffsetReader | None = None
 
     def sample(self) -> pd.DataFrame:
         """Take one sample now and append it; returns that sample's per-partition rows."""
-        snap = snapshot(self.group, self.topic, timeout=self.timeout, metadata=True)
+        if self._reader is None:
+            self._reader = admin.OffsetReader(self.group)
+            _LIVE.add(self)  # stop_all() closes the reader's consumer
+        try:
+            snap = snapshot(self.group, self.topic, timeout=self.timeout, metadata=True, reader=self._reader)
+        except Exception as exc:
+            self.errors += 1
+            self.last_error = repr(exc)
+            if self.failing_since is None:
+                self.failing_since = time.monotonic()
+            raise
+        self.last_ok, self.failing_since = time.monotonic(), None
         now = time.monotonic()
         rows = []
         with self._lock:
@@ -115,9 +125,8 @@ class LagMonitor:
         while not self._stop.is_set():
             try:
                 self.sample()
-            except Exception as exc:  # a slow broker skips a sample; the monitor keeps going
-                self.errors += 1
-                self.last_error = repr(exc)
+            except Exception:  # a slow or absent broker skips a sample (counted); the monitor keeps going
+                pass
             next_at += self.interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
@@ -127,10 +136,23 @@ class LagMonitor:
         self._thread.start()
         return self
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def unreachable_for(self) -> float:
+        """Seconds since samples began failing without a success in between (0 while sampling works)."""
+        return 0.0 if self.failing_since is None else time.monotonic() - self.failing_since
+
+    def stop(self, timeout: float = 10.0, *, final_sample: bool = False) -> None:
+        """Stop sampling (after one last sample if asked) and close the offset reader."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if final_sample:
+            try:
+                self.sample()
+            except Exception:  # the broker is gone: the timeline ends at the last good sample
+                pass
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         _LIVE.discard(self)
 
     def frame(self) -> pd.DataFrame:
