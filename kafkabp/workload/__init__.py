@@ -1,0 +1,23 @@
+"""Workloads on a real broker: a rate-controlled producer and a consumer group with a processing model.
+
+Both run in background threads so a notebook stays responsive, both can be changed while they
+run (sliders and controllers drive them), and both stop cleanly within a few seconds.
+
+- ``rates``: rate profiles and the token bucket;
+- ``producer``: :class:`RateProducer`;
+- ``processing``: processing models (``fixed``, ``exponential``, ``lognormal``, ``per_batch``, ``cpu``);
+- ``consumer``: :class:`ConsumerGroup`;
+- ``base``: the event log and the registry behind :func:`stop_all`.
+"""
+
+from kafkabp.workload.base import _LIVE, EventLog, stop_all, wait_for  # noqa: F401 - _LIVE: kafkabp's registry
+from kafkabp.workload.consumer import ConsumerGroup
+from kafkabp.workload.processing import Processing, cpu, exponential, fixed, lognormal, per_batch
+from kafkabp.workload.producer import RateProducer
+from kafkabp.workload.rates import Burst, Constant, Ramp, Rate, RateProfile, Step, TokenBucket, as_profile
+
+__all__ = [
+    "EventLog", "stop_all", "wait_for", "ConsumerGroup", "Processing", "cpu", "exponential", "fixed",
+    "lognormal", "per_batch", "RateProducer", "Burst", "Constant", "Ramp", "Rate", "RateProfile", "Step",
+    "TokenBucket", "as_profile",
+]

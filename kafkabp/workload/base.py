@@ -1,0 +1,51 @@
+"""What every workload shares: a timestamped event log and the registry that stops every live client."""
+
+from __future__ import annotations
+
+import atexit
+import threading
+import time
+import weakref
+from typing import Any, Callable
+
+
+class EventLog:
+    """Thread-safe list of timestamped events (rebalances, scaling, rate changes, throttling)."""
+
+    def __init__(self, t0: float | None = None) -> None:
+        self.t0 = time.monotonic() if t0 is None else t0
+        self._rows: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def add(self, kind: str, member: str = "", detail: str = "") -> None:
+        with self._lock:
+            self._rows.append({"t": time.monotonic() - self.t0, "kind": kind, "member": member, "detail": detail})
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return list(self._rows)
+
+
+_LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
+
+
+def stop_all(timeout: float = 10.0) -> int:
+    """Stop every producer, consumer group and monitor still running in this process."""
+    items = list(_LIVE)
+    for item in items:
+        item.stop(timeout=timeout)
+    return len(items)
+
+
+atexit.register(stop_all, 5.0)
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+

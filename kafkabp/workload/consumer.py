@@ -1,0 +1,332 @@
+"""A consumer group of thread workers, each processing with a model; commits after processing."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import threading
+import time
+from array import array
+from typing import Any, Mapping
+
+from confluent_kafka import Consumer, KafkaError, TopicPartition
+
+from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.workload.base import _LIVE, EventLog
+from kafkabp.workload.processing import Processing
+
+_LATENCY_CAP = 10_000  # an evenly spaced sample of 5,000-10,000: enough for p99, cheap per record
+
+
+class _Worker:
+    """One group member: its own Consumer in its own thread."""
+
+    def __init__(self, group: "ConsumerGroup", index: int) -> None:
+        self.group, self.index = group, index
+        self.name = f"{group.group}-c{index}"
+        self.stop_event = threading.Event()
+        self.consumed = 0
+        self.owned: set[tuple[str, int]] = set()
+        self.pending: dict[tuple[str, int], int] = {}
+        self.committed: dict[tuple[str, int], int] = {}
+        self.error: BaseException | None = None
+        self.rng = random.Random(index)
+        self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
+
+    def _conf(self) -> dict[str, Any]:
+        g = self.group
+        conf: dict[str, Any] = {
+            **client_config(), "group.id": g.group, "client.id": self.name, "logger": _rdkafka_log,
+            "enable.auto.commit": False, "auto.offset.reset": "earliest", "group.protocol": g.protocol,
+        }
+        if g.protocol == "classic":
+            conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+        conf.update(g.config)
+        return conf
+
+    def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
+        items = [(tp, off) for tp, off in self.pending.items() if only is None or tp in only]
+        if not items:
+            return
+        stamp = f"kafkabp:{time.time():.3f}"  # the commit's time, so a re-commit is visible as one
+        offsets = [TopicPartition(t, p, off, metadata=stamp) for (t, p), off in items]
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=asynchronous)
+            self.committed.update(items)
+        except Exception as exc:  # e.g. a partition already revoked: redelivered, at-least-once
+            self.group.events.add("commit_failed", self.name, str(exc)[:200])
+        for tp, _ in items:
+            self.pending.pop(tp, None)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        got = {(tp.topic, tp.partition) for tp in partitions}
+        self.owned |= got
+        self.group.events.add("assign", self.name, _fmt(got))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._commit(asynchronous=False, only=gone)  # hand over processed offsets before losing them
+        self.owned -= gone
+        self.group.events.add("revoke", self.name, _fmt(gone))
+
+    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        for tp in gone:
+            self.pending.pop(tp, None)
+        self.owned -= gone
+        self.group.events.add("lost", self.name, _fmt(gone))
+
+    def _sleep_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline`` in short steps; False if asked to stop meanwhile.
+
+        With ``commit_while_busy`` the worker re-commits its last offsets every ``commit_interval`` while it
+        sleeps, as the Java client's auto-commit does from a poll loop that retries a message.
+        """
+        g = self.group
+        last = time.monotonic()
+        while True:
+            now = time.monotonic()
+            left = deadline - now
+            if left <= 0:
+                return True
+            if g.commit_while_busy and now - last >= g.commit_interval:
+                self.pending.update({tp: off for tp, off in self.committed.items() if tp in self.owned
+                                     and tp not in self.pending})
+                self._commit(asynchronous=True)
+                last = now
+            if self.stop_event.wait(min(left, 0.1)):
+                return False
+
+    def _run(self) -> None:
+        g = self.group
+        try:
+            self.consumer = Consumer(self._conf())
+            self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                    on_lost=self._on_lost)
+            last_commit = time.monotonic()
+            busy_until = time.monotonic()
+            while not self.stop_event.is_set():
+                msgs = self.consumer.consume(num_messages=g.batch_size, timeout=0.1)
+                proc = g.processing
+                now = time.monotonic()
+                if msgs and proc.per_batch:
+                    busy_until = max(busy_until, now) + proc.per_batch
+                    if not self._sleep_until(busy_until):
+                        break
+                busy_until = max(busy_until, time.monotonic())
+                if proc.seconds > 0:
+                    if not self._process_each(msgs, proc, busy_until):
+                        break
+                    busy_until = max(busy_until, time.monotonic())
+                else:
+                    self._process_batch(msgs)
+                if time.monotonic() - last_commit >= g.commit_interval:
+                    self._commit(asynchronous=True)
+                    last_commit = time.monotonic()
+        except BaseException as exc:
+            self.error = exc
+            g.events.add("error", self.name, repr(exc)[:200])
+        finally:
+            self._close()
+
+    def _good(self, msgs: list[Any]) -> list[Any]:
+        """The messages without errors; errors other than end-of-partition become events."""
+        good = [m for m in msgs if m.error() is None]
+        if len(good) != len(msgs):
+            for m in msgs:
+                if m.error() is not None and m.error().code() != KafkaError._PARTITION_EOF:
+                    self.group.events.add("consume_error", self.name, m.error().str())
+        return good
+
+    def _process_batch(self, msgs: list[Any]) -> None:
+        """Free processing: the fast path, as close to a plain ``consume()`` loop as bookkeeping allows."""
+        good = self._good(msgs)
+        topic, owned = self.group.topic, len(self.owned) or len(good)  # one topic per group
+        seen: set[int] = set()
+        for m in reversed(good):  # the last message of each partition; a batch is often one partition
+            p = m.partition()
+            if p not in seen:
+                seen.add(p)
+                self.pending[(topic, p)] = m.offset() + 1
+                if len(seen) >= owned:
+                    break
+        self.consumed += len(good)
+        self.group._record_latencies(good, time.time())
+
+    def _process_each(self, msgs: list[Any], proc: Processing, busy_until: float) -> bool:
+        """Spend each message's processing time (sleeping, or spinning for ``cpu``); False if stopped."""
+        done: list[Any] = []
+        finished: list[float] = []
+        ok = True
+        for m in self._good(msgs):
+            busy_until += proc.sample(self.rng)
+            if proc.kind == "cpu":
+                _spin_until(busy_until)
+            elif not self._sleep_until(busy_until):
+                ok = False
+                break
+            self.pending[(m.topic(), m.partition())] = m.offset() + 1
+            self.consumed += 1
+            done.append(m)
+            finished.append(time.time())
+        self.group._record_latencies(done, finished)
+        return ok
+
+    def _close(self) -> None:
+        consumer = getattr(self, "consumer", None)
+        if consumer is None:
+            return
+        try:
+            self._commit(asynchronous=False)
+        finally:
+            consumer.close()  # leaves the group, so the others take over at once
+            self.group.events.add("left", self.name, "")
+
+
+def _spin_until(deadline: float) -> None:
+    x = 0
+    while time.monotonic() < deadline:
+        x += 1
+
+
+def _fmt(parts: set[tuple[str, int]]) -> str:
+    return ",".join(f"p{p}" for _, p in sorted(parts)) or "-"
+
+
+class ConsumerGroup:
+    """N consumers in one group, each processing its messages with a :class:`Processing` model.
+
+    Offsets are committed after processing (every ``commit_interval`` s and on revoke/stop): at-least-once,
+    so a crash or rebalance may redeliver, never skip. ``scale(n)`` grows or shrinks the group live.
+    ``commit_while_busy=True`` re-commits unchanged offsets while a worker is stuck on a message, as
+    Java's auto-commit does: Burrow then calls it STALL (alive, not moving) instead of STOP.
+
+    Workers are threads, not processes, on evidence: a worker waiting on I/O or ``sleep`` releases
+    the GIL, and librdkafka fetches in its own C threads, so N sleeping workers give N times the
+    capacity; CPU-bound Python work (``cpu()``) holds the GIL and does not scale with threads, which
+    lesson 04 shows. Threads also start in milliseconds and stop cleanly on a kernel interrupt.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        group: str,
+        consumers: int = 1,
+        processing: Processing | None = None,
+        *,
+        batch_size: int = 500,
+        protocol: str = "classic",
+        commit_interval: float = 0.2,
+        commit_while_busy: bool = False,
+        config: Mapping[str, Any] | None = None,
+        events: EventLog | None = None,
+    ) -> None:
+        if protocol not in ("classic", "consumer"):
+            raise ValueError(f"protocol must be 'classic' or 'consumer' (KIP-848), got {protocol!r}")
+        if not isinstance(consumers, int) or consumers < 0:
+            raise ValueError(f"consumers must be an integer >= 0, got {consumers!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.topic, self.group, self.protocol = topic, group, protocol
+        self.processing = processing or Processing()
+        self.batch_size, self.commit_interval = batch_size, commit_interval
+        self.commit_while_busy = commit_while_busy
+        self.config = dict(config or {})
+        self.events = events or EventLog()
+        self.initial = consumers
+        self.workers: list[_Worker] = []
+        self._retired: list[_Worker] = []
+        self._ids = itertools.count()
+        self._latency = array("d")
+        self._latency_seen = 0
+        self._lat_stride = 1
+        self._lat_lock = threading.Lock()
+        self._started = False
+
+    def _record_latencies(self, msgs: list[Any], processed_at: float | list[float]) -> None:
+        """Keep end-to-end latencies (processed minus produced) as an evenly spaced sample of every message.
+
+        Every ``stride``-th message is kept; when the sample reaches its cap, every other one is dropped and
+        the stride doubles, so memory stays bounded and the cost per message stays small.
+        """
+        with self._lat_lock:
+            start = (-self._latency_seen) % self._lat_stride
+            self._latency_seen += len(msgs)
+            for i in range(start, len(msgs), self._lat_stride):
+                ts_type, ts = msgs[i].timestamp()
+                if ts_type and ts > 0:
+                    done = processed_at if isinstance(processed_at, float) else processed_at[i]
+                    self._latency.append(done - ts / 1000.0)
+            if len(self._latency) >= _LATENCY_CAP:
+                self._latency = array("d", self._latency[::2])
+                self._lat_stride *= 2
+
+    def start(self) -> "ConsumerGroup":
+        if self._started:
+            raise RuntimeError("this group was already started; use scale(n) to change its size")
+        self._started = True
+        _LIVE.add(self)
+        self.scale(self.initial)
+        return self
+
+    def scale(self, n: int) -> None:
+        """Grow or shrink to ``n`` members; leaving members commit and leave the group."""
+        if not isinstance(n, int) or n < 0:
+            raise ValueError(f"consumer count must be an integer >= 0, got {n!r}")
+        before = len(self.workers)
+        while len(self.workers) < n:
+            w = _Worker(self, next(self._ids))
+            self.workers.append(w)
+            w.thread.start()
+        leaving = self.workers[n:]
+        del self.workers[n:]
+        for w in leaving:
+            w.stop_event.set()
+        for w in leaving:
+            w.thread.join(10)
+        self._retired.extend(leaving)
+        if before != n:
+            self.events.add("scale", "", f"{before} -> {n}")
+
+    @property
+    def size(self) -> int:
+        return len(self.workers)
+
+    def set_processing(self, processing: Processing) -> None:
+        """Change the processing model live (workers pick it up on their next batch)."""
+        self.processing = processing
+        self.events.add("note", "", f"processing -> {processing}")
+
+    @property
+    def consumed(self) -> int:
+        return sum(w.consumed for w in self.workers + self._retired)
+
+    def assignment(self) -> dict[str, list[int]]:
+        """Partitions each live member owns right now."""
+        return {w.name: sorted(p for _, p in w.owned) for w in self.workers}
+
+    def latencies(self) -> list[float]:
+        with self._lat_lock:
+            return list(self._latency)
+
+    def errors(self) -> list[BaseException]:
+        return [w.error for w in self.workers + self._retired if w.error is not None]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Commit, leave the group and end every worker thread."""
+        workers = list(self.workers)
+        for w in workers:
+            w.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for w in workers:
+            w.thread.join(max(0.1, deadline - time.monotonic()))
+        self._retired.extend(workers)
+        self.workers = []
+        _LIVE.discard(self)
+
+    def __enter__(self) -> "ConsumerGroup":
+        return self.start() if not self._started else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+

@@ -1,0 +1,70 @@
+"""Processing models: how long a consumer spends on each message and on each batch."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+@dataclass(frozen=True)
+class Processing:
+    """How long a worker spends on each message (and on each batch).
+
+    ``kind``: "fixed" (``seconds`` each), "exponential" (mean ``seconds``), "lognormal" (mean
+    ``seconds``, shape ``sigma``), "cpu" (``seconds`` of busy CPU work per message, which holds
+    Python's GIL). ``per_batch``: extra seconds per ``consume()`` batch, e.g. one database write.
+    """
+
+    kind: str = "fixed"
+    seconds: float = 0.0
+    sigma: float = 1.0
+    per_batch: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("fixed", "exponential", "lognormal", "cpu"):
+            raise ValueError(f"processing kind must be fixed, exponential, lognormal or cpu, got {self.kind!r}")
+        if self.seconds < 0 or self.per_batch < 0 or self.sigma <= 0:
+            raise ValueError("processing seconds and per_batch must be >= 0 and sigma > 0")
+
+    def sample(self, rng: random.Random) -> float:
+        """Seconds for one message."""
+        if self.kind == "exponential" and self.seconds > 0:
+            return rng.expovariate(1.0 / self.seconds)
+        if self.kind == "lognormal" and self.seconds > 0:
+            mu = math.log(self.seconds) - self.sigma**2 / 2  # so the mean is `seconds`
+            return rng.lognormvariate(mu, self.sigma)
+        return self.seconds
+
+    def mean_seconds(self, batch_size: int = 1) -> float:
+        """Mean seconds per message, counting the batch cost spread over a full batch."""
+        return self.seconds + self.per_batch / max(1, batch_size)
+
+    def __str__(self) -> str:
+        text = "no processing" if self.seconds == 0 else f"{self.kind} {self.seconds * 1000:g} ms/msg"
+        return text + (f" + {self.per_batch * 1000:g} ms/batch" if self.per_batch else "")
+
+
+def fixed(seconds: float) -> Processing:
+    """Every message takes exactly ``seconds``."""
+    return Processing("fixed", seconds)
+
+
+def exponential(mean: float) -> Processing:
+    """Random per message, exponentially distributed with mean ``mean`` seconds."""
+    return Processing("exponential", mean)
+
+
+def lognormal(mean: float, sigma: float = 1.0) -> Processing:
+    """Random per message with a long tail: lognormal with mean ``mean`` seconds."""
+    return Processing("lognormal", mean, sigma=sigma)
+
+
+def per_batch(seconds: float, per_message: float = 0.0) -> Processing:
+    """A cost per batch (e.g. one bulk write), plus an optional cost per message."""
+    return Processing("fixed", per_message, per_batch=seconds)
+
+
+def cpu(seconds: float) -> Processing:
+    """Busy CPU work per message: holds the GIL, so more threads do not add capacity."""
+    return Processing("cpu", seconds)
+

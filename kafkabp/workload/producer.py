@@ -1,0 +1,215 @@
+"""A rate-controlled producer in a thread: token bucket, keys, every message counted."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import threading
+import time
+from typing import Any, Mapping, Union
+
+from confluent_kafka import KafkaError, Producer
+
+from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.workload.base import _LIVE, EventLog
+from kafkabp.workload.rates import Rate, TokenBucket, as_profile
+
+KeyMode = Union[str, None]
+
+
+class RateProducer:
+    """Produce ``message_size``-byte records to a topic at a target rate (or full speed) in a thread.
+
+    Counts every message: ``produced`` (accepted by the client) = ``delivered`` + ``failed`` once
+    stopped; messages still queued at stop are flushed, then purged and counted failed.
+    ``keys``: None (no key), ``"uniform"`` (``key_count`` keys in turn) or ``"hot"`` (a share
+    ``hot_fraction`` of messages with one hot key, the rest uniform): a hot key skews partitions.
+    """
+
+    def __init__(
+        self,
+        topic: str,
+        rate: Rate = 1000.0,
+        *,
+        message_size: int = 100,
+        keys: KeyMode = None,
+        key_count: int = 1000,
+        hot_fraction: float = 0.5,
+        max_messages: int | None = None,
+        config: Mapping[str, Any] | None = None,
+        stats_interval_ms: int = 0,
+        events: EventLog | None = None,
+        name: str = "producer",
+    ) -> None:
+        if message_size < 0:
+            raise ValueError(f"message_size must be >= 0 bytes, got {message_size}")
+        if keys not in (None, "uniform", "hot"):
+            raise ValueError(f"keys must be None, 'uniform' or 'hot', got {keys!r}")
+        if not 0 <= hot_fraction <= 1:
+            raise ValueError(f"hot_fraction must be between 0 and 1, got {hot_fraction}")
+        self.topic, self.name = topic, name
+        self.profile = as_profile(rate)
+        self.message_size, self.keys, self.hot_fraction = message_size, keys, hot_fraction
+        self._key_list = [f"key-{i}".encode() for i in range(max(1, key_count))]
+        self.max_messages = max_messages
+        self.events = events or EventLog()
+        self.produced = self.failed = 0
+        self.buffer_full = self.throttle_events = 0
+        self.throttle_time_ms = 0.0
+        self.errors: dict[str, int] = {}
+        self.last_stats: dict[str, Any] | None = None
+        conf: dict[str, Any] = {**client_config(), "client.id": name, "logger": _rdkafka_log,
+                                "linger.ms": 5, "throttle_cb": self._on_throttle,
+                                # Only failures call back into Python (a callback per message halves
+                                # throughput); delivered = produced - failed - still outstanding.
+                                "delivery.report.only.error": True, "on_delivery": self._on_delivery}
+        if stats_interval_ms:
+            conf.update({"statistics.interval.ms": stats_interval_ms, "stats_cb": self._on_stats})
+        conf.update(config or {})
+        self._producer = Producer(conf)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bucket: TokenBucket | None = None
+        self._lock = threading.Lock()
+        self.error: BaseException | None = None
+
+    # callbacks run in this producer's thread (inside poll/flush)
+    def _on_delivery(self, err: KafkaError | None, msg: Any) -> None:
+        if err is not None:
+            self.failed += 1
+            self.errors[err.name()] = self.errors.get(err.name(), 0) + 1
+
+    @property
+    def delivered(self) -> int:
+        """Messages the broker acknowledged: produced, minus failed, minus still queued or in flight."""
+        return self.produced - self.failed - len(self._producer)
+
+    def _on_throttle(self, event: Any) -> None:
+        self.throttle_events += 1
+        self.throttle_time_ms += event.throttle_time * 1000.0
+        self.events.add("throttle", self.name, f"{event.broker_name}: {event.throttle_time * 1000:.0f} ms")
+
+    def _on_stats(self, raw: str) -> None:
+        self.last_stats = json.loads(raw)
+
+    @property
+    def target_rate(self) -> float:
+        """The rate the producer is aiming for right now (inf at full speed)."""
+        if self.profile is None:
+            return math.inf
+        start = self._bucket.start if self._bucket else time.monotonic()
+        return float(self.profile(time.monotonic() - start))
+
+    def set_rate(self, rate: Rate) -> None:
+        """Change the target rate while running; takes effect at once (no saved-up burst)."""
+        profile = as_profile(rate)
+        with self._lock:
+            self.profile = profile
+            if self._bucket is not None and profile is not None:
+                self._bucket.reset(profile, time.monotonic())
+            elif profile is not None:
+                self._bucket = TokenBucket(profile)
+        self.events.add("rate", self.name, "full speed" if rate is None else str(rate))
+
+    def start(self) -> "RateProducer":
+        if self._thread is not None:
+            raise RuntimeError("this producer was already started; create a new one")
+        _LIVE.add(self)
+        if self.profile is not None:
+            self._bucket = TokenBucket(self.profile)
+        self._thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _produce_chunk(self, value: bytes, n: int) -> int:
+        """Produce up to ``n`` messages; stop early when the client's queue is full (``BufferError``)."""
+        produce, topic, keys = self._producer.produce, self.topic, self.keys
+        sent = 0
+        try:
+            if keys is None:
+                for sent in range(n):  # noqa: B007 - `sent` counts the messages produced so far
+                    produce(topic, value)
+                sent = n
+            else:
+                key_list, k, base, hot = self._key_list, len(self._key_list), self.produced, self.hot_fraction
+                rnd = random.random
+                for sent in range(n):  # noqa: B007
+                    key = key_list[(base + sent) % k]
+                    if keys == "hot" and rnd() < hot:
+                        key = b"hot"
+                    produce(topic, value, key)
+                sent = n
+        except BufferError:
+            self.buffer_full += 1
+            self.produced += sent
+            self._producer.poll(0.005)  # let deliveries free the queue; unsent tokens are kept
+            return sent
+        self.produced += sent
+        return sent
+
+    def _run(self) -> None:
+        value = b"x" * self.message_size
+        p = self._producer
+        try:
+            while not self._stop.is_set():
+                left = math.inf if self.max_messages is None else self.max_messages - self.produced
+                if left <= 0:
+                    break
+                with self._lock:
+                    bucket = self._bucket if self.profile is not None else None
+                if bucket is None:  # full speed: a plain produce loop, polled every 1000
+                    self._produce_chunk(value, int(min(1000, left)))
+                    p.poll(0)
+                    continue
+                now = time.monotonic()
+                with self._lock:
+                    n = int(bucket.refill(now))
+                if n <= 0:
+                    p.poll(0)
+                    self._stop.wait(min(0.05, max(0.0002, bucket.wait_time(now))))
+                    continue
+                sent = self._produce_chunk(value, int(min(n, left, 20000)))
+                with self._lock:
+                    bucket.take(sent)
+                p.poll(0)
+        except BaseException as exc:  # surfaced by stop()/wait(), never swallowed
+            self.error = exc
+        finally:
+            self._drain()
+
+    def _drain(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued; purge and count as failed whatever is left after ``timeout``."""
+        remaining = self._producer.flush(timeout)
+        if remaining:
+            self._producer.purge(in_queue=True, in_flight=True)
+            self._producer.flush(2.0)
+        _LIVE.discard(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until ``max_messages`` are produced and delivered (True) or ``timeout`` passes."""
+        if self._thread is None:
+            raise RuntimeError("start() the producer first")
+        self._thread.join(timeout)
+        if self.error:
+            raise self.error
+        return not self._thread.is_alive()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop producing, deliver or fail every queued message, and end the thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        else:
+            self._drain(min(timeout, 5.0))
+        _LIVE.discard(self)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def counts(self) -> dict[str, Any]:
+        return {"produced": self.produced, "delivered": self.delivered, "failed": self.failed,
+                "buffer_full": self.buffer_full, "throttle_events": self.throttle_events,
+                "throttle_time_ms": self.throttle_time_ms, "errors": dict(self.errors)}
+
