@@ -140,6 +140,10 @@ def describe_group(group: str, timeout: float = 10.0) -> pd.DataFrame:
     return df
 
 
+_COORDINATOR_BUSY = (KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+                     KafkaError.COORDINATOR_NOT_AVAILABLE)
+
+
 class OffsetReader:
     """Reads a group's committed offsets through a consumer client that never joins the group.
 
@@ -165,10 +169,18 @@ class OffsetReader:
         parts = [TopicPartition(t, p) for t, p in partitions]
         if not parts:
             return {}
-        with self._lock:
-            if self._consumer is None:
-                raise RuntimeError(f"the offset reader of group {self.group!r} is closed")
-            res = self._consumer.committed(parts, timeout=timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            with self._lock:
+                if self._consumer is None:
+                    raise RuntimeError(f"the offset reader of group {self.group!r} is closed")
+                try:
+                    res = self._consumer.committed(parts, timeout=max(0.1, deadline - time.monotonic()))
+                    break
+                except KafkaException as exc:  # a coordinator still loading or moving: ask again shortly
+                    if exc.args[0].code() not in _COORDINATOR_BUSY or time.monotonic() + 0.2 >= deadline:
+                        raise
+            time.sleep(0.2)
         return {(tp.topic, tp.partition): (tp.offset, tp.metadata or "") for tp in res
                 if tp.error is None and tp.offset >= 0}
 

@@ -371,10 +371,12 @@ def _start_local(port: int | None) -> BrokerInfo:
     props.write_text(_server_properties(port, controller_port, data))
     classpath = f"{libs}/*"
     jvm_common = ["-Djava.awt.headless=true", f"-Dkafka.logs.dir={logs}"]
+    # Kafka's own id format (base64url of a UUID); "=" form, since one id in 64 starts with "-",
+    # which the tool's argument parser would take for an option.
     cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
     fmt = subprocess.run(
         [java, "-Xmx256m", *jvm_common, f"-Dlog4j2.configurationFile={_resource_path('log4j2-tools.properties')}",
-         "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone", "-t", cluster_id,
+         "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
          "-c", str(props)],
         capture_output=True, text=True, timeout=120,
     )

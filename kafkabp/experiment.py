@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from kafkabp import admin
 from kafkabp.lag import LagMonitor
+from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.model import predicted_group_lag, predicted_lag
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
 
@@ -40,6 +42,12 @@ class Result:
     topic: str = ""
     group: str = ""
     producer_stats: dict[str, Any] | None = field(default=None, repr=False)
+    ledger: dict[str, Any] = field(default_factory=dict, repr=False)  # exact counts, redelivered ranges
+
+    @property
+    def redelivered(self) -> dict[str, list[tuple[int, int]]]:
+        """Per producer, the (first, last) sequence ranges processed more than once."""
+        return self.ledger.get("redelivered", {})
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{k}</td><td>{_fmt(v)}</td></tr>" for k, v in self.summary.items())
@@ -48,10 +56,15 @@ class Result:
     def __repr__(self) -> str:
         s = self.summary
         return (f"Result({self.label!r}: produced={s['produced']:,} consumed={s['consumed']:,} "
-                f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s)")
+                f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s "
+                f"lost={_fmt(s.get('lost'))} duplicates={s.get('duplicates', 0):,})")
 
 
 def _fmt(v: Any) -> str:
+    if v is None:
+        return "unknown"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
     if isinstance(v, float):
         return "never" if math.isinf(v) else f"{v:,.3f}"
     if isinstance(v, int):
@@ -130,15 +143,18 @@ class Experiment:
         self.keep = keep if keep is not None else bool(topic or group)
         self._partitions, self._topic_config = partitions, topic_config
         self.events = EventLog()
+        self.ledger = Ledger()  # exact produced/processed/lost/duplicate counts from sequence numbers
         self.producer = RateProducer(self.topic, rate, message_size=message_size, keys=keys,
                                      hot_fraction=hot_fraction, config=producer_config,
                                      stats_interval_ms=stats_interval_ms, events=self.events,
-                                     name=f"{self.group}-producer")
+                                     name=f"{self.group}-producer", ledger=self.ledger)
         self.consumer_group = ConsumerGroup(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
-                                    protocol=protocol, config=consumer_config, events=self.events,
-                                    commit_while_busy=commit_while_busy)
+                                            protocol=protocol, config=consumer_config, events=self.events,
+                                            commit_while_busy=commit_while_busy, ledger=self.ledger)
         self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0, window=status_window)
         self._live_status: str | None = None
+        self._outage_start: float | None = None  # monotonic time the broker stopped answering
+        self.outages: list[tuple[float, float | None]] = []  # (from, to) seconds since start; to None: still down
         self._targets: list[tuple[float, float]] = []
         self._started = self._stopped = False
         self._result: Result | None = None
@@ -160,11 +176,15 @@ class Experiment:
             raise
         return self
 
-    def wait(self, seconds: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = ()) -> None:
-        """Let the experiment run ``seconds`` more, doing each ``(at_seconds, action)`` on time."""
+    def wait(self, seconds: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = (),
+             _bar: "_Progress | None" = None) -> None:
+        """Let the experiment run ``seconds`` more, doing each ``(at_seconds, action)`` on time.
+
+        The progress line shows every experiment running in this process (they all run while one waits).
+        """
         if seconds < 0:
             raise ValueError(f"seconds must be >= 0, got {seconds}")
-        bar = _Progress(progress)
+        bar = _bar or _Progress(progress)
         pending = sorted(actions, key=lambda a: a[0])
         end = time.monotonic() + seconds
         while True:
@@ -172,25 +192,58 @@ class Experiment:
             elapsed = now - self.events.t0
             while pending and pending[0][0] <= elapsed:
                 pending.pop(0)[1](self)
-            self._targets.append((elapsed, self.producer.target_rate))
+            for exp in _running():
+                exp._targets.append((now - exp.events.t0, exp.producer.target_rate))
+                exp.broker_problem()
             for err in self.consumer_group.errors() + ([self.producer.error] if self.producer.error else []):
                 raise RuntimeError(f"a client of this experiment failed: {err!r}") from err
-            lag = self.monitor.timeline()["lag"]
-            bar.update(f"⏱ {elapsed:5.1f} s · lag {int(lag.iloc[-1]) if len(lag) else 0:,} · "
-                       f"produced {self.producer.produced:,} · consumed {self.consumer_group.consumed:,} · "
-                       f"consumers {self.consumer_group.size}")
+            bar.update(_progress_text(_running() or [self]))
             if now >= end:
                 break
             time.sleep(min(0.1, end - now))
-        bar.update(f"done: {self.producer.produced:,} produced, {self.consumer_group.consumed:,} consumed", force=True)
+        if _bar is None:
+            bar.update(_progress_text(_running() or [self]) + "  (still running: stop() or the with-block ends it)",
+                       force=True)
+
+    def broker_problem(self) -> str | None:
+        """While the broker does not answer: a warning saying since when (also marked on the timeline).
+
+        Signs: the lag monitor's samples fail, or librdkafka reports all brokers down to the producer.
+        An outage ends at the next good sample; :attr:`outages` and the result's summary keep them all.
+        """
+        mon, now = self.monitor, time.monotonic()
+        down_at = mon.failing_since
+        gone = self.producer.all_brokers_down_at
+        if gone is not None and (mon.last_ok is None or gone > mon.last_ok):
+            down_at = gone if down_at is None else min(down_at, gone)
+        if down_at is not None and self._outage_start is None and (now - down_at >= 3.0 or down_at == gone):
+            self._outage_start = down_at
+            self.outages.append((down_at - self.events.t0, None))
+            self.events.add("broker_unreachable", "", mon.last_error or "all brokers down", at=down_at)
+            warnings.warn(f"{self.label}: the broker stopped answering at t = {down_at - self.events.t0:.1f} s "
+                          f"({mon.last_error or 'all brokers down'}); produced messages wait in the client's "
+                          "queue and fail after message.timeout.ms", RuntimeWarning, stacklevel=3)
+        elif down_at is None and self._outage_start is not None and mon.last_ok is not None:
+            self.outages[-1] = (self.outages[-1][0], mon.last_ok - self.events.t0)
+            self.events.add("broker_reachable", "", "", at=mon.last_ok)
+            self._outage_start = None
+        if self._outage_start is None:
+            return None
+        return f"⚠ broker unreachable since t = {self._outage_start - self.events.t0:.1f} s"
 
     def run(self, duration: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = ()) -> Result:
         """Start, run ``duration`` seconds, stop; always cleans up. Returns the :class:`Result`."""
+        bar = _Progress(progress)
         try:
             self.start()
-            self.wait(duration, progress=progress, actions=actions)
+            self.wait(duration, progress=progress, actions=actions, _bar=bar)
         finally:
             self.stop()
+        s = self.result().summary
+        bar.update(f"{self.label}: done after {s['duration']:.1f} s · {s['produced']:,} produced · "
+                   f"{s['consumed']:,} consumed · final lag {s['final_lag']:,}"
+                   + (f" · ⚠ broker unreachable {s['broker_unreachable_s']:.1f} s" if s["broker_outages"] else ""),
+                   force=True)
         return self.result()
 
     def stop(self, timeout: float = 15.0) -> None:
@@ -203,9 +256,16 @@ class Experiment:
                 self._live_status = self.monitor.status().value
             except Exception:
                 self._live_status = None
+        if self._started and self.broker_problem():  # no broker to deliver to: fail the queue sooner
+            self.producer.drain_timeout = 2.0
         self.producer.stop(timeout)
         self.consumer_group.stop(timeout)
+        final_at = time.monotonic()
         self.monitor.stop(timeout, final_sample=self._started)  # the final offsets, after the group left
+        if self._started and self.monitor.last_ok is not None and self.monitor.last_ok >= final_at:
+            self._scan_unread()
+        if self.outages and self.outages[-1][1] is None:  # still down at the end
+            self.outages[-1] = (self.outages[-1][0], time.monotonic() - self.events.t0)
         self._result = self._collect()
         if not self.keep and self._started:
             try:
@@ -247,6 +307,17 @@ class Experiment:
             raise RuntimeError("the experiment is still running: call stop() (or use run()) first")
         return self._result
 
+    def _scan_unread(self) -> None:
+        """Read what is still waiting after the group's committed offsets, so ``lost`` is exact."""
+        frame = self.monitor.frame()
+        last = frame[frame["t"] == frame["t"].max()]
+        start = {int(r.partition): int(r.committed_offset) for r in last.itertuples()}
+        end = {int(r.partition): int(r.log_end_offset) for r in last.itertuples()}
+        try:
+            scan_unread(self.ledger, self.topic, start, end)
+        except Exception as exc:  # the counts then say they are not exact
+            self.events.add("note", "", f"could not read the unread tail: {exc!r}"[:200])
+
     def _collect(self) -> Result:
         tl = self.timeline()
         parts = self.monitor.frame()
@@ -255,8 +326,15 @@ class Experiment:
         predicted = self._predicted(tl["t"].to_numpy() if len(tl) else np.array([]))
         summary = summarize(tl, latency, self.producer.counts(), self.consumer_group.consumed, events)
         summary["status"] = self._live_status or ("ERR" if parts.empty else self.monitor.status().value)
+        ledger = self.ledger.report()
+        exact = ledger["exact"]
+        summary.update({"lost": ledger["lost"] if exact else None, "duplicates": ledger["duplicates"],
+                        "unread": ledger["unread"] if exact else None,
+                        "never_processed": ledger["lost"] + ledger["unread"],
+                        "counts_exact": ledger["exact"], "broker_outages": len(self.outages),
+                        "broker_unreachable_s": float(sum((b or a) - a for a, b in self.outages))})
         return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
-                      self.topic, self.group, self.producer.last_stats)
+                      self.topic, self.group, self.producer.last_stats, ledger)
 
     def _predicted(self, t: np.ndarray) -> pd.DataFrame | None:
         profile = as_profile(self.params["rate"])
@@ -313,6 +391,23 @@ def _rebalances(events: pd.DataFrame, gap: float = 1.0) -> int:
     times = sorted(events.loc[events["kind"] == "assign", "t"]) if len(events) else []
     bursts = sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] > gap)
     return max(0, bursts - 1)
+
+
+def _running() -> list[Experiment]:
+    """Experiments of this process that have started and not stopped, oldest first."""
+    live = [e for e in list(_LIVE) if isinstance(e, Experiment) and e._started and not e._stopped]
+    return sorted(live, key=lambda e: e.events.t0)
+
+
+def _progress_text(experiments: Sequence[Experiment]) -> str:
+    lines = []
+    for e in experiments:
+        lag = e.monitor.timeline()["lag"]
+        problem = e.broker_problem() if e._started and not e._stopped else None
+        lines.append(f"{e.label}: ⏱ {time.monotonic() - e.events.t0:5.1f} s · lag {int(lag.iloc[-1]) if len(lag) else 0:,} · "
+                     f"produced {e.producer.produced:,} · consumed {e.consumer_group.consumed:,} · "
+                     f"consumers {e.consumer_group.size}" + (f" · {problem}" if problem else ""))
+    return "\n".join(lines)
 
 
 def run_experiment(duration: float = 20.0, *, progress: bool = True,

@@ -145,3 +145,52 @@ def test_up_reuse_down_leaves_no_jvm(kafka_bootstrap: str, tmp_path: Path) -> No
         time.sleep(0.2)
     assert not broker._pid_alive(pid), "the Kafka JVM is still running after `kafkabp broker down`"
     assert run("broker", "status").stdout.strip() == "down"
+
+
+DEATH = """
+import json, time, warnings
+import kafkabp
+kafkabp.ensure_broker()
+t = time.monotonic()
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    r = kafkabp.run_experiment(9, rate=2000, consumers=1, partitions=2, processing=kafkabp.fixed(0.0005),
+                               actions=[(4.0, lambda e: kafkabp.stop_broker())], progress=False)
+print(json.dumps({"took": time.monotonic() - t, "warnings": [str(w.message) for w in caught],
+                  "summary": r.summary, "events": r.events[r.events.kind.str.startswith("broker")].to_dict("records")}))
+"""
+
+
+@pytest.mark.integration
+def test_a_broker_that_dies_mid_experiment_is_reported(kafka_bootstrap: str, tmp_path: Path) -> None:
+    out = subprocess.run([sys.executable, "-c", DEATH], capture_output=True, text=True, timeout=180,
+                         env=_isolated_env(tmp_path))
+    assert out.returncode == 0, out.stderr[-2000:]
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    s, events = seen["summary"], seen["events"]
+    assert any("stopped answering" in w for w in seen["warnings"]), seen["warnings"]
+    assert s["broker_outages"] == 1 and s["broker_unreachable_s"] > 2, s
+    assert events[0]["kind"] == "broker_unreachable" and 3.5 <= events[0]["t"] <= 7.0, events
+    assert s["failed"] > 0 and s["delivered"] + s["failed"] == s["produced"], s  # nothing lost silently
+    assert s["counts_exact"] is False and s["lost"] is None, s  # no broker to read the unread tail from
+    assert seen["took"] < 45, seen["took"]
+
+
+CLUSTER_ID = """
+import uuid
+import kafkabp
+from kafkabp import broker
+real = uuid.uuid4
+uuid.uuid4 = lambda: uuid.UUID(bytes=bytes([0xFB]) + real().bytes[1:])  # base64url id "-..."
+info = broker.ensure_broker_info("local")
+print(info.bootstrap)
+broker.stop_broker()
+"""
+
+
+@pytest.mark.integration
+def test_cluster_id_starting_with_a_dash_formats(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """One random cluster id in 64 starts with "-", which the storage tool once took for an option."""
+    out = subprocess.run([sys.executable, "-c", CLUSTER_ID], capture_output=True, text=True, timeout=180,
+                         env=_isolated_env(tmp_path))
+    assert out.returncode == 0 and out.stdout.startswith("127.0.0.1:"), out.stderr[-2000:]

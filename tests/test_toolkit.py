@@ -171,3 +171,37 @@ def test_stuck_consumer_is_stall_when_it_recommits_and_stop_when_silent(kafka_bo
         stalled.wait(9, progress=False)
         statuses = (stalled.monitor.partition_statuses()[0], silent.monitor.partition_statuses()[0])
     assert statuses == (kafkabp.Status.STALL, kafkabp.Status.STOP), statuses
+
+
+def test_processing_change_applies_within_a_second(kafka_bootstrap: str) -> None:
+    """A slider's new processing time reaches the worker mid-batch, not after 500 slow messages."""
+    topic = kafkabp.create_topic(kafkabp.unique_name("proc"), 1)
+    p = kafkabp.RateProducer(topic, None, max_messages=20_000).start()
+    assert p.wait(60)
+    g = kafkabp.ConsumerGroup(topic, kafkabp.unique_name("proc-g"), 1, kafkabp.fixed(0.100), batch_size=500).start()
+    try:
+        assert kafkabp.wait_for(lambda: g.consumed >= 5, 30)  # slow: 10 msg/s
+        g.set_processing(kafkabp.fixed(0.001))
+        c0, t0 = g.consumed, time.monotonic()
+        time.sleep(1.0)
+        rate = (g.consumed - c0) / (time.monotonic() - t0)
+    finally:
+        g.stop()
+        p.stop()
+    assert rate > 300, f"{rate:.0f} msg/s in the second after the change to 1 ms/msg (10 msg/s before)"
+
+
+def test_counts_are_exact_through_rebalances(kafka_bootstrap: str) -> None:
+    """Every acknowledged message is processed or still unread: at-least-once loses nothing."""
+    actions = [(2.0, lambda e: e.scale(3)), (4.0, lambda e: e.scale(1)), (5.0, lambda e: e.scale(2))]
+    r = kafkabp.run_experiment(7, rate=3000, consumers=1, partitions=4, processing=kafkabp.fixed(0.0004),
+                               actions=actions, progress=False)
+    s = r.summary
+    assert s["counts_exact"] is True and s["rebalances"] >= 2, s
+    assert s["lost"] == 0, (s, r.ledger["lost_ranges"])
+    assert s["unread"] == s["final_lag"], s
+    assert r.ledger["acknowledged"] == s["delivered"] == s["produced"] > 15_000, s
+    assert r.ledger["processed"] == s["consumed"], (r.ledger, s)
+    assert r.ledger["processed_unique"] + s["unread"] == s["delivered"], (r.ledger, s)
+    redelivered = sum(b - a + 1 for rs in r.redelivered.values() for a, b in rs)
+    assert redelivered <= s["duplicates"] and (redelivered == 0) == (s["duplicates"] == 0), (r.redelivered, s)

@@ -17,9 +17,11 @@ class EventLog:
         self._rows: list[dict[str, Any]] = []
         self._lock = threading.Lock()
 
-    def add(self, kind: str, member: str = "", detail: str = "") -> None:
+    def add(self, kind: str, member: str = "", detail: str = "", *, at: float | None = None) -> None:
+        """Record an event now, or at the monotonic time ``at``."""
+        when = (time.monotonic() if at is None else at) - self.t0
         with self._lock:
-            self._rows.append({"t": time.monotonic() - self.t0, "kind": kind, "member": member, "detail": detail})
+            self._rows.append({"t": when, "kind": kind, "member": member, "detail": detail})
 
     def rows(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.ledger import Ledger
 from kafkabp.workload.base import _LIVE, EventLog
 from kafkabp.workload.processing import Processing
 
@@ -115,7 +116,7 @@ class _Worker:
                         break
                 busy_until = max(busy_until, time.monotonic())
                 if proc.seconds > 0:
-                    if not self._process_each(msgs, proc, busy_until):
+                    if not self._process_each(msgs, busy_until):
                         break
                     busy_until = max(busy_until, time.monotonic())
                 else:
@@ -152,13 +153,19 @@ class _Worker:
                     break
         self.consumed += len(good)
         self.group._record_latencies(good, time.time())
+        if self.group.ledger is not None and good:
+            self.group.ledger.record([m.value() for m in good])
 
-    def _process_each(self, msgs: list[Any], proc: Processing, busy_until: float) -> bool:
-        """Spend each message's processing time (sleeping, or spinning for ``cpu``); False if stopped."""
+    def _process_each(self, msgs: list[Any], busy_until: float) -> bool:
+        """Spend each message's processing time (sleeping, or spinning for ``cpu``); False if stopped.
+
+        The model is read again for every message, so a slider's change applies at the next message.
+        """
         done: list[Any] = []
         finished: list[float] = []
         ok = True
         for m in self._good(msgs):
+            proc = self.group.processing
             busy_until += proc.sample(self.rng)
             if proc.kind == "cpu":
                 _spin_until(busy_until)
@@ -170,6 +177,8 @@ class _Worker:
             done.append(m)
             finished.append(time.time())
         self.group._record_latencies(done, finished)
+        if self.group.ledger is not None and done:
+            self.group.ledger.record([m.value() for m in done])
         return ok
 
     def _close(self) -> None:
@@ -220,6 +229,7 @@ class ConsumerGroup:
         commit_while_busy: bool = False,
         config: Mapping[str, Any] | None = None,
         events: EventLog | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         if protocol not in ("classic", "consumer"):
             raise ValueError(f"protocol must be 'classic' or 'consumer' (KIP-848), got {protocol!r}")
@@ -233,6 +243,7 @@ class ConsumerGroup:
         self.commit_while_busy = commit_while_busy
         self.config = dict(config or {})
         self.events = events or EventLog()
+        self.ledger = ledger  # counts what was processed, exactly (see kafkabp.ledger)
         self.initial = consumers
         self.workers: list[_Worker] = []
         self._retired: list[_Worker] = []

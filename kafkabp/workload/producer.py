@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import math
 import random
 import threading
@@ -12,8 +13,11 @@ from typing import Any, Mapping, Union
 from confluent_kafka import KafkaError, Producer
 
 from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.ledger import HEADER_SIZE, Ledger, prefix
 from kafkabp.workload.base import _LIVE, EventLog
 from kafkabp.workload.rates import Rate, TokenBucket, as_profile
+
+log = logging.getLogger("kafkabp")
 
 KeyMode = Union[str, None]
 
@@ -25,6 +29,9 @@ class RateProducer:
     stopped; messages still queued at stop are flushed, then purged and counted failed.
     ``keys``: None (no key), ``"uniform"`` (``key_count`` keys in turn) or ``"hot"`` (a share
     ``hot_fraction`` of messages with one hot key, the rest uniform): a hot key skews partitions.
+    Every value starts with the producer's id and a sequence number (12 bytes, see
+    :mod:`kafkabp.ledger`; a ``message_size`` below 12 still writes those 12), so ``ledger`` can
+    say exactly which messages were lost or processed twice.
     """
 
     def __init__(
@@ -41,6 +48,7 @@ class RateProducer:
         stats_interval_ms: int = 0,
         events: EventLog | None = None,
         name: str = "producer",
+        ledger: Ledger | None = None,
     ) -> None:
         if message_size < 0:
             raise ValueError(f"message_size must be >= 0 bytes, got {message_size}")
@@ -59,13 +67,22 @@ class RateProducer:
         self.throttle_time_ms = 0.0
         self.errors: dict[str, int] = {}
         self.last_stats: dict[str, Any] | None = None
+        self.ledger = ledger or Ledger()
+        self.producer_id = self.ledger.register(name)
+        self.drain_timeout = 10.0  # seconds stop() waits for queued messages before failing them
+        self.all_brokers_down_at: float | None = None  # monotonic time of librdkafka's last "all brokers down"
         conf: dict[str, Any] = {**client_config(), "client.id": name, "logger": _rdkafka_log,
                                 "linger.ms": 5, "throttle_cb": self._on_throttle,
                                 # Only failures call back into Python (a callback per message halves
                                 # throughput); delivered = produced - failed - still outstanding.
-                                "delivery.report.only.error": True, "on_delivery": self._on_delivery}
-        if stats_interval_ms:
-            conf.update({"statistics.interval.ms": stats_interval_ms, "stats_cb": self._on_stats})
+                                "delivery.report.only.error": True, "on_delivery": self._on_delivery,
+                                "error_cb": self._on_error}
+        # Statistics every second at least: their msg_cnt says exactly how many messages are still
+        # queued at stop (len(producer) also counts pending callbacks, e.g. errors from a dead broker).
+        self.stats_interval = (stats_interval_ms or 1000) / 1000.0
+        conf.update({"statistics.interval.ms": stats_interval_ms or 1000, "stats_cb": self._on_stats})
+        self._stats_at = 0.0
+        self._final_outstanding: int | None = None
         conf.update(config or {})
         self._producer = Producer(conf)
         self._stop = threading.Event()
@@ -79,10 +96,21 @@ class RateProducer:
         if err is not None:
             self.failed += 1
             self.errors[err.name()] = self.errors.get(err.name(), 0) + 1
+            value = msg.value()
+            if value is not None and len(value) >= HEADER_SIZE:
+                self.ledger.failed(self.producer_id, int.from_bytes(value[4:12], "big"))
+
+    def _on_error(self, err: KafkaError) -> None:
+        """Client-level errors; ``_ALL_BROKERS_DOWN`` is the first sign that the broker is gone."""
+        if err.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.all_brokers_down_at = time.monotonic()
+        self.errors[err.name()] = self.errors.get(err.name(), 0) + 1
 
     @property
     def delivered(self) -> int:
         """Messages the broker acknowledged: produced, minus failed, minus still queued or in flight."""
+        if self._final_outstanding is not None:
+            return self.produced - self.failed - self._final_outstanding
         return self.produced - self.failed - len(self._producer)
 
     def _on_throttle(self, event: Any) -> None:
@@ -92,6 +120,7 @@ class RateProducer:
 
     def _on_stats(self, raw: str) -> None:
         self.last_stats = json.loads(raw)
+        self._stats_at = time.monotonic()
 
     @property
     def target_rate(self) -> float:
@@ -122,34 +151,43 @@ class RateProducer:
         self._thread.start()
         return self
 
-    def _produce_chunk(self, value: bytes, n: int) -> int:
-        """Produce up to ``n`` messages; stop early when the client's queue is full (``BufferError``)."""
-        produce, topic, keys = self._producer.produce, self.topic, self.keys
+    def _produce_chunk(self, pad: bytes, n: int) -> int:
+        """Produce up to ``n`` messages; stop early when the client's queue is full (``BufferError``).
+
+        Each value is this producer's 4-byte prefix, an 8-byte sequence number, then ``pad``.
+        """
+        produce, topic, keys, head = self._producer.produce, self.topic, self.keys, self._prefix
+        base = self.produced
         sent = 0
         try:
             if keys is None:
                 for sent in range(n):  # noqa: B007 - `sent` counts the messages produced so far
-                    produce(topic, value)
+                    produce(topic, head + (base + sent).to_bytes(8, "big") + pad)
                 sent = n
             else:
-                key_list, k, base, hot = self._key_list, len(self._key_list), self.produced, self.hot_fraction
+                key_list, k, hot = self._key_list, len(self._key_list), self.hot_fraction
                 rnd = random.random
                 for sent in range(n):  # noqa: B007
                     key = key_list[(base + sent) % k]
                     if keys == "hot" and rnd() < hot:
                         key = b"hot"
-                    produce(topic, value, key)
+                    produce(topic, head + (base + sent).to_bytes(8, "big") + pad, key)
                 sent = n
         except BufferError:
             self.buffer_full += 1
-            self.produced += sent
+            self._advance(sent)
             self._producer.poll(0.005)  # let deliveries free the queue; unsent tokens are kept
             return sent
-        self.produced += sent
+        self._advance(sent)
         return sent
 
+    def _advance(self, sent: int) -> None:
+        self.produced += sent
+        self.ledger.produced(self.producer_id, self.produced)
+
     def _run(self) -> None:
-        value = b"x" * self.message_size
+        value = b"x" * max(0, self.message_size - HEADER_SIZE)  # the pad after the 12-byte header
+        self._prefix = prefix(self.producer_id)
         p = self._producer
         try:
             while not self._stop.is_set():
@@ -178,13 +216,25 @@ class RateProducer:
         finally:
             self._drain()
 
-    def _drain(self, timeout: float = 10.0) -> None:
+    def _drain(self, timeout: float | None = None) -> None:
         """Deliver what is queued; purge and count as failed whatever is left after ``timeout``."""
-        remaining = self._producer.flush(timeout)
-        if remaining:
+        remaining = self._producer.flush(self.drain_timeout if timeout is None else timeout)
+        if remaining:  # purged messages come back as failed delivery reports
             self._producer.purge(in_queue=True, in_flight=True)
-            self._producer.flush(2.0)
+            purged_at = time.monotonic()
+            self._producer.flush(1.0)
+            deadline = purged_at + self.stats_interval + 1.5
+            while time.monotonic() < deadline and not (self._stats_at > purged_at and self._queued() == 0):
+                self._producer.poll(0.05)
+            remaining = self._queued() if self._stats_at > purged_at else len(self._producer)
+        self._final_outstanding = remaining
+        if remaining:
+            log.warning("%s: %d messages neither delivered nor failed at stop", self.name, remaining)
         _LIVE.discard(self)
+
+    def _queued(self) -> int:
+        """Messages in the client (from the last statistics), without pending callbacks."""
+        return int((self.last_stats or {}).get("msg_cnt", 0))
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until ``max_messages`` are produced and delivered (True) or ``timeout`` passes."""
