@@ -7,11 +7,9 @@ stops everything (also on error and on a kernel interrupt) and returns a :class:
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 import warnings
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
@@ -21,55 +19,10 @@ from kafkabp import admin
 from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.model import predicted_group_lag, predicted_lag
+from kafkabp.result import EVENT_COLUMNS, Result, summarize
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
 
-EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 Action = Callable[["Experiment"], Any]
-
-
-@dataclass
-class Result:
-    """What one experiment measured: timeline, per-partition lag, events, latencies, summary."""
-
-    label: str
-    timeline: pd.DataFrame
-    partitions: pd.DataFrame
-    events: pd.DataFrame
-    latency: pd.Series
-    summary: dict[str, Any]
-    params: dict[str, Any]
-    predicted: pd.DataFrame | None = None
-    topic: str = ""
-    group: str = ""
-    producer_stats: dict[str, Any] | None = field(default=None, repr=False)
-    ledger: dict[str, Any] = field(default_factory=dict, repr=False)  # exact counts, redelivered ranges
-
-    @property
-    def redelivered(self) -> dict[str, list[tuple[int, int]]]:
-        """Per producer, the (first, last) sequence ranges processed more than once."""
-        return self.ledger.get("redelivered", {})
-
-    def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{k}</td><td>{_fmt(v)}</td></tr>" for k, v in self.summary.items())
-        return f"<b>{self.label}</b><table>{rows}</table>"
-
-    def __repr__(self) -> str:
-        s = self.summary
-        return (f"Result({self.label!r}: produced={s['produced']:,} consumed={s['consumed']:,} "
-                f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s "
-                f"lost={_fmt(s.get('lost'))} duplicates={s.get('duplicates', 0):,})")
-
-
-def _fmt(v: Any) -> str:
-    if v is None:
-        return "unknown"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return "never" if math.isinf(v) else f"{v:,.3f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)
 
 
 class _Progress:
@@ -126,6 +79,7 @@ class Experiment:
         status_window: int = 10,
         commit_while_busy: bool = False,
         stats_interval_ms: int = 0,
+        backlog: int = 0,
         label: str | None = None,
         keep: bool | None = None,
     ) -> None:
@@ -136,6 +90,7 @@ class Experiment:
         self.params: dict[str, Any] = {
             "rate": rate, "consumers": consumers, "partitions": partitions, "processing": str(self.processing),
             "message_size": message_size, "keys": keys, "batch_size": batch_size, "protocol": protocol,
+            "backlog": backlog,
         }
         self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
         self.topic = topic or admin.unique_name("kafkabp")
@@ -150,7 +105,12 @@ class Experiment:
                                      name=f"{self.group}-producer", ledger=self.ledger)
         self.consumer_group = ConsumerGroup(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
                                             protocol=protocol, config=consumer_config, events=self.events,
-                                            commit_while_busy=commit_while_busy, ledger=self.ledger)
+                                            commit_while_busy=commit_while_busy, ledger=self.ledger,
+                                            stats_interval_ms=stats_interval_ms)
+        if not isinstance(backlog, int) or backlog < 0:
+            raise ValueError(f"backlog must be a whole number of messages >= 0, got {backlog!r}")
+        self.backlog = backlog  # written at full speed before the group starts: a queue to drain
+        self._final_assignment: dict[str, list[int]] = {}
         self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0, window=status_window)
         self._live_status: str | None = None
         self._outage_start: float | None = None  # monotonic time the broker stopped answering
@@ -167,6 +127,8 @@ class Experiment:
         _LIVE.add(self)
         try:
             admin.create_topic(self.topic, self._partitions, config=self._topic_config)
+            if self.backlog:
+                self._write_backlog()
             self.events.t0 = self.monitor.t0 = time.monotonic()
             self.monitor.start()
             self.consumer_group.start()
@@ -204,6 +166,17 @@ class Experiment:
         if _bar is None:
             bar.update(_progress_text(_running() or [self]) + "  (still running: stop() or the with-block ends it)",
                        force=True)
+
+    def _write_backlog(self) -> None:
+        """Write ``backlog`` messages at full speed and wait until the broker acknowledged them all."""
+        first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=self.params["message_size"],
+                             keys=self.params["keys"], events=self.events, name=f"{self.group}-backlog",
+                             ledger=self.ledger)
+        first.start()
+        done = first.wait(max(30.0, self.backlog / 20_000))
+        first.stop()
+        if not done or first.delivered != self.backlog:
+            raise RuntimeError(f"the backlog was not written: {first.counts()}")
 
     def broker_problem(self) -> str | None:
         """While the broker does not answer: a warning saying since when (also marked on the timeline).
@@ -259,6 +232,7 @@ class Experiment:
         if self._started and self.broker_problem():  # no broker to deliver to: fail the queue sooner
             self.producer.drain_timeout = 2.0
         self.producer.stop(timeout)
+        self._final_assignment = self.consumer_group.assignment()
         self.consumer_group.stop(timeout)
         final_at = time.monotonic()
         self.monitor.stop(timeout, final_sample=self._started)  # the final offsets, after the group left
@@ -333,8 +307,18 @@ class Experiment:
                         "never_processed": ledger["lost"] + ledger["unread"],
                         "counts_exact": ledger["exact"], "broker_outages": len(self.outages),
                         "broker_unreachable_s": float(sum((b or a) - a for a, b in self.outages))})
+        group = self.consumer_group
+        stats = [w.stats for w in group.members if w.stats]
+        summary.update({
+            "idle_members": sum(1 for owned in self._final_assignment.values() if not owned),
+            "evictions": int((events["kind"] == "evicted").sum()),
+            "consumer_cpu_us_per_msg": 1e6 * group.cpu_seconds / group.consumed if group.consumed else float("nan"),
+            "fetch_requests": sum(int(b.get("req", {}).get("Fetch", 0)) for st in stats
+                                  for b in st.get("brokers", {}).values()) if stats else None,
+        })
         return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
-                      self.topic, self.group, self.producer.last_stats, ledger)
+                      self.topic, self.group, self.producer.last_stats, ledger,
+                      group.processed_frame(self.events.t0), dict(self._final_assignment), stats)
 
     def _predicted(self, t: np.ndarray) -> pd.DataFrame | None:
         profile = as_profile(self.params["rate"])
@@ -342,10 +326,10 @@ class Experiment:
             return None
         seconds = self.processing.mean_seconds(self.params["batch_size"])
         if self.params["consumers"] == 0:
-            return pd.DataFrame({"t": t, "lag": predicted_lag(t, profile, 0.0)})
+            return pd.DataFrame({"t": t, "lag": predicted_lag(t, profile, 0.0, self.backlog)})
         if seconds == 0:
             return None
-        lag = predicted_group_lag(t, profile, self.params["consumers"], self._partitions, seconds)
+        lag = predicted_group_lag(t, profile, self.params["consumers"], self._partitions, seconds, self.backlog)
         return pd.DataFrame({"t": t, "lag": lag})
 
 
@@ -359,38 +343,6 @@ def _step_at(t: pd.Series, scale_events: pd.DataFrame, initial: int) -> list[int
             i += 1
         out.append(current)
     return out
-
-
-def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any], consumed: int,
-              events: pd.DataFrame) -> dict[str, Any]:
-    """The headline numbers of a run: counts, peak/final lag, lag slope, latency percentiles."""
-    slope = 0.0
-    if len(tl) >= 4:
-        tail = tl[tl["t"] >= tl["t"].iloc[-1] * 0.25]  # skip the start-up (group join)
-        if len(tail) >= 3 and tail["t"].nunique() > 1:
-            slope = float(np.polyfit(tail["t"], tail["lag"], 1)[0])
-    q = latency.quantile([0.5, 0.95, 0.99]) if len(latency) else pd.Series([np.nan] * 3, index=[0.5, 0.95, 0.99])
-    duration = float(tl["t"].iloc[-1]) if len(tl) else 0.0
-    return {
-        "duration": duration,
-        "produced": int(produced["produced"]), "delivered": int(produced["delivered"]),
-        "failed": int(produced["failed"]), "consumed": int(consumed),
-        "peak_lag": int(tl["lag"].max()) if len(tl) else 0,
-        "final_lag": int(tl["lag"].iloc[-1]) if len(tl) else 0,
-        "lag_slope": slope,
-        "produce_rate": float(produced["delivered"]) / duration if duration else 0.0,
-        "consume_rate": float(consumed) / duration if duration else 0.0,
-        "p50_latency": float(q.iloc[0]), "p95_latency": float(q.iloc[1]), "p99_latency": float(q.iloc[2]),
-        "buffer_full": int(produced["buffer_full"]), "throttle_events": int(produced["throttle_events"]),
-        "rebalances": _rebalances(events),
-    }
-
-
-def _rebalances(events: pd.DataFrame, gap: float = 1.0) -> int:
-    """Rebalances after the first join: bursts of assignments more than ``gap`` s apart, minus one."""
-    times = sorted(events.loc[events["kind"] == "assign", "t"]) if len(events) else []
-    bursts = sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] > gap)
-    return max(0, bursts - 1)
 
 
 def _running() -> list[Experiment]:

@@ -157,9 +157,12 @@ def predicted_group_lag(
     consumers: int,
     partitions: int,
     seconds_per_message: float,
+    initial_lag: float = 0.0,
     **kwargs: Any,
 ) -> np.ndarray | float:
     """Total lag of a group whose partitions get equal shares of the arrival rate: one fluid queue per consumer.
+
+    ``initial_lag`` (a backlog at t = 0) is spread over the partitions like the arrivals.
 
     A consumer owning k of P partitions receives k/P of the arrivals and serves at most its own rate; its lag
     grows only while its share exceeds that. With an even split this equals ``predicted_lag`` with
@@ -170,5 +173,5 @@ def predicted_group_lag(
     for k in partitions_per_consumer(consumers, partitions):
         share = k / partitions
         lam = (lambda tt, s=share: s * arrival_rate(tt)) if callable(arrival_rate) else share * arrival_rate
-        total = total + predicted_lag(t, lam, mu)
+        total = total + predicted_lag(t, lam, mu, initial_lag * share)
     return total

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import threading
 import time
 from array import array
 from typing import Any, Mapping
 
+import numpy as np
+import pandas as pd
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from kafkabp.broker import _rdkafka_log, client_config
@@ -32,6 +35,9 @@ class _Worker:
         self.committed: dict[tuple[str, int], int] = {}
         self.error: BaseException | None = None
         self.rng = random.Random(index)
+        self.done_t, self.done_n = array("d"), array("q")  # when it had processed how many (per batch)
+        self.cpu_seconds = 0.0  # this worker thread's CPU time (librdkafka's own threads not included)
+        self.stats: dict[str, Any] | None = None  # librdkafka's last statistics, when asked for
         self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
 
     def _conf(self) -> dict[str, Any]:
@@ -42,8 +48,19 @@ class _Worker:
         }
         if g.protocol == "classic":
             conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+        if g.stats_interval_ms:
+            conf.update({"statistics.interval.ms": g.stats_interval_ms, "stats_cb": self._on_stats})
         conf.update(g.config)
         return conf
+
+    def _on_stats(self, raw: str) -> None:
+        self.stats = json.loads(raw)
+
+    def _done(self, n: int) -> None:
+        """Count ``n`` more processed messages, with the time (for throughput and rebalance pauses)."""
+        self.consumed += n
+        self.done_t.append(time.monotonic())
+        self.done_n.append(self.consumed)
 
     def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
         items = [(tp, off) for tp, off in self.pending.items() if only is None or tp in only]
@@ -100,6 +117,8 @@ class _Worker:
 
     def _run(self) -> None:
         g = self.group
+        cpu0 = time.thread_time()
+        g.events.add("joined", self.name, "")
         try:
             self.consumer = Consumer(self._conf())
             self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
@@ -129,14 +148,20 @@ class _Worker:
             g.events.add("error", self.name, repr(exc)[:200])
         finally:
             self._close()
+            self.cpu_seconds = time.thread_time() - cpu0
 
     def _good(self, msgs: list[Any]) -> list[Any]:
         """The messages without errors; errors other than end-of-partition become events."""
         good = [m for m in msgs if m.error() is None]
         if len(good) != len(msgs):
             for m in msgs:
-                if m.error() is not None and m.error().code() != KafkaError._PARTITION_EOF:
-                    self.group.events.add("consume_error", self.name, m.error().str())
+                err = m.error()
+                if err is None or err.code() == KafkaError._PARTITION_EOF:
+                    continue
+                if err.code() == KafkaError._MAX_POLL_EXCEEDED:  # the member left the group; it rejoins
+                    self.group.events.add("evicted", self.name, err.str())
+                else:
+                    self.group.events.add("consume_error", self.name, err.str())
         return good
 
     def _process_batch(self, msgs: list[Any]) -> None:
@@ -151,7 +176,8 @@ class _Worker:
                 self.pending[(topic, p)] = m.offset() + 1
                 if len(seen) >= owned:
                     break
-        self.consumed += len(good)
+        if good:
+            self._done(len(good))
         self.group._record_latencies(good, time.time())
         if self.group.ledger is not None and good:
             self.group.ledger.record([m.value() for m in good])
@@ -173,7 +199,7 @@ class _Worker:
                 ok = False
                 break
             self.pending[(m.topic(), m.partition())] = m.offset() + 1
-            self.consumed += 1
+            self._done(1)
             done.append(m)
             finished.append(time.time())
         self.group._record_latencies(done, finished)
@@ -230,6 +256,7 @@ class ConsumerGroup:
         config: Mapping[str, Any] | None = None,
         events: EventLog | None = None,
         ledger: Ledger | None = None,
+        stats_interval_ms: int = 0,
     ) -> None:
         if protocol not in ("classic", "consumer"):
             raise ValueError(f"protocol must be 'classic' or 'consumer' (KIP-848), got {protocol!r}")
@@ -244,6 +271,7 @@ class ConsumerGroup:
         self.config = dict(config or {})
         self.events = events or EventLog()
         self.ledger = ledger  # counts what was processed, exactly (see kafkabp.ledger)
+        self.stats_interval_ms = stats_interval_ms  # librdkafka statistics per member (fetch requests...)
         self.initial = consumers
         self.workers: list[_Worker] = []
         self._retired: list[_Worker] = []
@@ -315,6 +343,24 @@ class ConsumerGroup:
     def assignment(self) -> dict[str, list[int]]:
         """Partitions each live member owns right now."""
         return {w.name: sorted(p for _, p in w.owned) for w in self.workers}
+
+    @property
+    def members(self) -> list[_Worker]:
+        """Every worker this group ever had, live and retired."""
+        return self.workers + self._retired
+
+    def processed_frame(self, t0: float) -> pd.DataFrame:
+        """Per member, when it had processed how many messages (seconds since ``t0``)."""
+        frames = [pd.DataFrame({"t": np.frombuffer(w.done_t, dtype=float) - t0, "member": w.name,
+                                "processed": np.frombuffer(w.done_n, dtype=np.int64)})
+                  for w in self.members if len(w.done_t)]
+        frames = [pd.DataFrame({"t": [0.0], "member": w.name, "processed": [0]}) for w in self.members] + frames
+        return pd.concat(frames, ignore_index=True).sort_values(["member", "t"], kind="stable").reset_index(drop=True)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time of the worker threads that have ended (Python's side of consuming)."""
+        return sum(w.cpu_seconds for w in self.members)
 
     def latencies(self) -> list[float]:
         with self._lat_lock:

@@ -1,0 +1,144 @@
+"""What an experiment measured, as tidy DataFrames, and the numbers lessons derive from it.
+
+Counts come from the ledger (exact: sequence numbers and the broker's offsets); rates and pauses
+come from each worker's own record of when it processed how many messages.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+EVENT_COLUMNS = ["t", "kind", "member", "detail"]
+PROCESSED_COLUMNS = ["t", "member", "processed"]
+
+
+@dataclass
+class Result:
+    """What one experiment measured: timeline, per-partition lag, events, latencies, summary."""
+
+    label: str
+    timeline: pd.DataFrame
+    partitions: pd.DataFrame
+    events: pd.DataFrame
+    latency: pd.Series
+    summary: dict[str, Any]
+    params: dict[str, Any]
+    predicted: pd.DataFrame | None = None
+    topic: str = ""
+    group: str = ""
+    producer_stats: dict[str, Any] | None = field(default=None, repr=False)
+    ledger: dict[str, Any] = field(default_factory=dict, repr=False)  # exact counts, redelivered ranges
+    processed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROCESSED_COLUMNS), repr=False)
+    assignment: dict[str, list[int]] = field(default_factory=dict, repr=False)  # at the end, per member
+    consumer_stats: list[dict[str, Any]] = field(default_factory=list, repr=False)  # librdkafka's, per member
+
+    def throughput(self, bin_seconds: float = 0.25) -> pd.DataFrame:
+        """Messages processed per second in bins of ``bin_seconds``: t (bin start), rate, and per member."""
+        p = self.processed
+        if p.empty:
+            return pd.DataFrame(columns=["t", "rate"])
+        end = max(float(p["t"].max()), float(self.summary.get("duration", 0.0)))
+        edges = np.arange(0.0, end + bin_seconds, bin_seconds)
+        out = pd.DataFrame({"t": edges[:-1]})
+        total = np.zeros(len(edges) - 1)
+        for member, rows in p.groupby("member", sort=True):
+            done = np.interp(edges, rows["t"], rows["processed"], left=0.0)  # cumulative at each edge
+            rate = np.diff(done) / bin_seconds
+            out[member] = rate
+            total += rate
+        out["rate"] = total
+        return out
+
+    def drain_time(self, threshold: int = 0) -> float:
+        """Seconds from the start until the lag first fell to ``threshold`` after its peak (inf: never)."""
+        tl = self.timeline
+        if tl.empty:
+            return math.inf
+        after = tl.loc[tl["lag"].idxmax():]
+        hit = after[after["lag"] <= threshold]
+        return float(hit["t"].iloc[0]) if len(hit) else math.inf
+
+    def rebalance_cost(self, at: float, *, window: float = 8.0, bin_seconds: float = 0.1) -> dict[str, Any]:
+        """What a rebalance started at ``at`` seconds cost the group.
+
+        ``paused_s``: seconds (after ``at``, within ``window``) in which the group processed nothing;
+        ``slow_s``: seconds below half the rate of the 3 s before ``at``; ``owned_after_s``: until
+        every member that joined after ``at`` owned partitions; ``duplicates``: processed twice (the
+        whole run's exact count, from the ledger).
+        """
+        tp = self.throughput(bin_seconds)
+        before = tp[(tp["t"] >= at - 3.0) & (tp["t"] < at)]["rate"]
+        base = float(before.median()) if len(before) else 0.0
+        after = tp[(tp["t"] >= at) & (tp["t"] < at + window)]["rate"]
+        ev = self.events
+        joined = set(ev[(ev["kind"] == "joined") & (ev["t"] >= at)]["member"])
+        owns = ev[(ev["kind"] == "assign") & (ev["t"] >= at) & ev["member"].isin(joined) & (ev["detail"] != "-")]
+        first_own = owns.groupby("member")["t"].min()
+        owned_after = float(first_own.max() - at) if joined and len(first_own) == len(joined) else math.inf
+        return {"rate_before": base, "paused_s": float((after <= 0).sum() * bin_seconds),
+                "slow_s": float((after < base / 2).sum() * bin_seconds) if base > 0 else 0.0,
+                "owned_after_s": owned_after, "duplicates": int(self.summary.get("duplicates", 0))}
+
+    @property
+    def redelivered(self) -> dict[str, list[tuple[int, int]]]:
+        """Per producer, the (first, last) sequence ranges processed more than once."""
+        return self.ledger.get("redelivered", {})
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{k}</td><td>{_fmt(v)}</td></tr>" for k, v in self.summary.items())
+        return f"<b>{self.label}</b><table>{rows}</table>"
+
+    def __repr__(self) -> str:
+        s = self.summary
+        return (f"Result({self.label!r}: produced={s['produced']:,} consumed={s['consumed']:,} "
+                f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s "
+                f"lost={_fmt(s.get('lost'))} duplicates={s.get('duplicates', 0):,})")
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "unknown"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return "never" if math.isinf(v) else f"{v:,.3f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any], consumed: int,
+              events: pd.DataFrame) -> dict[str, Any]:
+    """The headline numbers of a run: counts, peak/final lag, lag slope, latency percentiles."""
+    slope = 0.0
+    if len(tl) >= 4:
+        tail = tl[tl["t"] >= tl["t"].iloc[-1] * 0.25]  # skip the start-up (group join)
+        if len(tail) >= 3 and tail["t"].nunique() > 1:
+            slope = float(np.polyfit(tail["t"], tail["lag"], 1)[0])
+    q = latency.quantile([0.5, 0.95, 0.99]) if len(latency) else pd.Series([np.nan] * 3, index=[0.5, 0.95, 0.99])
+    duration = float(tl["t"].iloc[-1]) if len(tl) else 0.0
+    return {
+        "duration": duration,
+        "produced": int(produced["produced"]), "delivered": int(produced["delivered"]),
+        "failed": int(produced["failed"]), "consumed": int(consumed),
+        "peak_lag": int(tl["lag"].max()) if len(tl) else 0,
+        "final_lag": int(tl["lag"].iloc[-1]) if len(tl) else 0,
+        "lag_slope": slope,
+        "produce_rate": float(produced["delivered"]) / duration if duration else 0.0,
+        "consume_rate": float(consumed) / duration if duration else 0.0,
+        "p50_latency": float(q.iloc[0]), "p95_latency": float(q.iloc[1]), "p99_latency": float(q.iloc[2]),
+        "buffer_full": int(produced["buffer_full"]), "throttle_events": int(produced["throttle_events"]),
+        "rebalances": _rebalances(events),
+    }
+
+
+def _rebalances(events: pd.DataFrame, gap: float = 1.0) -> int:
+    """Rebalances after the first join: bursts of assignments more than ``gap`` s apart, minus one."""
+    times = sorted(events.loc[events["kind"] == "assign", "t"]) if len(events) else []
+    bursts = sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] > gap)
+    return max(0, bursts - 1)
