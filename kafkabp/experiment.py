@@ -310,6 +310,7 @@ class Experiment:
         group = self.consumer_group
         stats = [w.stats for w in group.members if w.stats]
         summary.update({
+            "backlog": self.backlog,
             "idle_members": sum(1 for owned in self._final_assignment.values() if not owned),
             "evictions": int((events["kind"] == "evicted").sum()),
             "consumer_cpu_us_per_msg": 1e6 * group.cpu_seconds / group.consumed if group.consumed else float("nan"),
