@@ -25,7 +25,9 @@ from kafkabp.broker import (
     kafka_tool,
     stop_broker,
 )
-from kafkabp.experiment import Experiment, Result, run_experiment
+from kafkabp.experiment import Experiment, run_experiment
+from kafkabp.ledger import Ledger
+from kafkabp.result import Result
 from kafkabp.lag import LagMonitor, snapshot
 from kafkabp.model import drain_time, group_capacity, predicted_group_lag, predicted_lag, service_rate
 from kafkabp.status import Status, group_status, partition_status
@@ -38,14 +40,17 @@ from kafkabp.workload import (
     Ramp,
     RateProducer,
     Step,
+    batch_handler,
     cpu,
     exponential,
     fixed,
+    handler,
     lognormal,
     per_batch,
     stop_all,
     wait_for,
 )
+from kafkabp.workload.records import orders
 
 __version__ = "0.1.0"
 
@@ -55,7 +60,8 @@ __all__ = [
     "alter_topic_config", "committed_offsets", "create_topic", "delete_group", "delete_topic",
     "describe_group", "remove_client_quota", "set_client_quota", "topic_exists", "unique_name",
     "Burst", "Constant", "ConsumerGroup", "Processing", "Ramp", "RateProducer", "Step",
-    "cpu", "exponential", "fixed", "lognormal", "per_batch", "stop_all", "wait_for",
+    "batch_handler", "cpu", "exponential", "fixed", "handler", "lognormal", "orders", "per_batch", "stop_all",
+    "wait_for", "Ledger",
     "LagMonitor", "snapshot", "Status", "group_status", "partition_status",
     "drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate",
     "Experiment", "Result", "run_experiment", "dashboard",

@@ -80,6 +80,8 @@ class Experiment:
         commit_while_busy: bool = False,
         stats_interval_ms: int = 0,
         backlog: int = 0,
+        payloads: Sequence[bytes] | None = None,
+        parallel: int = 1,
         label: str | None = None,
         keep: bool | None = None,
     ) -> None:
@@ -90,7 +92,7 @@ class Experiment:
         self.params: dict[str, Any] = {
             "rate": rate, "consumers": consumers, "partitions": partitions, "processing": str(self.processing),
             "message_size": message_size, "keys": keys, "batch_size": batch_size, "protocol": protocol,
-            "backlog": backlog,
+            "backlog": backlog, "parallel": parallel,
         }
         self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
         self.topic = topic or admin.unique_name("kafkabp")
@@ -102,11 +104,11 @@ class Experiment:
         self.producer = RateProducer(self.topic, rate, message_size=message_size, keys=keys,
                                      hot_fraction=hot_fraction, config=producer_config,
                                      stats_interval_ms=stats_interval_ms, events=self.events,
-                                     name=f"{self.group}-producer", ledger=self.ledger)
+                                     name=f"{self.group}-producer", ledger=self.ledger, payloads=payloads)
         self.consumer_group = ConsumerGroup(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
                                             protocol=protocol, config=consumer_config, events=self.events,
                                             commit_while_busy=commit_while_busy, ledger=self.ledger,
-                                            stats_interval_ms=stats_interval_ms)
+                                            stats_interval_ms=stats_interval_ms, parallel=parallel)
         if not isinstance(backlog, int) or backlog < 0:
             raise ValueError(f"backlog must be a whole number of messages >= 0, got {backlog!r}")
         self.backlog = backlog  # written at full speed before the group starts: a queue to drain
@@ -171,7 +173,7 @@ class Experiment:
         """Write ``backlog`` messages at full speed and wait until the broker acknowledged them all."""
         first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=self.params["message_size"],
                              keys=self.params["keys"], events=self.events, name=f"{self.group}-backlog",
-                             ledger=self.ledger)
+                             ledger=self.ledger, payloads=self.producer.payloads)
         first.start()
         done = first.wait(max(30.0, self.backlog / 20_000))
         first.stop()
@@ -311,6 +313,7 @@ class Experiment:
         stats = [w.stats for w in group.members if w.stats]
         summary.update({
             "backlog": self.backlog,
+            "order_violations": group.order_violations if group.parallel > 1 else None,
             "idle_members": sum(1 for owned in self._final_assignment.values() if not owned),
             "evictions": int((events["kind"] == "evicted").sum()),
             "consumer_cpu_us_per_msg": 1e6 * group.cpu_seconds / group.consumed if group.consumed else float("nan"),

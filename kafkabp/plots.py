@@ -39,6 +39,14 @@ EVENT_COLORS = {  # first kind present in a group decides the line colour
 }
 LIVE_TRACES = (("total lag", "lag", False), ("produce rate", "produce_rate", True),
                ("consume rate", "consume_rate", True))
+# Line styles for overlaid runs, so two runs with the same numbers (a stalled and a stopped group) stay visible:
+# the dashed line is drawn over the solid one and lets it show through its gaps.
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
+# Counts, seconds and rates are never negative: axes start at 0 (plotly pads below it otherwise), and a right-hand
+# axis picks its own round ticks. plotly.js 4 (plotly.py 7) defaults an overlaying axis to tickmode="sync", which
+# copies the left axis's gridlines and labels them 462, 929, 1,395 or 0.22, 2.66.
+FROM_ZERO = dict(rangemode="tozero")
+OWN_TICKS = dict(rangemode="tozero", tickmode="auto", showgrid=False)
 
 
 def _style(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
@@ -122,26 +130,38 @@ def lag_figure(result: Any, *, per_partition: bool = True, predicted: bool = Tru
         fig.add_trace(go.Scatter(x=tl["t"], y=tl["time_lag"], name="time lag (s)", mode="lines",
                                  line=dict(width=2, color="firebrick", dash="dot")),
                       secondary_y=True)
-        fig.update_yaxes(title_text="time lag (s)", secondary_y=True, showgrid=False)
+        fig.update_yaxes(title_text="time lag (s)", secondary_y=True, **OWN_TICKS)
+        fig.update_yaxes(secondary_y=False, **FROM_ZERO)
+    else:
+        fig.update_yaxes(**FROM_ZERO)
     if events:
         _add_events(fig, result)
     return _style(fig, f"Consumer lag — {result.label}", "time (s)", "lag (messages)")
 
 
 def rates_figure(result: Any) -> go.Figure:
-    """Plot produce, consume and target rates with the consumer count, to show when μ < λ."""
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    """Plot produce, consume and target rates above the consumer count, to show when μ < λ.
+
+    The consumer count gets its own strip below the rates (a step line on a shared time axis), so it never
+    sits on a rate line the way a second y axis over the same area would.
+    """
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.75, 0.25], vertical_spacing=0.06)
     tl = result.timeline
-    fig.add_trace(go.Scatter(x=tl["t"], y=tl["produce_rate"], name="produce rate", mode="lines"))
-    fig.add_trace(go.Scatter(x=tl["t"], y=tl["consume_rate"], name="consume rate", mode="lines"))
+    fig.add_trace(go.Scatter(x=tl["t"], y=tl["produce_rate"], name="produce rate", mode="lines"), row=1, col=1)
+    fig.add_trace(go.Scatter(x=tl["t"], y=tl["consume_rate"], name="consume rate", mode="lines"), row=1, col=1)
     fig.add_trace(go.Scatter(x=tl["t"], y=tl["target_rate"], name="target rate", mode="lines",
-                             line=dict(dash="dash", color="grey")))
+                             line=dict(dash="dash", color="grey")), row=1, col=1)
     fig.add_trace(go.Scatter(x=tl["t"], y=tl["consumers"], name="consumers", mode="lines",
-                             line=dict(shape="hv", width=2, color="purple")), secondary_y=True)
-    fig.update_yaxes(title_text="active consumers", secondary_y=True, showgrid=False,
-                     rangemode="tozero", dtick=1)
+                             line=dict(shape="hv", width=2, color="purple")), row=2, col=1)
+    most = int(pd.to_numeric(tl["consumers"], errors="coerce").max()) if len(tl) else 1
+    fig.update_yaxes(title_text="rate (msg/s)", row=1, col=1, **FROM_ZERO)
+    fig.update_yaxes(title_text="consumers", row=2, col=1, range=[0, max(most, 1) + 0.5],
+                     dtick=1 if most <= 6 else None)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
     fig.update_layout(hovermode="x unified")
-    return _style(fig, f"Throughput — {result.label}", "time (s)", "rate (msg/s)")
+    _style(fig, f"Throughput — {result.label}", "", "rate (msg/s)")
+    fig.update_layout(height=HEIGHT + 80)
+    return fig
 
 
 def _percentiles_ms(latency: pd.Series) -> dict[str, float]:
@@ -184,11 +204,12 @@ def compare_figure(results: Sequence[Any], *, metric: str = "lag",
         raise ValueError(f"got {len(labels)} labels for {len(results)} results")
     names = list(labels) if labels is not None else [r.label for r in results]
     fig = go.Figure()
-    for r, name in zip(results, names):
+    for i, (r, name) in enumerate(zip(results, names)):
         shape = "hv" if metric == "consumers" else "linear"
-        fig.add_trace(go.Scatter(x=r.timeline["t"], y=r.timeline[metric], name=name,
-                                 mode="lines", line=dict(width=2, shape=shape)))
+        fig.add_trace(go.Scatter(x=r.timeline["t"], y=r.timeline[metric], name=name, mode="lines",
+                                 line=dict(width=2.5, shape=shape, dash=DASHES[i % len(DASHES)])))
     fig.update_layout(hovermode="x unified")
+    fig.update_yaxes(**FROM_ZERO)
     ylabel = UNITS.get(metric, metric.replace("_", " "))
     return _style(fig, f"{ylabel[0].upper()}{ylabel[1:]} — comparison", "time (s)", ylabel)
 
@@ -244,7 +265,8 @@ def _live_figure(title: str = "consumer lag") -> go.Figure:
         fig.add_trace(go.Scatter(x=[], y=[], name=name, mode="lines",
                                  line=dict(width=3 if name == "total lag" else 1.5)),
                       secondary_y=secondary)
-    fig.update_yaxes(title_text="rate (msg/s)", secondary_y=True, showgrid=False)
+    fig.update_yaxes(title_text="rate (msg/s)", secondary_y=True, **OWN_TICKS)
+    fig.update_yaxes(secondary_y=False, **FROM_ZERO)
     return _style(fig, title, "time (s)", "lag (messages)")
 
 

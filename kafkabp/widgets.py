@@ -7,22 +7,84 @@ Re-running the cell stops the previous dashboard's experiment, so nothing is lef
 
 from __future__ import annotations
 
+import html
 import math
+import numbers
 import threading
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
 
 from kafkabp import plots
 from kafkabp.experiment import Experiment, Result
+from kafkabp.status import STATUS_MEANING, Status, group_status
 from kafkabp.workload import fixed
 
 _ACTIVE: list["Dashboard"] = []
 
+# The sliders hold exact values from these lists (a log slider rounds 2,000 to 1,995); a value asked for that is
+# not on a list is added to it.
+RATES = (1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 700, 1_000, 1_200, 1_500, 2_000, 2_500, 2_800, 3_000, 4_000,
+         5_000, 7_000, 10_000, 15_000, 20_000, 30_000, 50_000, 100_000)
+PROCESSING_MS = (0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 50, 100)
+MAX_RATE, MAX_PROCESSING_MS, MAX_CONSUMERS, MAX_PARTITIONS = 100_000, 1_000, 12, 12
+
+# Burrow's rules judge a window of samples. A partition reads STOP once its last commit is older than the span of
+# the window's commits before it, i.e. after about half the window without a commit. One consumer working through a
+# large backlog takes it in fetched chunks, one partition at a time, and leaves the others without a commit for
+# several seconds (up to 7.5 s measured with 500,000 messages of lag): with 10 samples 0.5 s apart (a 4.5 s window)
+# those partitions flickered STOP, and the group ERR, while the lag drained at 1,000 msg/s. A 20 s window (21 samples,
+# 1 s apart) rides out such turns and still shows a group whose consumers are gone as STOP within about 10 s; samples
+# a second apart also keep a growing lag's WARN from flickering to OK on one noisy dip.
+STATUS_SAMPLE_S, STATUS_WINDOW = 1.0, 21
+STATUS_MIN_SAMPLES = 3  # a window of one sample has no span, so Burrow's STOP rule would fire at once
+
 
 def _rate_text(x: float) -> str:
     return "never" if math.isinf(x) else f"{x:,.0f} s"
+
+
+def _number(name: str, value: Any, unit: str, low: float, high: float, *, example: str,
+            low_ok: bool = True, whole: bool = False) -> float:
+    """``value`` as a number within [low, high] (or (low, high] unless ``low_ok``), else an error naming the
+    argument, its unit, the range and an example: TypeError for a value of the wrong type, ValueError otherwise."""
+    kind = "a whole number" if whole else "a number"
+    wanted = numbers.Integral if whole else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, wanted):
+        raise TypeError(f"dashboard({name}={value!r}): {name} must be {kind} of {unit}, "
+                        f"from {low:,g} to {high:,g}, e.g. {example}")
+    low_text = f"{low:,g}" if low_ok else f"more than {low:,g}"
+    if math.isnan(value) or value > high or value < low or (value == low and not low_ok):
+        raise ValueError(f"dashboard({name}={value!r}): {name} must be {low_text} to {high:,g} {unit}, "
+                         f"e.g. {example}")
+    return float(value)
+
+
+def _options(preset: Sequence[float], value: float, label: Any) -> list[tuple[str, float]]:
+    """(label, value) pairs for a SelectionSlider: the preset values plus ``value``, in order."""
+    values = sorted(set(float(v) for v in preset) | {float(value)})
+    return [(label(v), v) for v in values]
+
+
+def _processing_label(ms: float) -> str:
+    return "0 (free)" if ms == 0 else f"{ms:g}"
+
+
+def status_text(group: Status, partitions: Mapping[int, Status], window_s: float) -> str:
+    """What a group status means, in one line of HTML: Burrow's status, which partitions cause an ERR, and why."""
+    head = f"status <b>{group.value}</b>"
+    if group == Status.ERR:
+        bad = {p: s for p, s in sorted(partitions.items()) if s in (Status.STOP, Status.STALL, Status.REWIND)}
+        kinds = sorted(set(bad.values()), key=list(Status).index)
+        head += " (" + ", ".join(f"p{p} {s.value}" for p, s in bad.items()) + ")"
+        meaning = " ".join(STATUS_MEANING[s] for s in kinds)
+        if Status.STOP in kinds:
+            meaning += f" Here: no commit for about half of the {window_s:.0f} s window."
+    else:
+        meaning = STATUS_MEANING[group]
+    return f"{head}: {html.escape(meaning)} <i>(Burrow's rules over the last {window_s:.0f} s)</i>"
 
 
 class Dashboard(widgets.VBox):
@@ -30,20 +92,26 @@ class Dashboard(widgets.VBox):
 
     def __init__(self, rate: float = 2000, consumers: int = 1, processing_ms: float = 1.0,
                  partitions: int = 4, duration: float = 120, refresh: float = 0.5) -> None:
-        if rate <= 0 or consumers < 0 or processing_ms < 0 or partitions < 1 or duration <= 0:
-            raise ValueError("dashboard needs rate > 0, consumers >= 0, processing_ms >= 0, "
-                             "partitions >= 1 and duration > 0")
+        rate = _number("rate", rate, "messages per second", 1, MAX_RATE, example="rate=2000")
+        consumers = int(_number("consumers", consumers, "consumers", 0, MAX_CONSUMERS, whole=True,
+                                example="consumers=1 (0 lets lag pile up)"))
+        processing_ms = _number("processing_ms", processing_ms, "milliseconds per message", 0, MAX_PROCESSING_MS,
+                                example="processing_ms=1.0 (0 means free processing)")
+        partitions = int(_number("partitions", partitions, "partitions", 1, MAX_PARTITIONS, whole=True,
+                                 example="partitions=4"))
+        duration = _number("duration", duration, "seconds", 0, 3600, low_ok=False, example="duration=120")
+        refresh = _number("refresh", refresh, "seconds", 0, 60, low_ok=False, example="refresh=0.5")
         style = {"description_width": "170px"}
         layout = widgets.Layout(width="520px")
-        self.rate = widgets.FloatLogSlider(value=rate, base=10, min=1, max=5, step=0.05, readout_format=",.0f",
-                                           description="producer rate (msg/s)", style=style, layout=layout)
-        self.consumers = widgets.IntSlider(value=consumers, min=0, max=12, description="consumers",
+        self.rate = widgets.SelectionSlider(options=_options(RATES, rate, lambda v: f"{v:,.0f}"), value=rate,
+                                            description="producer rate (msg/s)", style=style, layout=layout)
+        self.consumers = widgets.IntSlider(value=consumers, min=0, max=MAX_CONSUMERS, description="consumers",
                                            style=style, layout=layout)
-        self.processing = widgets.FloatLogSlider(value=max(processing_ms, 0.01), base=10, min=-2, max=2, step=0.05,
-                                                 readout_format=".2f", description="processing (ms/msg)",
-                                                 style=style, layout=layout)
-        self.partitions = widgets.IntSlider(value=partitions, min=1, max=12, description="partitions (at start)",
-                                            style=style, layout=layout)
+        self.processing = widgets.SelectionSlider(options=_options(PROCESSING_MS, processing_ms, _processing_label),
+                                                  value=processing_ms, description="processing (ms/msg)",
+                                                  style=style, layout=layout)
+        self.partitions = widgets.IntSlider(value=partitions, min=1, max=MAX_PARTITIONS,
+                                            description="partitions (at start)", style=style, layout=layout)
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
         self.status = widgets.HTML("Press <b>Start</b> to run a producer and a consumer group on the broker.")
@@ -84,7 +152,8 @@ class Dashboard(widgets.VBox):
             return
         self.experiment = Experiment(rate=float(self.rate.value), consumers=int(self.consumers.value),
                                      processing=fixed(float(self.processing.value) / 1000.0),
-                                     partitions=int(self.partitions.value), label="dashboard")
+                                     partitions=int(self.partitions.value), label="dashboard",
+                                     sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW)
         self.experiment.start()
         self.partitions.disabled, self.start_button.disabled, self.stop_button.disabled = True, True, False
         self._halt.clear()
@@ -95,16 +164,25 @@ class Dashboard(widgets.VBox):
         exp = self.experiment
         assert exp is not None
         end = time.monotonic() + self.duration
+        drawn = -1
+        window_s = (STATUS_WINDOW - 1) * STATUS_SAMPLE_S
         while not self._halt.wait(self.refresh):
             try:
                 tl = exp.timeline()
-                plots.update_live(self.figure, tl)
+                if len(tl) != drawn:  # a new sample: redraw once
+                    plots.update_live(self.figure, tl)
+                    drawn = len(tl)
                 if len(tl):
                     last = tl.iloc[-1]
+                    if len(tl) < STATUS_MIN_SAMPLES:
+                        judged = f"status: judging from {STATUS_MIN_SAMPLES} samples on ({STATUS_SAMPLE_S:g} s apart)"
+                    else:
+                        partitions = exp.monitor.partition_statuses()
+                        judged = status_text(group_status(partitions.values()), partitions, window_s)
                     self.status.value = (
                         f"t = {last['t']:.0f} s · lag <b>{int(last['lag']):,}</b> · time lag {last['time_lag']:.1f} s · "
                         f"in {last['produce_rate']:,.0f} msg/s · out {last['consume_rate']:,.0f} msg/s · "
-                        f"status <b>{exp.monitor.status().value}</b> · drains in {_rate_text(exp.monitor.drain_time())}")
+                        f"drains in {_rate_text(exp.monitor.drain_time())}<br>{judged}")
             except Exception as exc:  # keep the loop alive; show what went wrong
                 self.status.value = f"update failed: {exc!r}"
             if time.monotonic() >= end:
@@ -127,7 +205,12 @@ class Dashboard(widgets.VBox):
 
 def dashboard(rate: float = 2000, consumers: int = 1, processing_ms: float = 1.0, partitions: int = 4,
               duration: float = 120) -> Dashboard:
-    """A live dashboard: sliders for producer rate, consumers and processing time; nothing runs until Start."""
+    """A live dashboard: sliders for producer rate, consumers and processing time; nothing runs until Start.
+
+    ``rate`` 1 to 100,000 msg/s, ``consumers`` 0 to 12, ``processing_ms`` 0 (free) to 1,000 ms per message,
+    ``partitions`` 1 to 12, ``duration`` seconds before it stops by itself; anything else raises a TypeError or
+    ValueError that names the argument.
+    """
     return Dashboard(rate, consumers, processing_ms, partitions, duration)
 
 

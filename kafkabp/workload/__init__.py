@@ -7,17 +7,28 @@ run (sliders and controllers drive them), and both stop cleanly within a few sec
 - ``producer``: :class:`RateProducer`;
 - ``processing``: processing models (``fixed``, ``exponential``, ``lognormal``, ``per_batch``, ``cpu``);
 - ``consumer``: :class:`ConsumerGroup`;
+- ``parallel``: key-ordered processing on k threads inside one consumer (``parallel=k``);
+- ``records``: realistic JSON payloads (``orders()``);
 - ``base``: the event log and the registry behind :func:`stop_all`.
 """
 
 from kafkabp.workload.base import _LIVE, EventLog, stop_all, wait_for  # noqa: F401 - _LIVE: kafkabp's registry
 from kafkabp.workload.consumer import ConsumerGroup
-from kafkabp.workload.processing import Processing, cpu, exponential, fixed, lognormal, per_batch
+from kafkabp.workload.processing import (
+    Processing,
+    batch_handler,
+    cpu,
+    exponential,
+    fixed,
+    handler,
+    lognormal,
+    per_batch,
+)
 from kafkabp.workload.producer import RateProducer
 from kafkabp.workload.rates import Burst, Constant, Ramp, Rate, RateProfile, Step, TokenBucket, as_profile
 
 __all__ = [
-    "EventLog", "stop_all", "wait_for", "ConsumerGroup", "Processing", "cpu", "exponential", "fixed",
-    "lognormal", "per_batch", "RateProducer", "Burst", "Constant", "Ramp", "Rate", "RateProfile", "Step",
+    "EventLog", "stop_all", "wait_for", "ConsumerGroup", "Processing", "batch_handler", "cpu", "exponential",
+    "fixed", "handler", "lognormal", "per_batch", "RateProducer", "Burst", "Constant", "Ramp", "Rate", "RateProfile", "Step",
     "TokenBucket", "as_profile",
 ]

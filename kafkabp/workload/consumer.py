@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 import json
+import queue
 import random
 import threading
 import time
@@ -15,8 +17,9 @@ import pandas as pd
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from kafkabp.broker import _rdkafka_log, client_config
-from kafkabp.ledger import Ledger
+from kafkabp.ledger import HEADER_SIZE, Ledger
 from kafkabp.workload.base import _LIVE, EventLog
+from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
 from kafkabp.workload.processing import Processing
 
 _LATENCY_CAP = 10_000  # an evenly spaced sample of 5,000-10,000: enough for p99, cheap per record
@@ -38,6 +41,9 @@ class _Worker:
         self.done_t, self.done_n = array("d"), array("q")  # when it had processed how many (per batch)
         self.cpu_seconds = 0.0  # this worker thread's CPU time (librdkafka's own threads not included)
         self.stats: dict[str, Any] | None = None  # librdkafka's last statistics, when asked for
+        self.pool: KeyOrderedPool | None = None  # with parallel > 1: key-ordered threads
+        self.tracker: PrefixTracker | None = None
+        self._in_flight: collections.Counter[int] = collections.Counter()
         self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
 
     def _conf(self) -> dict[str, Any]:
@@ -79,20 +85,98 @@ class _Worker:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         got = {(tp.topic, tp.partition) for tp in partitions}
         self.owned |= got
+        if self.pool is not None:
+            self.pool.skip -= {p for _, p in got}
+            self.pool.forget_order()
         self.group.events.add("assign", self.name, _fmt(got))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {(tp.topic, tp.partition) for tp in partitions}
+        if self.pool is not None:
+            self._settle({p for _, p in gone})
         self._commit(asynchronous=False, only=gone)  # hand over processed offsets before losing them
         self.owned -= gone
         self.group.events.add("revoke", self.name, _fmt(gone))
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         gone = {(tp.topic, tp.partition) for tp in partitions}
+        if self.pool is not None:
+            self._settle({p for _, p in gone})
         for tp in gone:
             self.pending.pop(tp, None)
         self.owned -= gone
         self.group.events.add("lost", self.name, _fmt(gone))
+
+    # ---------------------------------------------------------------- key-ordered parallel processing
+    def _process_one(self, msg: Any) -> bool:
+        """One message on a pool thread: the processing model, or real code; False if stopped first."""
+        proc = self.group.processing
+        if proc.fn is not None:
+            payload = (msg.value() or b"")[HEADER_SIZE:]
+            proc.fn(payload if proc.kind == "handler" else [payload])
+            return True
+        seconds = proc.sample(self.rng)
+        if proc.kind == "cpu":
+            _spin_until(time.monotonic() + seconds)
+            return True
+        return seconds <= 0 or not self.stop_event.wait(seconds)
+
+    def _collect(self, block: float = 0.0) -> None:
+        """Take the pool's finished messages: count them, and move each partition's committable prefix."""
+        pool, tracker = self.pool, self.tracker
+        assert pool is not None and tracker is not None
+        done, finished = [], []
+        while True:
+            try:
+                item, ok, at = pool.completed.get(timeout=block) if block and not done else pool.completed.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            pool.in_flight -= 1
+            self._in_flight[item.partition()] -= 1
+            if ok:
+                tracker.finished(item.partition(), item.offset())
+                done.append(item)
+                finished.append(at)
+        for p, offset in tracker.advance().items():
+            self.pending[(self.group.topic, p)] = offset
+        if done:
+            self._done(len(done))
+            self.group._record_latencies(done, finished)
+            if self.group.ledger is not None:
+                self.group.ledger.record([m.value() for m in done])
+
+    def _settle(self, partitions: set[int], timeout: float = 10.0) -> None:
+        """Before giving partitions up: skip their queued messages, wait for those being processed."""
+        assert self.pool is not None and self.tracker is not None
+        self.pool.skip |= partitions
+        deadline = time.monotonic() + timeout
+        while any(self._in_flight[p] > 0 for p in partitions) and time.monotonic() < deadline:
+            self._collect(block=0.05)
+        self._collect()
+        self.tracker.forget(partitions)
+
+    def _run_parallel(self, g: "ConsumerGroup") -> None:
+        """The consume loop when each member processes with ``g.parallel`` key-ordered threads."""
+        pool = self.pool
+        assert pool is not None and self.tracker is not None
+        last_commit = time.monotonic()
+        while not self.stop_event.is_set():
+            self._collect()
+            if pool.in_flight >= pool.max_in_flight:  # enough work queued: let the threads catch up
+                self._collect(block=0.05)
+                continue
+            msgs = self.consumer.consume(num_messages=g.batch_size, timeout=0.1)
+            for m in self._good(msgs):
+                self.tracker.handed_out(m.partition(), m.offset())
+                self._in_flight[m.partition()] += 1
+                pool.submit(m)
+            if time.monotonic() - last_commit >= g.commit_interval:
+                self._commit(asynchronous=True)
+                last_commit = time.monotonic()
+        pool.stopping = True  # queued messages are skipped; those being processed finish or stop
+        self._settle(set(self._in_flight))
 
     def _sleep_until(self, deadline: float) -> bool:
         """Sleep until ``deadline`` in short steps; False if asked to stop meanwhile.
@@ -123,6 +207,10 @@ class _Worker:
             self.consumer = Consumer(self._conf())
             self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                     on_lost=self._on_lost)
+            if g.parallel > 1:
+                self.pool = KeyOrderedPool(g.parallel, self._process_one, self.name)
+                self.tracker = PrefixTracker()
+                self._run_parallel(g)
             last_commit = time.monotonic()
             busy_until = time.monotonic()
             while not self.stop_event.is_set():
@@ -134,7 +222,9 @@ class _Worker:
                     if not self._sleep_until(busy_until):
                         break
                 busy_until = max(busy_until, time.monotonic())
-                if proc.seconds > 0:
+                if proc.fn is not None:
+                    self._process_with_handler(msgs, proc)
+                elif proc.seconds > 0:
                     if not self._process_each(msgs, busy_until):
                         break
                     busy_until = max(busy_until, time.monotonic())
@@ -207,6 +297,25 @@ class _Worker:
             self.group.ledger.record([m.value() for m in done])
         return ok
 
+    def _process_with_handler(self, msgs: list[Any], proc: Processing) -> None:
+        """Run real code: ``fn(payload)`` per message or ``fn(payloads)`` per batch (payload = value after the header)."""
+        good = self._good(msgs)
+        if not good:
+            return
+        values = [m.value() for m in good]
+        if proc.kind == "batch_handler":
+            proc.fn([v[HEADER_SIZE:] for v in values])  # type: ignore[misc]
+        else:
+            fn = proc.fn
+            for v in values:
+                fn(v[HEADER_SIZE:])  # type: ignore[misc]
+        for m in good:
+            self.pending[(m.topic(), m.partition())] = m.offset() + 1
+        self._done(len(good))
+        self.group._record_latencies(good, time.time())
+        if self.group.ledger is not None:
+            self.group.ledger.record(values)
+
     def _close(self) -> None:
         consumer = getattr(self, "consumer", None)
         if consumer is None:
@@ -214,6 +323,9 @@ class _Worker:
         try:
             self._commit(asynchronous=False)
         finally:
+            if self.pool is not None:
+                self.pool.close()
+                self.group.order_violations += self.pool.order_violations
             consumer.close()  # leaves the group, so the others take over at once
             self.group.events.add("left", self.name, "")
 
@@ -257,7 +369,10 @@ class ConsumerGroup:
         events: EventLog | None = None,
         ledger: Ledger | None = None,
         stats_interval_ms: int = 0,
+        parallel: int = 1,
     ) -> None:
+        if not isinstance(parallel, int) or parallel < 1:
+            raise ValueError(f"parallel must be a whole number of threads per consumer >= 1, got {parallel!r}")
         if protocol not in ("classic", "consumer"):
             raise ValueError(f"protocol must be 'classic' or 'consumer' (KIP-848), got {protocol!r}")
         if not isinstance(consumers, int) or consumers < 0:
@@ -272,6 +387,8 @@ class ConsumerGroup:
         self.events = events or EventLog()
         self.ledger = ledger  # counts what was processed, exactly (see kafkabp.ledger)
         self.stats_interval_ms = stats_interval_ms  # librdkafka statistics per member (fetch requests...)
+        self.parallel = parallel  # > 1: each member processes with this many key-ordered threads
+        self.order_violations = 0  # per-key order broken inside one assignment (parallel members only)
         self.initial = consumers
         self.workers: list[_Worker] = []
         self._retired: list[_Worker] = []

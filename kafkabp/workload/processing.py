@@ -5,6 +5,10 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
+from typing import Any, Callable
+
+KINDS = ("fixed", "exponential", "lognormal", "cpu", "handler", "batch_handler")
+
 
 @dataclass(frozen=True)
 class Processing:
@@ -12,17 +16,24 @@ class Processing:
 
     ``kind``: "fixed" (``seconds`` each), "exponential" (mean ``seconds``), "lognormal" (mean
     ``seconds``, shape ``sigma``), "cpu" (``seconds`` of busy CPU work per message, which holds
-    Python's GIL). ``per_batch``: extra seconds per ``consume()`` batch, e.g. one database write.
+    Python's GIL), "handler" (real code: ``fn(payload)`` per message), "batch_handler" (``fn(payloads)``
+    per batch). ``per_batch``: extra seconds per ``consume()`` batch, e.g. one database write.
     """
 
     kind: str = "fixed"
     seconds: float = 0.0
     sigma: float = 1.0
     per_batch: float = 0.0
+    fn: Callable[[Any], Any] | None = None
+    name: str = ""
 
     def __post_init__(self) -> None:
-        if self.kind not in ("fixed", "exponential", "lognormal", "cpu"):
-            raise ValueError(f"processing kind must be fixed, exponential, lognormal or cpu, got {self.kind!r}")
+        if self.kind not in KINDS:
+            raise ValueError(f"processing kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
+        if (self.fn is not None) != (self.kind in ("handler", "batch_handler")):
+            raise ValueError("a handler needs fn=a callable, and only handlers take one")
+        if self.fn is not None and not callable(self.fn):
+            raise TypeError(f"fn must be callable (a function of the payload), got {self.fn!r}")
         if self.seconds < 0 or self.per_batch < 0 or self.sigma <= 0:
             raise ValueError("processing seconds and per_batch must be >= 0 and sigma > 0")
 
@@ -40,6 +51,8 @@ class Processing:
         return self.seconds + self.per_batch / max(1, batch_size)
 
     def __str__(self) -> str:
+        if self.fn is not None:
+            return f"{self.kind} {self.name or getattr(self.fn, '__name__', 'fn')}"
         text = "no processing" if self.seconds == 0 else f"{self.kind} {self.seconds * 1000:g} ms/msg"
         return text + (f" + {self.per_batch * 1000:g} ms/batch" if self.per_batch else "")
 
@@ -68,3 +81,16 @@ def cpu(seconds: float) -> Processing:
     """Busy CPU work per message: holds the GIL, so more threads do not add capacity."""
     return Processing("cpu", seconds)
 
+
+
+def handler(fn: Callable[[bytes], Any], name: str = "") -> Processing:
+    """Real work per message: ``fn(payload)``, the value after kafkabp's 12-byte counting header.
+
+    Its time is whatever ``fn`` takes; an exception stops the worker and surfaces in the experiment.
+    """
+    return Processing("handler", fn=fn, name=name)
+
+
+def batch_handler(fn: Callable[[list[bytes]], Any], name: str = "") -> Processing:
+    """Real work per ``consume()`` batch: ``fn(payloads)``, e.g. one bulk write for the whole batch."""
+    return Processing("batch_handler", fn=fn, name=name)

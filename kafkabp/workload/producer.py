@@ -8,7 +8,7 @@ import math
 import random
 import threading
 import time
-from typing import Any, Mapping, Union
+from typing import Any, Mapping, Sequence, Union
 
 from confluent_kafka import KafkaError, Producer
 
@@ -49,6 +49,7 @@ class RateProducer:
         events: EventLog | None = None,
         name: str = "producer",
         ledger: Ledger | None = None,
+        payloads: Sequence[bytes] | None = None,
     ) -> None:
         if message_size < 0:
             raise ValueError(f"message_size must be >= 0 bytes, got {message_size}")
@@ -59,6 +60,9 @@ class RateProducer:
         self.topic, self.name = topic, name
         self.profile = as_profile(rate)
         self.message_size, self.keys, self.hot_fraction = message_size, keys, hot_fraction
+        if payloads is not None and (not payloads or not all(isinstance(v, bytes) for v in payloads)):
+            raise ValueError("payloads must be a non-empty list of bytes (e.g. kafkabp.orders(1000))")
+        self.payloads = list(payloads) if payloads is not None else None
         self._key_list = [f"key-{i}".encode() for i in range(max(1, key_count))]
         self.max_messages = max_messages
         self.events = events or EventLog()
@@ -160,7 +164,15 @@ class RateProducer:
         base = self.produced
         sent = 0
         try:
-            if keys is None:
+            if self.payloads is not None:  # realistic records, in turn, after the header
+                loads, m = self.payloads, len(self.payloads)
+                key_list, k = self._key_list, len(self._key_list)
+                for sent in range(n):  # noqa: B007
+                    seq = base + sent
+                    produce(topic, head + seq.to_bytes(8, "big") + loads[seq % m],
+                            None if keys is None else key_list[seq % k])
+                sent = n
+            elif keys is None:
                 for sent in range(n):  # noqa: B007 - `sent` counts the messages produced so far
                     produce(topic, head + (base + sent).to_bytes(8, "big") + pad)
                 sent = n
