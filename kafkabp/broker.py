@@ -176,6 +176,30 @@ def wait_until_ready(conf: dict[str, str], timeout: float) -> None:
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
 
+def warm_group_coordinator(conf: dict[str, str], timeout: float = 30.0) -> bool:
+    """Ask a fresh broker for a group's offsets until its coordinator answers (True) or ``timeout`` passes.
+
+    The first group request makes the broker create ``__consumer_offsets`` and load it; until then it
+    answers NOT_COORDINATOR. Doing it here, once, spares the first experiment a few seconds of
+    consumers waiting to join.
+    """
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
+
+    consumer = Consumer({**conf, "group.id": "kafkabp-warm-up", "enable.auto.commit": False, "logger": _rdkafka_log})
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            try:
+                consumer.committed([TopicPartition("kafkabp-warm-up", 0)], timeout=max(0.1, deadline - time.monotonic()))
+                return True
+            except KafkaException:  # NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, ... while it loads
+                time.sleep(0.2)
+        log.warning("the broker's group coordinator did not answer within %.0f s", timeout)
+        return False
+    finally:
+        consumer.close()
+
+
 def _answers(conf: dict[str, str], timeout: float = 5.0) -> bool:
     try:
         wait_until_ready(conf, timeout)
@@ -404,6 +428,7 @@ def _start_local(port: int | None) -> BrokerInfo:
                 f"Last lines of its log:\n{log_tail()}"
             )
         if _answers(conf, timeout=2.0):
+            warm_group_coordinator(conf)
             _write_state(info)
             return info
     _kill(proc.pid)
@@ -481,6 +506,7 @@ def _start_docker(port: int | None) -> BrokerInfo:
     except BrokerError:
         subprocess.run(["docker", "rm", "-f", cid], capture_output=True, timeout=60)
         raise
+    warm_group_coordinator({"bootstrap.servers": info.bootstrap})
     _write_state(info)
     return info
 
@@ -569,8 +595,11 @@ def _stop(info: BrokerInfo) -> None:
 
 
 def stop_broker() -> bool:
-    """Stop the broker kafkabp started (local JVM or container). True if one was running."""
-    global _CURRENT
+    """Stop the broker kafkabp started (local JVM or container). True if one was running.
+
+    Clients still running keep the stopped broker's address and fail (an experiment reports the
+    outage); only an explicit :func:`ensure_broker` starts a broker again, never a lingering client.
+    """
     with _lock():
         info = _read_state()
         if info is None:
@@ -578,7 +607,6 @@ def stop_broker() -> bool:
         was_up = (info.kind == "local" and bool(info.pid) and _pid_alive(info.pid)) or (
             info.kind == "docker" and bool(info.container) and _container_running(info.container))
         _stop(info)
-        _CURRENT = None
         return was_up
 
 

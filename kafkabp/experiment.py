@@ -243,7 +243,7 @@ class Experiment:
         if self.outages and self.outages[-1][1] is None:  # still down at the end
             self.outages[-1] = (self.outages[-1][0], time.monotonic() - self.events.t0)
         self._result = self._collect()
-        if not self.keep and self._started:
+        if not self.keep and self._started and self._outage_start is None:  # no broker, nothing to delete
             try:
                 admin.delete_group(self.group)
                 admin.delete_topic(self.topic)

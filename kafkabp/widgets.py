@@ -34,12 +34,13 @@ MAX_RATE, MAX_PROCESSING_MS, MAX_CONSUMERS, MAX_PARTITIONS = 100_000, 1_000, 12,
 # Burrow's rules judge a window of samples. A partition reads STOP once its last commit is older than the span of
 # the window's commits before it, i.e. after about half the window without a commit. One consumer working through a
 # large backlog takes it in fetched chunks, one partition at a time, and leaves the others without a commit for
-# several seconds (up to 7.5 s measured with 500,000 messages of lag): with 10 samples 0.5 s apart (a 4.5 s window)
-# those partitions flickered STOP, and the group ERR, while the lag drained at 1,000 msg/s. A 20 s window (21 samples,
-# 1 s apart) rides out such turns and still shows a group whose consumers are gone as STOP within about 10 s; samples
-# a second apart also keep a growing lag's WARN from flickering to OK on one noisy dip.
+# several seconds (up to 6 s measured while 450,000 messages of lag drained, up to 8 s while they piled up at
+# 20,000 msg/s): with 10 samples 0.5 s apart (a 4.5 s window) those partitions flickered STOP, and the group ERR,
+# while the lag drained at 1,000 msg/s. A 20 s window (21 samples, 1 s apart) rides out such turns and still shows a
+# group whose consumers are gone as STOP after about 10 s; samples a second apart also keep a growing lag's WARN from
+# flickering to OK on one noisy dip. The status shows once the window is full (Burrow's ``minimum-complete``): a
+# window of a few seconds has a span of a few seconds, and would call a partition STOP after a pause of half that.
 STATUS_SAMPLE_S, STATUS_WINDOW = 1.0, 21
-STATUS_MIN_SAMPLES = 3  # a window of one sample has no span, so Burrow's STOP rule would fire at once
 
 
 def _rate_text(x: float) -> str:
@@ -55,21 +56,26 @@ def _number(name: str, value: Any, unit: str, low: float, high: float, *, exampl
     if isinstance(value, bool) or not isinstance(value, wanted):
         raise TypeError(f"dashboard({name}={value!r}): {name} must be {kind} of {unit}, "
                         f"from {low:,g} to {high:,g}, e.g. {example}")
-    low_text = f"{low:,g}" if low_ok else f"more than {low:,g}"
     if math.isnan(value) or value > high or value < low or (value == low and not low_ok):
-        raise ValueError(f"dashboard({name}={value!r}): {name} must be {low_text} to {high:,g} {unit}, "
-                         f"e.g. {example}")
+        span = f"from {low:,g} to {high:,g}" if low_ok else f"more than {low:,g} and at most {high:,g}"
+        raise ValueError(f"dashboard({name}={value!r}): {name} must be {span} {unit}, e.g. {example}")
     return float(value)
 
 
-def _options(preset: Sequence[float], value: float, label: Any) -> list[tuple[str, float]]:
-    """(label, value) pairs for a SelectionSlider: the preset values plus ``value``, in order."""
+def _exact_slider(preset: Sequence[float], value: float, label: Any, **kwargs: Any) -> widgets.SelectionSlider:
+    """A slider over the preset values plus ``value`` (in order), set to exactly ``value``, labelled by ``label``."""
     values = sorted(set(float(v) for v in preset) | {float(value)})
-    return [(label(v), v) for v in values]
+    # by index: ipywidgets leaves the label blank when the value given is the first option
+    return widgets.SelectionSlider(options=[(label(v), v) for v in values], index=values.index(float(value)),
+                                   **kwargs)
+
+
+def _rate_label(rate: float) -> str:
+    return f"{rate:,.0f}" if rate == int(rate) else f"{rate:,.1f}"
 
 
 def _processing_label(ms: float) -> str:
-    return "0 (free)" if ms == 0 else f"{ms:g}"
+    return "0 (free)" if ms == 0 else f"{ms:,g}"
 
 
 def status_text(group: Status, partitions: Mapping[int, Status], window_s: float) -> str:
@@ -79,9 +85,10 @@ def status_text(group: Status, partitions: Mapping[int, Status], window_s: float
         bad = {p: s for p, s in sorted(partitions.items()) if s in (Status.STOP, Status.STALL, Status.REWIND)}
         kinds = sorted(set(bad.values()), key=list(Status).index)
         head += " (" + ", ".join(f"p{p} {s.value}" for p, s in bad.items()) + ")"
-        meaning = " ".join(STATUS_MEANING[s] for s in kinds)
-        if Status.STOP in kinds:
-            meaning += f" Here: no commit for about half of the {window_s:.0f} s window."
+        stop = (f"Stopped: no commit for over {window_s / 2:.0f} s (half the window) while messages wait: the "
+                "consumers left, are stuck without committing, or one consumer spent that long on its other "
+                "partitions' backlog.")
+        meaning = " ".join(stop if s == Status.STOP else STATUS_MEANING[s] for s in kinds)
     else:
         meaning = STATUS_MEANING[group]
     return f"{head}: {html.escape(meaning)} <i>(Burrow's rules over the last {window_s:.0f} s)</i>"
@@ -103,13 +110,12 @@ class Dashboard(widgets.VBox):
         refresh = _number("refresh", refresh, "seconds", 0, 60, low_ok=False, example="refresh=0.5")
         style = {"description_width": "170px"}
         layout = widgets.Layout(width="520px")
-        self.rate = widgets.SelectionSlider(options=_options(RATES, rate, lambda v: f"{v:,.0f}"), value=rate,
-                                            description="producer rate (msg/s)", style=style, layout=layout)
+        self.rate = _exact_slider(RATES, rate, _rate_label, description="producer rate (msg/s)",
+                                  style=style, layout=layout)
         self.consumers = widgets.IntSlider(value=consumers, min=0, max=MAX_CONSUMERS, description="consumers",
                                            style=style, layout=layout)
-        self.processing = widgets.SelectionSlider(options=_options(PROCESSING_MS, processing_ms, _processing_label),
-                                                  value=processing_ms, description="processing (ms/msg)",
-                                                  style=style, layout=layout)
+        self.processing = _exact_slider(PROCESSING_MS, processing_ms, _processing_label,
+                                        description="processing (ms/msg)", style=style, layout=layout)
         self.partitions = widgets.IntSlider(value=partitions, min=1, max=MAX_PARTITIONS,
                                             description="partitions (at start)", style=style, layout=layout)
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
@@ -174,8 +180,9 @@ class Dashboard(widgets.VBox):
                     drawn = len(tl)
                 if len(tl):
                     last = tl.iloc[-1]
-                    if len(tl) < STATUS_MIN_SAMPLES:
-                        judged = f"status: judging from {STATUS_MIN_SAMPLES} samples on ({STATUS_SAMPLE_S:g} s apart)"
+                    if len(tl) < STATUS_WINDOW:
+                        judged = (f"status: filling Burrow's window, {len(tl)} of {STATUS_WINDOW} samples "
+                                  f"({STATUS_SAMPLE_S:g} s apart)")
                     else:
                         partitions = exp.monitor.partition_statuses()
                         judged = status_text(group_status(partitions.values()), partitions, window_s)

@@ -147,6 +147,10 @@ def test_up_reuse_down_leaves_no_jvm(kafka_bootstrap: str, tmp_path: Path) -> No
     assert run("broker", "status").stdout.strip() == "down"
 
 
+def _isolated_env_home(tmp_path: Path) -> str:
+    return str(tmp_path / "state")
+
+
 DEATH = """
 import json, time, warnings
 import kafkabp
@@ -174,6 +178,9 @@ def test_a_broker_that_dies_mid_experiment_is_reported(kafka_bootstrap: str, tmp
     assert s["failed"] > 0 and s["delivered"] + s["failed"] == s["produced"], s  # nothing lost silently
     assert s["counts_exact"] is False and s["lost"] is None, s  # no broker to read the unread tail from
     assert seen["took"] < 45, seen["took"]
+    state = Path(_isolated_env_home(tmp_path)) / "broker.json"
+    pid = int(json.loads(state.read_text())["pid"]) if state.exists() else None
+    assert pid is None or not broker._pid_alive(pid), "a lingering client started the stopped broker again"
 
 
 CLUSTER_ID = """

@@ -23,7 +23,7 @@ CYCLES = int(os.environ.get("KAFKABP_RESTART_CYCLES", "10"))
 
 EXPERIMENT = """
 import kafkabp
-r = kafkabp.run_experiment(3, rate=2000, consumers=1, partitions=4,
+r = kafkabp.run_experiment(4, rate=2000, consumers=1, partitions=4,
                            processing=kafkabp.fixed(0.001), progress=False)
 assert r.summary["consumed"] > 0, r.summary
 print("consumed", r.summary["consumed"])
