@@ -13,6 +13,7 @@ longer waiting in the log), duplicated (processed more than once) and redelivere
 
 from __future__ import annotations
 
+import functools
 import struct
 import threading
 import time
@@ -31,19 +32,28 @@ def prefix(producer_id: int) -> bytes:
     return MAGIC + producer_id.to_bytes(2, "big")
 
 
+@functools.lru_cache(maxsize=32)
+def _row_dtype(size: int) -> np.dtype:
+    """One value of ``size`` bytes as a record: the header's three fields, then the payload."""
+    fields = [("magic", "S2"), ("pid", ">u2"), ("seq", ">u8")]
+    return np.dtype(fields + ([("rest", f"V{size - HEADER_SIZE}")] if size > HEADER_SIZE else []))
+
+
 def decode(values: Sequence[bytes | None]) -> tuple[np.ndarray, np.ndarray]:
     """(producer ids, sequence numbers) of the values that carry kafkabp's header; others are skipped."""
     n = len(values)
     if n == 0:
         return np.empty(0, np.uint16), np.empty(0, np.uint64)
-    size = len(values[0] or b"")
-    if size >= HEADER_SIZE and all(v is not None and len(v) == size for v in values):
-        rows = np.frombuffer(b"".join(values), dtype=np.uint8).reshape(n, size)  # type: ignore[arg-type]
-        ok = (rows[:, 0] == MAGIC[0]) & (rows[:, 1] == MAGIC[1])
-        head = np.ascontiguousarray(rows[ok, :HEADER_SIZE])
-        pids = head[:, 2:4].copy().view(">u2").ravel().astype(np.uint16)
-        seqs = head[:, 4:12].copy().view(">u8").ravel().astype(np.uint64)
-        return pids, seqs
+    try:
+        sizes = set(map(len, values))  # in C: ~10x cheaper than a generator over the values
+    except TypeError:  # a None value (tombstone)
+        sizes = set()
+    if len(sizes) == 1 and (size := sizes.pop()) >= HEADER_SIZE:
+        rows = np.frombuffer(b"".join(values), dtype=_row_dtype(size))  # type: ignore[arg-type]
+        ok = rows["magic"] == MAGIC
+        if not ok.all():
+            rows = rows[ok]
+        return rows["pid"].astype(np.uint16), rows["seq"].astype(np.uint64)
     pid_list, seq_list = [], []
     for v in values:  # mixed sizes: one at a time
         if v is not None and len(v) >= HEADER_SIZE and v[:2] == MAGIC:
@@ -118,15 +128,22 @@ class Ledger:
         if len(seqs) == 0:
             return 0
         with self._lock:
-            unique = np.unique(pids)
-            for pid in unique:
-                stream = self._streams.get(int(pid))
-                mine = seqs if len(unique) == 1 else seqs[pids == pid]
+            first = int(pids[0])
+            groups = [(first, seqs)] if (pids == first).all() else [
+                (int(pid), seqs[pids == pid]) for pid in np.unique(pids)]
+            for pid, mine in groups:
+                stream = self._streams.get(pid)
                 if stream is None:  # another process's producer: not ours to count
                     self.foreign += len(mine)
                     continue
-                stream.grow(int(mine.max()))
-                np.add.at(stream.counts, mine.astype(np.int64), 1)
+                lo, hi = int(mine[0]), int(mine[-1])
+                if hi - lo == len(mine) - 1 and (len(mine) == 1 or bool((np.diff(mine) == 1).all())):
+                    stream.grow(hi)  # consecutive sequence numbers, the usual batch: one slice
+                    stream.counts[lo:hi + 1] += 1
+                else:  # gaps, repeats or several partitions interleaved: exact per element
+                    idx = mine.astype(np.int64)
+                    stream.grow(int(idx.max()))
+                    np.add.at(stream.counts, idx, 1)
         return len(seqs)
 
     def record_unread(self, values: Iterable[bytes | None]) -> None:

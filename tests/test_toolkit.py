@@ -205,3 +205,18 @@ def test_counts_are_exact_through_rebalances(kafka_bootstrap: str) -> None:
     assert r.ledger["processed_unique"] + s["unread"] == s["delivered"], (r.ledger, s)
     redelivered = sum(b - a + 1 for rs in r.redelivered.values() for a, b in rs)
     assert redelivered <= s["duplicates"] and (redelivered == 0) == (s["duplicates"] == 0), (r.redelivered, s)
+
+
+def test_progress_shows_every_running_experiment_and_says_when_it_goes_on(kafka_bootstrap: str,
+                                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    a = kafkabp.Experiment(rate=500, consumers=1, label="first")
+    b = kafkabp.Experiment(rate=500, consumers=1, label="second")
+    with a, b:
+        a.wait(1.5)
+        err = capsys.readouterr().err
+        assert "first:" in err and "second:" in err, err
+        assert "still running" in err.splitlines()[-1] and "done" not in err, err
+    r = kafkabp.run_experiment(1.5, rate=500, consumers=1, label="third")
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("third: done") and f"{r.summary['produced']:,} produced" in last, last
+    assert f"{r.summary['consumed']:,} consumed" in last, last
