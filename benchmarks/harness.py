@@ -25,9 +25,15 @@ VALUE = b"x" * 100
 # Java tool too (its own 16 KB default makes it ~3x slower here); no idempotence, no compression.
 PRODUCER_CONF: dict[str, Any] = {"linger.ms": 5, "batch.size": 1_000_000, "enable.idempotence": False,
                                  "compression.type": "none"}
-# kafkabp's classic-protocol member settings (workload._Worker._conf), copied into the plain loop in (b)
+# kafkabp's classic-protocol member settings (workload.consumer._Worker._conf), copied into the plain loop
 CONSUMER_CONF = {"enable.auto.commit": False, "auto.offset.reset": "earliest", "group.protocol": "classic",
                  "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
+# Given to every consumer in (b) and (g), kafkabp's (through ConsumerGroup(config=...)) and the plain loop's.
+# librdkafka's default fetch.queue.backoff.ms=1000 postpones the next fetch once its local queue is above
+# queued.min.messages; a reader that empties the queue before then waits: consume() returns nothing for
+# 0.1 s at a time, 8-37 times per million records, 0.8-3.5 s of a 1.5-6 s read, at random. That wait,
+# identical in both loops but drawn independently, was most of the spread of (b). At 10 ms it is gone.
+FETCH_CONF = {"fetch.queue.backoff.ms": 10}
 Sample = tuple[float, int]  # (seconds since start, counter value)
 Run = dict[str, float]
 cpu = time.process_time  # CPU seconds of this process, all threads (librdkafka's too)
@@ -142,7 +148,7 @@ def consume_plain(topic: str, n: int) -> Run:
     group, stop, count = kafkabp.unique_name("bench-g"), threading.Event(), [0]
 
     def loop() -> None:
-        c = Consumer({**kafkabp.client_config(), "group.id": group, **CONSUMER_CONF})
+        c = Consumer({**kafkabp.client_config(), "group.id": group, **CONSUMER_CONF, **FETCH_CONF})
         c.subscribe([topic])
         last = time.monotonic()
         while not stop.is_set():

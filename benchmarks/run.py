@@ -28,12 +28,13 @@ from unittest import mock
 
 import confluent_kafka
 from confluent_kafka import Consumer, TopicPartition
-from harness import (PRODUCER_CONF, Run, Sample, achieved_rate, consume_java, consume_plain, count_ok, cpu,
-                     drop_group, fill_partitions, fresh_topic, produce_java, produce_plain, settle_time,
+from harness import (FETCH_CONF, PRODUCER_CONF, Run, Sample, achieved_rate, consume_java, consume_plain, count_ok,
+                     cpu, drop_group, fill_partitions, fresh_topic, produce_java, produce_plain, settle_time,
                      thread_cpu, trace, watch_until)
 
 import kafkabp
-from kafkabp import workload
+from kafkabp.ledger import Ledger
+from kafkabp.workload import consumer as wconsumer
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -71,9 +72,34 @@ def meds(runs: dict[str, list[Run]], key: str, names: tuple[str, ...], fmt: str 
     return "; ".join(format(med([x[key] for x in runs[k]]), fmt) for k in names)
 
 
+def ratios(runs: dict[str, list[Run]], a: str, b: str) -> list[float]:
+    """Per-repeat rate a / rate b, the two run back to back (robust to drifting load)."""
+    return [x["rate"] / y["rate"] for x, y in zip(runs[a], runs[b], strict=True)]
+
+
 def paired(runs: dict[str, list[Run]], a: str, b: str) -> float:
-    """Median over repeats of rate a / rate b, the two run back to back (robust to drifting load)."""
-    return med([x["rate"] / y["rate"] for x, y in zip(runs[a], runs[b], strict=True)])
+    """Median over repeats of rate a / rate b."""
+    return med(ratios(runs, a, b))
+
+
+def spread(xs: list[float]) -> str:
+    """The median with the spread beside it: ``0.97 (min 0.85 / median 0.97 / max 1.10, 5 repeats)``."""
+    return f"{med(xs):.2f} (min {min(xs):.2f} / median {med(xs):.2f} / max {max(xs):.2f}, {len(xs)} repeats)"
+
+
+def interleaved(impls: dict[str, Callable[[str], Run]], fill: Callable[[str], Any], repeats: int,
+                last: tuple[str, ...] = ()) -> dict[str, list[Run]]:
+    """Each implementation once per repeat, each on its own freshly filled topic; the order rotates every
+    repeat (kafkabp, plain; then plain, kafkabp; ...) so neither always reads right after the other's
+    topic was filled or deleted. Names in ``last`` run after the rotated ones."""
+    rotating = [k for k in impls if k not in last]
+    runs: dict[str, list[Run]] = {k: [] for k in impls}
+    for i in range(repeats):
+        for name in rotating[i % len(rotating):] + rotating[:i % len(rotating)] + list(last):
+            with fresh_topic() as t:
+                fill(t)
+                runs[name].append(impls[name](t))
+    return runs
 
 
 # --------------------------------------------------------------------------- (a) producer
@@ -125,9 +151,15 @@ def bench_producer(r: Report) -> None:
 
 # --------------------------------------------------------------------------- (b) consumer
 
-def consume_kafkabp(topic: str, n: int) -> Run:
+def consumer_repeats(r: Report) -> int:
+    return 1 if r.quick else max(5, r.repeats)
+
+
+def consume_kafkabp(topic: str, n: int, ledger: Ledger | None = None) -> Run:
+    """ConsumerGroup(topic, group, 1, processing=None) until consumed == n; with ``ledger``, exact counting
+    on (the ledger must hold the producer that filled the topic) and checked: every record counted once."""
     group = kafkabp.unique_name("bench-g")
-    g = kafkabp.ConsumerGroup(topic, group, 1, processing=None)
+    g = kafkabp.ConsumerGroup(topic, group, 1, processing=None, config=FETCH_CONF, ledger=ledger)
     t0, c0 = time.monotonic(), cpu()
     g.start()
     try:
@@ -137,13 +169,19 @@ def consume_kafkabp(topic: str, n: int) -> Run:
         drop_group(group)
     if g.errors():
         raise g.errors()[0]
+    if ledger is not None:
+        rep = ledger.report()
+        if rep["processed_unique"] != n or rep["processed"] < n:
+            raise RuntimeError(f"the ledger counted {rep['processed_unique']:,} distinct records of {n:,}")
     return res
 
 
-def python_us_per_record(batch: list[Any], n: int) -> tuple[float, float]:
+def python_us_per_record(batch: list[Any], n: int, ledger: Ledger | None = None) -> tuple[float, float]:
     """Microseconds per record without a broker: kafkabp's real ``_Worker._run`` fed ``batch`` over and
-    over by a stand-in Consumer, and the plain loop's ``count_ok`` over the same records."""
-    w = workload._Worker(kafkabp.ConsumerGroup("fake", "fake", 1), 0)
+    over by a stand-in Consumer (with ``ledger``: exact counting on), and the plain loop's ``count_ok``
+    over the same records. CPU time of this thread (all the work runs in it), so load from other
+    processes does not inflate it."""
+    w = wconsumer._Worker(kafkabp.ConsumerGroup("fake", "fake", 1, ledger=ledger), 0)
     k = max(1, n // len(batch))
     batches = iter([batch] * k)
 
@@ -153,22 +191,33 @@ def python_us_per_record(batch: list[Any], n: int) -> tuple[float, float]:
             w.stop_event.set()
         return nxt or []
 
-    with mock.patch.object(workload, "Consumer") as fake:
+    with mock.patch.object(wconsumer, "Consumer") as fake:
         fake.return_value.consume.side_effect = consume
-        t0 = time.perf_counter()
+        t0 = time.thread_time()
         w._run()
-        kafkabp_us = (time.perf_counter() - t0) / (k * len(batch)) * 1e6
+        kafkabp_us = (time.thread_time() - t0) / (k * len(batch)) * 1e6
     if w.error or w.consumed != k * len(batch):
         raise RuntimeError(f"stand-in run failed: {w.error!r}, {w.consumed} of {k * len(batch)} records")
-    t0 = time.perf_counter()
+    t0 = time.thread_time()
     for _ in range(k):
         count_ok(batch)
-    return kafkabp_us, (time.perf_counter() - t0) / (k * len(batch)) * 1e6
+    return kafkabp_us, (time.thread_time() - t0) / (k * len(batch)) * 1e6
+
+
+def read_batch(topic: str, size: int = 500) -> list[Any]:
+    """``size`` real records from the start of ``topic`` (for the broker-free measurements)."""
+    c = Consumer({**kafkabp.client_config(), "group.id": "bench-unused", "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, 0, 0)])
+    batch: list[Any] = []
+    while len(batch) < size:
+        batch += [m for m in c.consume(size, timeout=1.0) if m.error() is None]
+    c.close()
+    return batch[:size]
 
 
 def profile_consumer(r: Report) -> None:
     """cProfile of kafkabp's worker thread on a real run, then the per-record Python cost without broker."""
-    prof, orig = cProfile.Profile(), workload._Worker._run
+    prof, orig = cProfile.Profile(), wconsumer._Worker._run
 
     def profiled(self: Any) -> None:
         prof.enable()
@@ -179,14 +228,9 @@ def profile_consumer(r: Report) -> None:
 
     with fresh_topic() as t:
         produce_plain(t, r.n, "1")
-        with mock.patch.object(workload._Worker, "_run", profiled):
+        with mock.patch.object(wconsumer._Worker, "_run", profiled):
             res = consume_kafkabp(t, r.n)
-        c = Consumer({**kafkabp.client_config(), "group.id": "bench-unused", "enable.auto.commit": False})
-        c.assign([TopicPartition(t, 0, 0)])
-        batch: list[Any] = []
-        while len(batch) < 500:
-            batch += [m for m in c.consume(500, timeout=1.0) if m.error() is None]
-        c.close()
+        batch = read_batch(t)
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in stats.values()) or 1.0
     lines = [f"tottime s     %      calls  function  (worker thread, {r.n:,} records at {res['rate']:,.0f}/s "
@@ -195,36 +239,91 @@ def profile_consumer(r: Report) -> None:
         lines.append(f"{tt:9.3f} {100 * tt / total:5.1f} {nc:10d}  {fn} ({Path(file).name}:{line})")
     r.data["b_profile"] = lines
     print("\n".join("    " + line for line in lines))
-    costs = [python_us_per_record(batch[:500], r.n) for _ in range(3)]
+    costs = [python_us_per_record(batch, r.n) for _ in range(3)]
     r.data["b_python_us_per_record"] = costs
     r.row("(b) consumer: Python us/record, no broker (kafkabp; plain)",
           f"{med([x[0] for x in costs]):.2f}; {med([x[1] for x in costs]):.2f}")
 
 
+def consumer_notes(r: Report, key: str, runs: dict[str, list[Run]]) -> None:
+    for k, v in runs.items():
+        r.note(key, f"{k}: {meds(runs, 'rate', (k,))}/s from the first record, {meds(runs, 'e2e', (k,))}/s "
+               f"with the join, join {meds(runs, 'join_s', (k,), '.2f')} s"
+               + (f", {meds(runs, 'cpu_us', (k,), '.2f')} us CPU/record" if "cpu_us" in v[0] else "")
+               + "; per repeat " + ", ".join(f"{x['rate']:,.0f}" for x in v))
+
+
 def bench_consumer(r: Report) -> None:
     """(b) Consumer throughput, records/s, reading a fresh topic pre-filled with N records: kafkabp's
     ConsumerGroup(topic, group, 1, processing=None) vs a plain consume(num_messages=500) loop with the
-    same settings vs kafka-consumer-perf-test. Python rates run from the first record to the last (join
-    excluded), like the Java tool's fetch.nMsg.sec; its nMsg.sec (join included) is kept as "e2e".
-    Then a cProfile of kafkabp's consumer path and its Python cost per record without a broker."""
-    impls = {"kafkabp": consume_kafkabp, "plain": consume_plain, "java": consume_java}
-    runs: dict[str, list[Run]] = {k: [] for k in impls}
-    for _ in range(r.repeats):
-        for name, fn in impls.items():
-            with fresh_topic() as t:
-                produce_plain(t, r.n, "1")
-                runs[name].append(fn(t, r.n))
+    same settings (both with FETCH_CONF) vs kafka-consumer-perf-test; 5 repeats (--quick 1), the order of
+    kafkabp and plain alternating. Python rates run from the first record to the last (join excluded),
+    like the Java tool's fetch.nMsg.sec; its nMsg.sec (join included) is kept as "e2e". Then a cProfile
+    of kafkabp's consumer path and its Python cost per record without a broker."""
+    impls: dict[str, Callable[[str], Run]] = {
+        "kafkabp": lambda t: consume_kafkabp(t, r.n), "plain": lambda t: consume_plain(t, r.n),
+        "java": lambda t: consume_java(t, r.n)}
+    runs = interleaved(impls, lambda t: produce_plain(t, r.n, "1"), consumer_repeats(r), last=("java",))
     r.data["b"] = runs
-    for k, v in runs.items():
-        r.note("b", f"{k}: {meds(runs, 'rate', (k,))}/s from the first record, {meds(runs, 'e2e', (k,))}/s with "
-               f"the join, join {meds(runs, 'join_s', (k,), '.2f')} s"
-               + (f", {meds(runs, 'cpu_us', (k,), '.2f')} us CPU/record" if "cpu_us" in v[0] else ""))
-    ratio = paired(runs, "kafkabp", "plain")
+    consumer_notes(r, "b", runs)
+    per = ratios(runs, "kafkabp", "plain")
+    r.note("b", "kafkabp/plain per repeat (kafkabp first in repeats 1, 3, 5): " + ", ".join(f"{x:.2f}" for x in per))
     r.row("(b) consumer: records/s (kafkabp; plain; java)", meds(runs, "rate", tuple(impls)))
-    r.row("(b) consumer: kafkabp/plain", f"{ratio:.2f}", ">= 0.9", ratio >= 0.9)
+    r.row("(b) consumer: kafkabp/plain", spread(per), ">= 0.9", med(per) >= 0.9)
     r.row("(b) consumer: CPU us/record (kafkabp; plain)", meds(runs, "cpu_us", ("kafkabp", "plain"), ".2f"))
     r.row("(b) consumer: plain/java", f"{paired(runs, 'plain', 'java'):.2f}", "(was ~0.1)")
     profile_consumer(r)
+
+
+# --------------------------------------------------------------------------- (g) exact counting
+
+def fill_counted(topic: str, n: int, ledger: Ledger) -> None:
+    """N records by RateProducer at full speed: every value starts with its 12-byte ledger header."""
+    p = kafkabp.RateProducer(topic, None, max_messages=n, config={**PRODUCER_CONF, "acks": "1"}, ledger=ledger)
+    if not p.start().wait(300):
+        raise TimeoutError("RateProducer did not finish within 300 s")
+    if p.failed or p.produced != n:
+        raise RuntimeError(f"RateProducer counts: {p.counts()}")
+
+
+def bench_ledger(r: Report) -> None:
+    """(g) Consumer fast path with exact counting on: ConsumerGroup(topic, group, 1, processing=None,
+    ledger=<the producer's Ledger>) vs the same without a ledger vs the plain loop, each on its own topic
+    filled by RateProducer (12-byte header in every value, whichever reads it); 5 repeats (--quick 1),
+    the order rotating. Each counted run must have counted every record exactly once. Then the Python
+    cost per record of counting, without a broker."""
+    ledgers: dict[str, Ledger] = {}
+
+    def fill(t: str) -> None:
+        ledgers[t] = Ledger()
+        fill_counted(t, r.n, ledgers[t])
+
+    impls: dict[str, Callable[[str], Run]] = {
+        "kafkabp+ledger": lambda t: consume_kafkabp(t, r.n, ledger=ledgers.pop(t)),
+        "kafkabp": lambda t: consume_kafkabp(t, r.n), "plain": lambda t: consume_plain(t, r.n)}
+    runs = interleaved(impls, fill, consumer_repeats(r))
+    ledgers.clear()
+    r.data["g"] = runs
+    consumer_notes(r, "g", runs)
+    on_plain, on_off = ratios(runs, "kafkabp+ledger", "plain"), ratios(runs, "kafkabp+ledger", "kafkabp")
+    r.note("g", "per repeat, kafkabp+ledger/plain " + ", ".join(f"{x:.2f}" for x in on_plain)
+           + "; kafkabp+ledger/kafkabp " + ", ".join(f"{x:.2f}" for x in on_off)
+           + "; kafkabp/plain " + ", ".join(f"{x:.2f}" for x in ratios(runs, "kafkabp", "plain")))
+    with fresh_topic() as t:
+        led = Ledger()
+        fill_counted(t, 1_000, led)
+        batch = read_batch(t)
+    off = [python_us_per_record(batch, r.n) for _ in range(3)]
+    on = [python_us_per_record(batch, r.n, ledger=led) for _ in range(3)]
+    r.data["g_python_us_per_record"] = {"ledger": on, "no_ledger": off}
+    r.row("(g) consumer, exact counting: records/s (kafkabp+ledger; kafkabp; plain)",
+          meds(runs, "rate", tuple(impls)))
+    r.row("(g) consumer, exact counting: kafkabp+ledger/plain", spread(on_plain), ">= 0.9", med(on_plain) >= 0.9)
+    r.row("(g) cost of counting: kafkabp+ledger/kafkabp", spread(on_off))
+    r.row("(g) consumer, exact counting: CPU us/record (kafkabp+ledger; kafkabp; plain)",
+          meds(runs, "cpu_us", tuple(impls), ".2f"))
+    r.row("(g) Python us/record, no broker (kafkabp+ledger; kafkabp; plain)",
+          f"{med([x[0] for x in on]):.2f}; {med([x[0] for x in off]):.2f}; {med([x[1] for x in off]):.2f}")
 
 
 # --------------------------------------------------------------------------- (c) rate accuracy
@@ -372,7 +471,8 @@ def bench_monitor(r: Report) -> None:
 # --------------------------------------------------------------------------- main
 
 BENCHES: dict[str, Callable[[Report], None]] = {
-    "a": bench_producer, "b": bench_consumer, "c": bench_rate, "d": bench_control, "e": bench_monitor}
+    "a": bench_producer, "b": bench_consumer, "c": bench_rate, "d": bench_control, "e": bench_monitor,
+    "g": bench_ledger}
 
 
 def table(rows: list[Row]) -> str:
@@ -409,7 +509,7 @@ def load() -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="1 repeat, 300k records, shorter windows")
-    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of a,b,c,d,e")
+    ap.add_argument("--only", default=",".join(BENCHES), help="comma-separated subset of " + ",".join(BENCHES))
     args = ap.parse_args()
     chosen = [k.strip() for k in args.only.split(",") if k.strip()]
     if unknown := [k for k in chosen if k not in BENCHES]:
