@@ -326,6 +326,101 @@ def bench_ledger(r: Report) -> None:
           f"{med([x[0] for x in on]):.2f}; {med([x[0] for x in off]):.2f}; {med([x[1] for x in off]):.2f}")
 
 
+# --------------------------------------------------------------------------- (f) key-ordered parallel
+
+def fill_keyed(topic: str, n: int, keys: int = 100) -> None:
+    """N records over ``keys`` keys in turn, by RateProducer (so each carries its sequence number)."""
+    p = kafkabp.RateProducer(topic, None, max_messages=n, keys="uniform", key_count=keys,
+                             config={**PRODUCER_CONF, "acks": "1"})
+    if not p.start().wait(300) or p.failed:
+        raise RuntimeError(f"RateProducer counts: {p.counts()}")
+
+
+def consume_parallel(topic: str, k: int, seconds: float | None, n: int | None,
+                     processing: kafkabp.Processing | None) -> Run:
+    """ConsumerGroup(parallel=k) on the topic: the steady rate over ``seconds`` (after the first record), or
+    the rate over ``n`` records; per-key order is checked from the sequence numbers."""
+    group = kafkabp.unique_name("bench-g")
+    g = kafkabp.ConsumerGroup(topic, group, 1, processing=processing, config=FETCH_CONF, parallel=k)
+    t0, c0 = time.monotonic(), cpu()
+    g.start()
+    try:
+        if n is not None:
+            res = watch_until(lambda: g.consumed, n, t0, c0)
+        else:
+            if not kafkabp.wait_for(lambda: g.consumed > 0, 60, 0.005):
+                raise TimeoutError("the parallel consumer processed nothing in 60 s")
+            start, c_start = time.monotonic(), g.consumed
+            time.sleep(seconds or 0)
+            res = {"rate": (g.consumed - c_start) / (time.monotonic() - start)}
+    finally:
+        g.stop()
+        drop_group(group)
+    if g.errors():
+        raise g.errors()[0]
+    if g.order_violations:
+        raise RuntimeError(f"per-key order broken {g.order_violations} times")
+    return res
+
+
+def bench_parallel(r: Report) -> None:
+    """(f) Key-ordered parallel processing inside one consumer, 1 partition, 100 keys: steady records/s
+    with k = 1 and k = 16 threads on I/O-bound work (fixed 5 ms per record; the ideal ratio is 16),
+    paired per repeat; then its overhead with free processing (k = 16, every record through the pool)
+    against the plain consume loop over N records."""
+    window = 3.0 if r.quick else 6.0
+    io = kafkabp.fixed(0.005)
+    impls: dict[str, Callable[[str], Run]] = {
+        "k=1": lambda t: consume_parallel(t, 1, window, None, io),
+        "k=16": lambda t: consume_parallel(t, 16, window, None, io)}
+    runs = interleaved(impls, lambda t: fill_keyed(t, 40_000), r.repeats)
+    per = ratios(runs, "k=16", "k=1")
+    r.data["f"] = runs
+    r.note("f", "k=16/k=1 per repeat: " + ", ".join(f"{x:.1f}" for x in per))
+    r.row("(f) parallel, 5 ms I/O, 1 partition: records/s (k=1; k=16)", meds(runs, "rate", ("k=1", "k=16")))
+    r.row("(f) parallel: k=16 / k=1", f"{med(per):.1f} (min {min(per):.1f} / max {max(per):.1f})",
+          ">= 12 (ideal 16)", med(per) >= 12)
+    n = min(r.n, 300_000)
+    free = {"parallel k=16": lambda t: consume_parallel(t, 16, None, n, None), "plain": lambda t: consume_plain(t, n)}
+    fr = interleaved(free, lambda t: fill_keyed(t, n), r.repeats)
+    over = ratios(fr, "parallel k=16", "plain")
+    r.data["f_free"] = fr
+    r.row("(f) parallel, free processing: records/s (k=16; plain)", meds(fr, "rate", tuple(free)))
+    r.row("(f) parallel, free processing: k=16/plain", spread(over))
+
+
+# --------------------------------------------------------------------------- (h) rebalance cost
+
+REBALANCES = {
+    "classic, eager (range)": dict(protocol="classic", consumer_config={"partition.assignment.strategy": "range"}),
+    "classic, cooperative-sticky": dict(protocol="classic",
+                                        consumer_config={"partition.assignment.strategy": "cooperative-sticky"}),
+    "consumer (KIP-848)": dict(protocol="consumer"),
+}
+
+
+def bench_rebalance(r: Report) -> None:
+    """(h) The cost of a rebalance while loaded, per protocol/assignor: 2 consumers at 2 ms per record on
+    4 partitions, producer at 1,500 records/s (3/4 of capacity), scaled to 4 at t = 4 s: seconds the group
+    processed nothing, seconds below half its rate, seconds until the new members owned partitions, and
+    the duplicates counted exactly (lost must be 0)."""
+    at = 4.0
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in REBALANCES}
+    for _ in range(r.repeats):
+        for name, kw in REBALANCES.items():
+            res = kafkabp.run_experiment(at + 6.0, rate=1_500, consumers=2, partitions=4,
+                                         processing=kafkabp.fixed(0.002), progress=False,
+                                         actions=[(at, lambda e: e.scale(4))], **kw)
+            if res.summary["lost"] != 0:
+                raise RuntimeError(f"{name}: {res.summary['lost']} messages lost: {res.ledger['lost_ranges']}")
+            rows[name].append(res.rebalance_cost(at))
+    r.data["h"] = rows
+    for name, costs in rows.items():
+        r.row(f"(h) rebalance 2 -> 4, {name}: paused s; slow s; owned after s; duplicates",
+              f"{med([c['paused_s'] for c in costs]):.1f}; {med([c['slow_s'] for c in costs]):.1f}; "
+              f"{med([c['owned_after_s'] for c in costs]):.2f}; {med([c['duplicates'] for c in costs]):.0f}")
+
+
 # --------------------------------------------------------------------------- (c) rate accuracy
 
 def traced_producer(rate: float, until: float, period: float, change_at: float | None = None,
@@ -472,7 +567,7 @@ def bench_monitor(r: Report) -> None:
 
 BENCHES: dict[str, Callable[[Report], None]] = {
     "a": bench_producer, "b": bench_consumer, "c": bench_rate, "d": bench_control, "e": bench_monitor,
-    "g": bench_ledger}
+    "f": bench_parallel, "g": bench_ledger, "h": bench_rebalance}
 
 
 def table(rows: list[Row]) -> str:
