@@ -27,6 +27,7 @@ from kafkabp.broker import (
 )
 from kafkabp.experiment import Experiment, run_experiment
 from kafkabp.ledger import Ledger
+from kafkabp.mitigations import AIMD, Mitigation, Sample
 from kafkabp.result import Result
 from kafkabp.lag import LagMonitor, snapshot
 from kafkabp.model import drain_time, group_capacity, predicted_group_lag, predicted_lag, service_rate
@@ -64,5 +65,5 @@ __all__ = [
     "wait_for", "Ledger",
     "LagMonitor", "snapshot", "Status", "group_status", "partition_status",
     "drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate",
-    "Experiment", "Result", "run_experiment", "dashboard",
+    "Experiment", "Result", "run_experiment", "dashboard", "AIMD", "Mitigation", "Sample",
 ]

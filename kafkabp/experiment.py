@@ -18,6 +18,7 @@ import pandas as pd
 from kafkabp import admin
 from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
+from kafkabp.mitigations import Mitigation, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
 from kafkabp.result import EVENT_COLUMNS, Result, summarize
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
@@ -82,6 +83,7 @@ class Experiment:
         backlog: int = 0,
         payloads: Sequence[bytes] | None = None,
         parallel: int = 1,
+        mitigations: Sequence[Mitigation] = (),
         label: str | None = None,
         keep: bool | None = None,
     ) -> None:
@@ -113,7 +115,14 @@ class Experiment:
             raise ValueError(f"backlog must be a whole number of messages >= 0, got {backlog!r}")
         self.backlog = backlog  # written at full speed before the group starts: a queue to drain
         self._final_assignment: dict[str, list[int]] = {}
+        self.mitigations = list(mitigations)
+        for m in self.mitigations:
+            if not (callable(getattr(m, "on_sample", None)) and callable(getattr(m, "on_start", None))):
+                raise TypeError(f"a mitigation needs on_start(experiment) and on_sample(experiment, sample), got {m!r}")
+
         self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0, window=status_window)
+        if self.mitigations:
+            self.monitor.listeners.append(self._on_sample)
         self._live_status: str | None = None
         self._outage_start: float | None = None  # monotonic time the broker stopped answering
         self.outages: list[tuple[float, float | None]] = []  # (from, to) seconds since start; to None: still down
@@ -132,6 +141,8 @@ class Experiment:
             if self.backlog:
                 self._write_backlog()
             self.events.t0 = self.monitor.t0 = time.monotonic()
+            for m in self.mitigations:
+                m.on_start(self)
             self.monitor.start()
             self.consumer_group.start()
             self.producer.start()
@@ -159,6 +170,8 @@ class Experiment:
             for exp in _running():
                 exp._targets.append((now - exp.events.t0, exp.producer.target_rate))
                 exp.broker_problem()
+            if self.monitor.listener_error is not None:
+                raise RuntimeError(f"a mitigation failed: {self.monitor.listener_error!r}") from self.monitor.listener_error
             for err in self.consumer_group.errors() + ([self.producer.error] if self.producer.error else []):
                 raise RuntimeError(f"a client of this experiment failed: {err!r}") from err
             bar.update(_progress_text(_running() or [self]))
@@ -168,6 +181,18 @@ class Experiment:
         if _bar is None:
             bar.update(_progress_text(_running() or [self]) + "  (still running: stop() or the with-block ends it)",
                        force=True)
+
+    def _on_sample(self, rows: pd.DataFrame) -> None:
+        """After each lag sample (monitor thread): the totals, handed to every mitigation."""
+        tl = self.monitor.timeline()
+        if tl.empty:
+            return
+        last = tl.iloc[-1]
+        sample = Sample(float(last["t"]), int(last["lag"]), float(last["time_lag"]),
+                        float(last["produce_rate"]), float(last["consume_rate"]),
+                        float(self.producer.target_rate), self.consumer_group.size)
+        for m in self.mitigations:
+            m.on_sample(self, sample)
 
     def _write_backlog(self) -> None:
         """Write ``backlog`` messages at full speed and wait until the broker acknowledged them all."""
@@ -322,7 +347,9 @@ class Experiment:
         })
         return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
                       self.topic, self.group, self.producer.last_stats, ledger,
-                      group.processed_frame(self.events.t0), dict(self._final_assignment), stats)
+                      group.processed_frame(self.events.t0), dict(self._final_assignment), stats,
+                      {getattr(m, "name", type(m).__name__): m.history() for m in self.mitigations
+                       if callable(getattr(m, "history", None))})
 
     def _predicted(self, t: np.ndarray) -> pd.DataFrame | None:
         profile = as_profile(self.params["rate"])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
 import pandas as pd
 from confluent_kafka import TopicPartition
@@ -89,6 +89,8 @@ class LagMonitor:
         self.last_ok: float | None = None  # monotonic time of the last good sample
         self.failing_since: float | None = None  # first failure of the current run of failures
         self._reader: admin.OffsetReader | None = None
+        self.listeners: list[Callable[[pd.DataFrame], None]] = []  # called after each good sample
+        self.listener_error: BaseException | None = None
 
     def sample(self) -> pd.DataFrame:
         """Take one sample now and append it; returns that sample's per-partition rows."""
@@ -124,9 +126,15 @@ class LagMonitor:
         next_at = time.monotonic()
         while not self._stop.is_set():
             try:
-                self.sample()
+                rows = self.sample()
             except Exception:  # a slow or absent broker skips a sample (counted); the monitor keeps going
-                pass
+                rows = None
+            if rows is not None:
+                for listen in list(self.listeners):
+                    try:
+                        listen(rows)
+                    except BaseException as exc:  # surfaced by the experiment, which stops
+                        self.listener_error = exc
             next_at += self.interval
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 

@@ -36,6 +36,7 @@ class Result:
     processed: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROCESSED_COLUMNS), repr=False)
     assignment: dict[str, list[int]] = field(default_factory=dict, repr=False)  # at the end, per member
     consumer_stats: list[dict[str, Any]] = field(default_factory=list, repr=False)  # librdkafka's, per member
+    controls: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # each mitigation's history
 
     def throughput(self, bin_seconds: float = 0.25) -> pd.DataFrame:
         """Messages processed per second in bins of ``bin_seconds``: t (bin start), rate, and per member."""

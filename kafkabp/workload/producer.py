@@ -134,7 +134,7 @@ class RateProducer:
         start = self._bucket.start if self._bucket else time.monotonic()
         return float(self.profile(time.monotonic() - start))
 
-    def set_rate(self, rate: Rate) -> None:
+    def set_rate(self, rate: Rate, *, log: bool = True) -> None:
         """Change the target rate while running; takes effect at once (no saved-up burst)."""
         profile = as_profile(rate)
         with self._lock:
@@ -143,7 +143,8 @@ class RateProducer:
                 self._bucket.reset(profile, time.monotonic())
             elif profile is not None:
                 self._bucket = TokenBucket(profile)
-        self.events.add("rate", self.name, "full speed" if rate is None else str(rate))
+        if log:
+            self.events.add("rate", self.name, "full speed" if rate is None else str(rate))
 
     def start(self) -> "RateProducer":
         if self._thread is not None:
