@@ -12,6 +12,7 @@ from kafkabp.admin import (
     describe_group,
     remove_client_quota,
     set_client_quota,
+    topic_bytes,
     topic_exists,
     unique_name,
 )
@@ -59,7 +60,7 @@ __all__ = [
     "BrokerError", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
     "kafka_tool", "stop_broker",
     "alter_topic_config", "committed_offsets", "create_topic", "delete_group", "delete_topic",
-    "describe_group", "remove_client_quota", "set_client_quota", "topic_exists", "unique_name",
+    "describe_group", "remove_client_quota", "set_client_quota", "topic_bytes", "topic_exists", "unique_name",
     "Burst", "Constant", "ConsumerGroup", "Processing", "Ramp", "RateProducer", "Step",
     "batch_handler", "cpu", "exponential", "fixed", "handler", "lognormal", "orders", "per_batch", "stop_all",
     "wait_for", "Ledger",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -239,6 +240,18 @@ def delete_group(group: str, timeout: float = 10.0) -> None:
     except KafkaException as exc:
         if exc.args[0].code() not in (KafkaError.GROUP_ID_NOT_FOUND,):
             raise
+
+
+def topic_bytes(topic: str, timeout: float = 60.0) -> int:
+    """Bytes the broker stores for a topic (all partitions, all log dirs), from Kafka's ``kafka-log-dirs``."""
+    _check_name(topic)
+    out = kafka_tool("kafka-log-dirs", "--bootstrap-server", client_config()["bootstrap.servers"], "--describe",
+                     "--topic-list", topic, timeout=timeout).stdout
+    line = next((ln for ln in out.splitlines() if ln.startswith("{")), None)
+    if line is None:
+        raise RuntimeError(f"kafka-log-dirs printed no JSON for topic {topic!r}:\n{out[-500:]}")
+    return sum(int(part["size"]) for b in json.loads(line)["brokers"] for d in b["logDirs"]
+               for part in d["partitions"] if part["partition"].rsplit("-", 1)[0] == topic)
 
 
 def set_client_quota(

@@ -84,6 +84,9 @@ class Experiment:
         payloads: Sequence[bytes] | None = None,
         parallel: int = 1,
         mitigations: Sequence[Mitigation] = (),
+        demand: Rate = None,
+        source_buffer: int | None = None,
+        on_buffer_full: str = "block",
         label: str | None = None,
         keep: bool | None = None,
     ) -> None:
@@ -106,7 +109,8 @@ class Experiment:
         self.producer = RateProducer(self.topic, rate, message_size=message_size, keys=keys,
                                      hot_fraction=hot_fraction, config=producer_config,
                                      stats_interval_ms=stats_interval_ms, events=self.events,
-                                     name=f"{self.group}-producer", ledger=self.ledger, payloads=payloads)
+                                     name=f"{self.group}-producer", ledger=self.ledger, payloads=payloads,
+                                     demand=demand, source_buffer=source_buffer, on_buffer_full=on_buffer_full)
         self.consumer_group = ConsumerGroup(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
                                             protocol=protocol, config=consumer_config, events=self.events,
                                             commit_while_busy=commit_while_busy, ledger=self.ledger,
@@ -341,6 +345,8 @@ class Experiment:
             "order_violations": group.order_violations if group.parallel > 1 else None,
             "idle_members": sum(1 for owned in self._final_assignment.values() if not owned),
             "evictions": int((events["kind"] == "evicted").sum()),
+            "consumer_throttle_events": int(((events["kind"] == "throttle")
+                                             & (events["member"] != self.producer.name)).sum()),
             "consumer_cpu_us_per_msg": 1e6 * group.cpu_seconds / group.consumed if group.consumed else float("nan"),
             "fetch_requests": sum(int(b.get("req", {}).get("Fetch", 0)) for st in stats
                                   for b in st.get("brokers", {}).values()) if stats else None,

@@ -38,6 +38,10 @@ class Result:
     consumer_stats: list[dict[str, Any]] = field(default_factory=list, repr=False)  # librdkafka's, per member
     controls: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # each mitigation's history
 
+    def producer_metrics(self) -> dict[str, Any]:
+        """The producer's own view, from librdkafka's last statistics (see :func:`producer_metrics`)."""
+        return producer_metrics(self.producer_stats, self.topic)
+
     def throughput(self, bin_seconds: float = 0.25) -> pd.DataFrame:
         """Messages processed per second in bins of ``bin_seconds``: t (bin start), rate, and per member."""
         p = self.processed
@@ -134,6 +138,8 @@ def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any],
         "consume_rate": float(consumed) / duration if duration else 0.0,
         "p50_latency": float(q.iloc[0]), "p95_latency": float(q.iloc[1]), "p99_latency": float(q.iloc[2]),
         "buffer_full": int(produced["buffer_full"]), "throttle_events": int(produced["throttle_events"]),
+        "dropped": int(produced.get("dropped", 0)), "shed": int(produced.get("shed", 0)),
+        "held_back": int(produced.get("held_back", 0)),
         "rebalances": _rebalances(events),
     }
 
@@ -143,3 +149,27 @@ def _rebalances(events: pd.DataFrame, gap: float = 1.0) -> int:
     times = sorted(events.loc[events["kind"] == "assign", "t"]) if len(events) else []
     bursts = sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] > gap)
     return max(0, bursts - 1)
+
+
+def producer_metrics(stats: Mapping[str, Any] | None, topic: str) -> dict[str, Any]:
+    """Produce requests, batches and latencies from a producer's librdkafka statistics (CONFIGURATION.md,
+    STATISTICS.md): ``produce_requests`` and ``messages`` since the start; ``batch_size_avg`` (bytes) and
+    the latencies (ms: ``queue`` = produce() until sent, including linger.ms; ``rtt`` = the broker's round
+    trip) over the last statistics window only."""
+    if not stats:
+        return {}
+    brokers = [b for b in stats.get("brokers", {}).values() if b.get("nodeid", -1) >= 0]
+    top = stats.get("topics", {}).get(topic, {})
+
+    def window(name: str, q: str) -> float:
+        values = [b[name][q] / 1000.0 for b in brokers if b.get(name, {}).get("cnt")]
+        return max(values) if values else float("nan")
+
+    return {
+        "produce_requests": sum(int(b.get("req", {}).get("Produce", 0)) for b in brokers),
+        "messages": int(stats.get("txmsgs", 0)), "bytes": int(stats.get("txmsg_bytes", 0)),
+        "batch_size_avg": float(top.get("batchsize", {}).get("avg", float("nan"))),
+        "batch_count_avg": float(top.get("batchcnt", {}).get("avg", float("nan"))),
+        "queue_p50_ms": window("int_latency", "p50"), "queue_p99_ms": window("int_latency", "p99"),
+        "rtt_p50_ms": window("rtt", "p50"), "rtt_p99_ms": window("rtt", "p99"),
+    }

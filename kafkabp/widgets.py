@@ -1,7 +1,8 @@
 """ipywidgets dashboards: move a slider, watch a real broker's lag answer.
 
 The dashboard steers a live :class:`~kafkabp.experiment.Experiment` (producer rate, consumer
-count, processing time) and redraws a plotly FigureWidget every half second from a thread.
+count, processing time) and, from a thread, redraws a plotly FigureWidget at each lag sample (every
+second) and writes a status line: lag, time lag, rates and Burrow's status with what it means.
 Re-running the cell stops the previous dashboard's experiment, so nothing is left behind.
 """
 
@@ -26,8 +27,8 @@ _ACTIVE: list["Dashboard"] = []
 
 # The sliders hold exact values from these lists (a log slider rounds 2,000 to 1,995); a value asked for that is
 # not on a list is added to it.
-RATES = (1, 2, 5, 10, 20, 50, 100, 200, 300, 500, 700, 1_000, 1_200, 1_500, 2_000, 2_500, 2_800, 3_000, 4_000,
-         5_000, 7_000, 10_000, 15_000, 20_000, 30_000, 50_000, 100_000)
+RATES = (1, 2, 5, 10, 20, 50, 100, 200, 300, 400, 500, 600, 700, 800, 900, 950, 1_000, 1_100, 1_200, 1_500, 1_800,
+         2_000, 2_500, 2_800, 3_000, 3_500, 4_000, 5_000, 6_000, 8_000, 10_000, 15_000, 20_000, 30_000, 50_000, 100_000)
 PROCESSING_MS = (0, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 1.5, 2, 3, 5, 10, 20, 50, 100)
 MAX_RATE, MAX_PROCESSING_MS, MAX_CONSUMERS, MAX_PARTITIONS = 100_000, 1_000, 12, 12
 

@@ -58,10 +58,14 @@ class _Worker:
         conf["fetch.queue.backoff.ms"] = 10
         if g.protocol == "classic":
             conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+        conf["throttle_cb"] = self._on_throttle  # a broker quota (consumer_byte_rate) slowing this member
         if g.stats_interval_ms:
             conf.update({"statistics.interval.ms": g.stats_interval_ms, "stats_cb": self._on_stats})
         conf.update(g.config)
         return conf
+
+    def _on_throttle(self, event: Any) -> None:
+        self.group.events.add("throttle", self.name, f"{event.broker_name}: {event.throttle_time * 1000:.0f} ms")
 
     def _on_stats(self, raw: str) -> None:
         self.stats = json.loads(raw)
@@ -476,6 +480,9 @@ class ConsumerGroup:
                                 "processed": np.frombuffer(w.done_n, dtype=np.int64)})
                   for w in self.members if len(w.done_t)]
         frames = [pd.DataFrame({"t": [0.0], "member": w.name, "processed": [0]}) for w in self.members] + frames
+        if not frames:
+            return pd.DataFrame({"t": pd.Series(dtype=float), "member": pd.Series(dtype=str),
+                                 "processed": pd.Series(dtype=np.int64)})
         return pd.concat(frames, ignore_index=True).sort_values(["member", "t"], kind="stable").reset_index(drop=True)
 
     @property

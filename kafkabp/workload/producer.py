@@ -50,6 +50,9 @@ class RateProducer:
         name: str = "producer",
         ledger: Ledger | None = None,
         payloads: Sequence[bytes] | None = None,
+        on_buffer_full: str = "block",
+        demand: Rate = None,
+        source_buffer: int | None = None,
     ) -> None:
         if message_size < 0:
             raise ValueError(f"message_size must be >= 0 bytes, got {message_size}")
@@ -63,6 +66,24 @@ class RateProducer:
         if payloads is not None and (not payloads or not all(isinstance(v, bytes) for v in payloads)):
             raise ValueError("payloads must be a non-empty list of bytes (e.g. kafkabp.orders(1000))")
         self.payloads = list(payloads) if payloads is not None else None
+        if on_buffer_full not in ("block", "drop"):
+            raise ValueError(f"on_buffer_full must be 'block' (poll and retry) or 'drop' (count and shed), "
+                             f"got {on_buffer_full!r}")
+        if source_buffer is not None and (not isinstance(source_buffer, int) or source_buffer < 0):
+            raise ValueError(f"source_buffer must be a whole number of messages >= 0 (or None: unbounded), "
+                             f"got {source_buffer!r}")
+        self.on_buffer_full = on_buffer_full  # when the client's own queue is full (BufferError)
+        self.demand = as_profile(demand)  # what the source offers; `rate` is then only the limit
+        self.source_buffer = source_buffer
+        self.dropped = 0  # shed because the client's queue was full (on_buffer_full="drop")
+        self.shed = 0  # offered by the source but over source_buffer while the limit held them back
+        self.held_back = 0.0  # offered by the source, waiting for the rate limit
+        if self.demand is not None and self.profile is None:
+            raise ValueError("demand needs a rate limit to hold it back: give rate=<msg/s>, not None")
+        if on_buffer_full == "drop" and self.profile is None:
+            raise ValueError("on_buffer_full='drop' needs an offered rate (rate=<msg/s>): at full speed "
+                             "every retry would count as a dropped message")
+        self._started_at = time.monotonic()
         self._key_list = [f"key-{i}".encode() for i in range(max(1, key_count))]
         self.max_messages = max_messages
         self.events = events or EventLog()
@@ -150,6 +171,7 @@ class RateProducer:
         if self._thread is not None:
             raise RuntimeError("this producer was already started; create a new one")
         _LIVE.add(self)
+        self._started_at = time.monotonic()
         if self.profile is not None:
             self._bucket = TokenBucket(self.profile)
         self._thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
@@ -189,7 +211,11 @@ class RateProducer:
         except BufferError:
             self.buffer_full += 1
             self._advance(sent)
-            self._producer.poll(0.005)  # let deliveries free the queue; unsent tokens are kept
+            if self.on_buffer_full == "drop":  # shed the rest of this chunk, counted, and move on
+                self.dropped += n - sent
+                self._producer.poll(0)
+                return n
+            self._producer.poll(0.005)  # block: let deliveries free the queue; unsent tokens are kept
             return sent
         self._advance(sent)
         return sent
@@ -216,6 +242,8 @@ class RateProducer:
                 now = time.monotonic()
                 with self._lock:
                     n = int(bucket.refill(now))
+                if self.demand is not None:  # a source that offers its own rate: the limit holds it back
+                    n = min(n, self._offered(now))
                 if n <= 0:
                     p.poll(0)
                     self._stop.wait(min(0.05, max(0.0002, bucket.wait_time(now))))
@@ -223,11 +251,24 @@ class RateProducer:
                 sent = self._produce_chunk(value, int(min(n, left, 20000)))
                 with self._lock:
                     bucket.take(sent)
+                self.held_back = max(0.0, self.held_back - sent)
                 p.poll(0)
         except BaseException as exc:  # surfaced by stop()/wait(), never swallowed
             self.error = exc
         finally:
             self._drain()
+
+    def _offered(self, now: float) -> int:
+        """Add what the source offered since the last call; shed what overflows ``source_buffer``."""
+        last = getattr(self, "_offered_at", None)
+        self._offered_at = now
+        if last is not None:
+            self.held_back += self.demand(now - self._started_at) * (now - last)  # type: ignore[misc]
+        if self.source_buffer is not None and self.held_back > self.source_buffer:
+            over = int(self.held_back - self.source_buffer)
+            self.shed += over
+            self.held_back -= over
+        return int(self.held_back)
 
     def _drain(self, timeout: float | None = None) -> None:
         """Deliver what is queued; purge and count as failed whatever is left after ``timeout``."""
@@ -274,5 +315,6 @@ class RateProducer:
     def counts(self) -> dict[str, Any]:
         return {"produced": self.produced, "delivered": self.delivered, "failed": self.failed,
                 "buffer_full": self.buffer_full, "throttle_events": self.throttle_events,
+                "dropped": self.dropped, "shed": self.shed, "held_back": int(self.held_back),
                 "throttle_time_ms": self.throttle_time_ms, "errors": dict(self.errors)}
 
