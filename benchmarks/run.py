@@ -421,6 +421,59 @@ def bench_rebalance(r: Report) -> None:
               f"{med([c['owned_after_s'] for c in costs]):.2f}; {med([c['duplicates'] for c in costs]):.0f}")
 
 
+# --------------------------------------------------------------------------- (i) closed-loop controller
+
+def bench_controller(r: Report) -> None:
+    """(i) AIMD(target_lag=1,000, increase=100, decrease=0.5) on 1 consumer at 1 ms per record (mu = 1,000 msg/s, 2 partitions);
+    at t = 15 s processing becomes 2 ms (mu halves). Seconds from the change until the lag is back within
+    20 % of its target (0 if it never left), and throughput over mu in the steady window 20-30 s."""
+    target, change = 1_000, 15.0
+    settle, share = [], []
+    for _ in range(r.repeats):
+        aimd = kafkabp.AIMD(target_lag=target, increase=100, decrease=0.5, start_rate=500)
+        res = kafkabp.run_experiment(30, rate=500, consumers=1, partitions=2, processing=kafkabp.fixed(0.001),
+                                     mitigations=[aimd], progress=False,
+                                     actions=[(change, lambda e: e.set_processing(kafkabp.fixed(0.002)))])
+        tl = res.timeline[res.timeline["t"] >= change]
+        inside = (tl["lag"] - target).abs() <= 0.2 * target
+        left = (~inside).idxmax() if (~inside).any() else None
+        back = tl.loc[left:][inside.loc[left:]] if left is not None else tl.iloc[:1]
+        settle.append(float(back["t"].iloc[0] - change) if len(back) else float("inf"))
+        tp = res.throughput(1.0)
+        share.append(float(tp[(tp["t"] >= 20) & (tp["t"] < 29)]["rate"].mean()) / 500.0)
+    r.data["i"] = {"settle_s": settle, "throughput_over_mu": share}
+    r.note("i", "per repeat: settle " + ", ".join(f"{x:.1f} s" for x in settle)
+           + "; throughput/mu " + ", ".join(f"{x:.2f}" for x in share))
+    r.row("(i) AIMD: s until lag within 20 % of target after mu halves", f"{med(settle):.1f} s", "<= 5 s",
+          med(settle) <= 5)
+    r.row("(i) AIMD: steady throughput / mu after the change", f"{med(share):.2f}", ">= 0.9", med(share) >= 0.9)
+
+
+# --------------------------------------------------------------------------- (j) quota accuracy
+
+def bench_quota(r: Report) -> None:
+    """(j) producer_byte_rate quota (Kafka's kafka-configs) on a full-speed producer of 1,000-byte values in
+    64 KB batches: achieved bytes/s (values only, from the log-end offsets between 6 and 19 s of a 20 s run)
+    over the quota."""
+    for quota in (1 << 20, 10 << 20):
+        got = []
+        for _ in range(r.repeats):
+            client = kafkabp.unique_name("bench-quota")
+            kafkabp.set_client_quota(client, producer_byte_rate=quota)
+            try:
+                res = kafkabp.run_experiment(20, rate=None, consumers=0, message_size=1_000, progress=False,
+                                             producer_config={"client.id": client, "batch.size": 65_536})
+            finally:
+                kafkabp.remove_client_quota(client)
+            # steady window: after the first burst is paid back, before stop() flushes the queue
+            tl = res.timeline[(res.timeline["t"] >= 6.0) & (res.timeline["t"] <= 19.0)]
+            rate = (tl["log_end_offset"].iloc[-1] - tl["log_end_offset"].iloc[0]) / (tl["t"].iloc[-1] - tl["t"].iloc[0])
+            got.append(rate * 1_000 / quota)
+        r.data[f"j_{quota}"] = got
+        r.row(f"(j) quota {quota >> 20} MiB/s: achieved / quota", f"{med(got):.3f}", "within 5 %",
+              abs(med(got) - 1) <= 0.05)
+
+
 # --------------------------------------------------------------------------- (c) rate accuracy
 
 def traced_producer(rate: float, until: float, period: float, change_at: float | None = None,
@@ -567,7 +620,7 @@ def bench_monitor(r: Report) -> None:
 
 BENCHES: dict[str, Callable[[Report], None]] = {
     "a": bench_producer, "b": bench_consumer, "c": bench_rate, "d": bench_control, "e": bench_monitor,
-    "f": bench_parallel, "g": bench_ledger, "h": bench_rebalance}
+    "f": bench_parallel, "g": bench_ledger, "h": bench_rebalance, "i": bench_controller, "j": bench_quota}
 
 
 def table(rows: list[Row]) -> str:
