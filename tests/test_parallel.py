@@ -44,6 +44,8 @@ def test_sixteen_threads_on_one_partition_keep_key_order_and_lose_nothing(kafka_
     rate_one = one.throughput(1.0)["rate"].iloc[1:-1].median()
     rate_many = many.throughput(1.0)["rate"].iloc[1:3].median()
     assert rate_many > 5 * rate_one, (rate_one, rate_many)  # 16x in theory; a busy 2-core machine gives less
+    left = [t.name for t in threading.enumerate() if t.name.startswith("kafkabp-") and t.is_alive()]
+    assert not left, f"threads left running after the experiments: {left}"
 
 
 @pytest.mark.integration
