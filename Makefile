@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kafkabp-setup
+NOTEBOOKS ?= $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
 
 .PHONY: setup lab test test-unit test-notebooks bench doctor broker-up broker-down strip clean
 
@@ -14,6 +15,10 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# `jupyter nbconvert --execute` would save every widget's state in the notebook: the dashboard's chart
+	@# (plotly's FigureWidget) carries its 5 MB JavaScript bundle in that state.
+	@mkdir -p $(VENV)/etc/jupyter
+	@echo '{"NotebookClient": {"store_widget_state": false}}' > $(VENV)/etc/jupyter/jupyter_config.json
 	touch $(STAMP)
 
 lab: setup  ## start (or reuse) the broker and open JupyterLab on notebooks/
@@ -41,8 +46,11 @@ test-notebooks: setup
 bench: setup  ## throughput, rate accuracy, control latency, monitor cost: see benchmarks/README.md
 	$(BIN)/python benchmarks/run.py
 
-strip:  ## remove outputs from every notebook before committing
-	$(BIN)/jupyter nbconvert --clear-output --inplace notebooks/*.ipynb notebooks/solutions/*.ipynb
+strip:  ## remove outputs and saved widget state from every notebook before committing
+	$(BIN)/jupyter nbconvert --clear-output --inplace --log-level=WARN \
+		--ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_cell_metadata=False \
+		--ClearMetadataPreprocessor.preserve_nb_metadata_mask=kernelspec \
+		--ClearMetadataPreprocessor.preserve_nb_metadata_mask=language_info $(NOTEBOOKS)
 
 clean:  ## stop the broker and remove the venv (cached Kafka jars stay in ~/.local/state/kafkabp)
 	-$(BIN)/kafkabp broker down

@@ -110,13 +110,51 @@ def test_lag_figure_time_lag_secondary_axis() -> None:
     assert "time lag (s)" not in names(plots.lag_figure(make_result()))
 
 
+def assert_round_ticks_from_zero(axis: go.layout.YAxis) -> None:
+    """An axis plotly.js labels with its own round ticks, starting at 0 (never -4, 462, 929 or -0.19 s)."""
+    assert axis.rangemode == "tozero", axis
+    if axis.overlaying:  # plotly.js 4 syncs an overlaying axis's ticks to the other axis unless told not to
+        assert axis.tickmode == "auto", axis
+
+
+def test_time_lag_and_rate_axes_start_at_zero_with_their_own_ticks() -> None:
+    timed = plots.lag_figure(make_result(), time_lag=True)
+    assert timed.layout.yaxis2.overlaying == "y"
+    for axis in (timed.layout.yaxis, timed.layout.yaxis2, plots.lag_figure(make_result()).layout.yaxis):
+        assert_round_ticks_from_zero(axis)
+    live = plots._live_figure("live")
+    assert live.data[1].yaxis == "y2" and live.layout.yaxis2.overlaying == "y"  # the rates, on the right
+    assert_round_ticks_from_zero(live.layout.yaxis)
+    assert_round_ticks_from_zero(live.layout.yaxis2)
+    for metric in ("lag", "time_lag", "consume_rate"):
+        assert_round_ticks_from_zero(plots.compare_figure([make_result()], metric=metric).layout.yaxis)
+
+
 def test_rates_figure() -> None:
     fig = plots.rates_figure(make_result())
     assert names(fig) == ["produce rate", "consume rate", "target rate", "consumers"]
     consumers = fig.data[3]
-    assert consumers.yaxis == "y2" and consumers.line.shape == "hv"
+    assert consumers.line.shape == "hv"
     assert set(consumers.y) == {2, 3}
-    assert fig.layout.height == plots.HEIGHT
+    # the consumer count has a strip of its own: no rate line can sit on it
+    rate_axes = {trace.yaxis for trace in fig.data[:3]}
+    assert rate_axes == {"y"} and consumers.yaxis == "y2"
+    rates, count = fig.layout.yaxis.domain, fig.layout.yaxis2.domain
+    assert count[1] < rates[0], (rates, count)  # below the rates, not overlaid on them
+    assert fig.layout.yaxis2.overlaying is None
+    assert fig.layout.yaxis2.range[0] == 0 and fig.layout.yaxis2.range[1] > max(consumers.y)
+    assert_round_ticks_from_zero(fig.layout.yaxis)
+    assert consumers.xaxis == "x2" and fig.layout.xaxis.matches == "x2"  # one time axis for both
+
+
+def test_compare_figure_keeps_equal_runs_visible() -> None:
+    """Two runs with the same numbers (lesson 02's stalled and stopped groups) must not hide one another."""
+    same = [make_result("stalled"), make_result("stopped")]
+    fig = plots.compare_figure(same)
+    assert list(fig.data[0].y) == list(fig.data[1].y)
+    assert fig.data[0].line.dash != fig.data[1].line.dash
+    four = plots.compare_figure([make_result(str(i)) for i in range(4)])
+    assert len({trace.line.dash for trace in four.data}) == 4
 
 
 def test_latency_figure_single_and_list() -> None:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import kafkabp
-from kafkabp.widgets import dashboard
+from kafkabp.widgets import STATUS_SAMPLE_S, STATUS_WINDOW, dashboard
 
 pytestmark = pytest.mark.integration
 
@@ -45,5 +45,32 @@ def test_rerunning_the_cell_stops_the_old_dashboard(kafka_bootstrap: str) -> Non
 
 
 def test_bad_dashboard_input_is_named() -> None:
-    with pytest.raises(ValueError, match="partitions >= 1"):
+    with pytest.raises(ValueError, match=r"dashboard\(partitions=0\): partitions must be from 1 to 12"):
         dashboard(partitions=0)
+
+
+def test_dashboard_runs_free_processing(kafka_bootstrap: str) -> None:
+    d = dashboard(rate=2000, consumers=1, processing_ms=0, partitions=2, duration=60)
+    d.start_button.click()
+    try:
+        exp = d.experiment
+        assert exp is not None and exp.consumer_group.processing.seconds == 0  # 0 ms: free, not 0.01 ms
+        assert kafkabp.wait_for(lambda: exp.consumer_group.consumed >= 6000, 20)
+    finally:
+        d.stop_button.click()
+    s = d.result.summary
+    assert s["failed"] == 0 and s["consumed"] >= 0.9 * s["produced"], s
+
+
+def test_the_status_line_says_what_burrows_status_means(kafka_bootstrap: str) -> None:
+    """One consumer at 1 ms a message against 2,000 msg/s: lag grows, and once the window is full the status
+    line reads WARN and says what that means."""
+    d = dashboard(rate=2000, consumers=1, processing_ms=1.0, partitions=4, duration=60)
+    d.start_button.click()
+    try:
+        assert kafkabp.wait_for(lambda: "filling Burrow's window" in d.status.value, 10), d.status.value
+        window_s = (STATUS_WINDOW - 1) * STATUS_SAMPLE_S
+        assert kafkabp.wait_for(lambda: "<b>WARN</b>" in d.status.value, window_s + 10), d.status.value
+        assert "Falling behind" in d.status.value and f"last {window_s:.0f} s" in d.status.value
+    finally:
+        d.stop_button.click()
