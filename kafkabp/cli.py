@@ -53,9 +53,11 @@ def doctor() -> int:
     has_jars = (libs / ".complete").exists() or bool(os.environ.get("KAFKA_HOME"))
     _ok(has_jars, f"Apache Kafka {broker.KAFKA_VERSION} jars in {libs}" + ("" if has_jars else
         " (not fetched yet: `kafkabp broker up` fetches them with Maven, once)"), optional=True)
-    if not has_jars:
-        _ok(bool(shutil.which("mvn")), "Maven (`mvn`) to fetch them" if shutil.which("mvn") else
-            "Maven not on PATH: install it, or set KAFKA_HOME to an unpacked Kafka distribution")
+    if not has_jars:  # needed to start the local broker, so a failure counts unless a cluster is given
+        maven = _ok(bool(shutil.which("mvn")), "Maven (`mvn`) to fetch them" if shutil.which("mvn") else
+                    "Maven not on PATH: install it, or set KAFKA_HOME to an unpacked Kafka distribution",
+                    optional=bool(external))
+        good = good and (maven or bool(external))
     docker = broker.docker_available()
     _ok(docker, "Docker engine answers" if docker else
         "no Docker engine (optional: kafkabp runs Kafka from its jars with Java instead)", optional=True)

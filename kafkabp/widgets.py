@@ -179,7 +179,11 @@ class Dashboard(widgets.VBox):
                 if len(tl) != drawn:  # a new sample: redraw once
                     plots.update_live(self.figure, tl)
                     drawn = len(tl)
-                if len(tl):
+                problem = exp.broker_problem()  # also marks the outage on the experiment's timeline
+                if problem:
+                    self.status.value = (f"<b>{problem}</b>: lag cannot be read; the producer's messages wait "
+                                         "in its queue. Start the broker again (`kafkabp broker up`) or press Stop.")
+                elif len(tl):
                     last = tl.iloc[-1]
                     if len(tl) < STATUS_WINDOW:
                         judged = (f"status: filling Burrow's window, {len(tl)} of {STATUS_WINDOW} samples "

@@ -25,3 +25,16 @@ def test_lab_forwards_jupyter_options_and_checks_the_folder(kafka_bootstrap: str
     code = cli.main(["lab", "--notebooks", str(tmp_path / "missing"), "--no-browser", "--port", "8899"])
     assert code == 2
     assert "no notebooks folder" in capsys.readouterr().err
+
+
+def test_doctor_fails_when_nothing_can_fetch_the_jars(tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """No cached jars, no KAFKA_HOME, no Maven: the local broker cannot start, so doctor must not pass."""
+    monkeypatch.setenv("KAFKABP_HOME", str(tmp_path))
+    for name in ("KAFKA_HOME", "KAFKA_BOOTSTRAP_SERVERS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(cli.shutil, "which", lambda name: None if name == "mvn" else "/usr/bin/" + name)
+    code = cli.doctor()
+    out = capsys.readouterr().out
+    assert "[FAIL] Maven not on PATH" in out and code == 1, out
+    assert "All required checks passed." not in out
