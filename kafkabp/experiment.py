@@ -7,6 +7,7 @@ stops everything (also on error and on a kernel interrupt) and returns a :class:
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 import warnings
@@ -287,13 +288,15 @@ class Experiment:
         self.stop()
 
     # ---------------------------------------------------------------- steering
-    def set_rate(self, rate: Rate) -> None:
-        self.producer.set_rate(rate)
+    def set_rate(self, rate: Rate, *, log: bool = True) -> None:
+        """Change the producer's rate now (``log=False``: no event, for controllers that act every sample)."""
+        self.producer.set_rate(rate, log=log)
 
     def scale(self, consumers: int) -> None:
         self.consumer_group.scale(consumers)
 
     def set_processing(self, processing: Processing) -> None:
+        self._model_changed = True  # the fluid model's line no longer applies
         self.consumer_group.set_processing(processing)
 
     # ---------------------------------------------------------------- results
@@ -352,15 +355,23 @@ class Experiment:
                                   for b in st.get("brokers", {}).values()) if stats else None,
         })
         return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
-                      self.topic, self.group, self.producer.last_stats, ledger,
+                      self.topic, self.group, self.producer.stats_at_stop or self.producer.last_stats, ledger,
                       group.processed_frame(self.events.t0), dict(self._final_assignment), stats,
                       {getattr(m, "name", type(m).__name__): m.history() for m in self.mitigations
                        if callable(getattr(m, "history", None))})
 
     def _predicted(self, t: np.ndarray) -> pd.DataFrame | None:
+        """The fluid model's lag for this run, or None where the model does not apply (processing or
+        consumers changed mid-run, a source demand, full speed); rate changes use the recorded targets."""
         profile = as_profile(self.params["rate"])
-        if profile is None or len(t) == 0:
+        scalings = sum(1 for e in self.events.rows() if e["kind"] == "scale")  # the first one is the start
+        changed = getattr(self, "_model_changed", False) or scalings > (1 if self.params["consumers"] else 0)
+        if profile is None or len(t) == 0 or changed or self.producer.demand is not None:
             return None
+        rates = [(at, r) for at, r in self._targets if math.isfinite(r)]
+        if rates and len({r for _, r in rates}) > 1:  # set_rate or a controller moved it: what was asked
+            ts, rs = np.array([a for a, _ in rates]), np.array([r for _, r in rates])
+            profile = lambda x, ts=ts, rs=rs: float(np.interp(x, ts, rs))  # noqa: E731
         seconds = self.processing.mean_seconds(self.params["batch_size"])
         if self.params["consumers"] == 0:
             return pd.DataFrame({"t": t, "lag": predicted_lag(t, profile, 0.0, self.backlog)})

@@ -138,8 +138,11 @@ def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any],
         "consume_rate": float(consumed) / duration if duration else 0.0,
         "p50_latency": float(q.iloc[0]), "p95_latency": float(q.iloc[1]), "p99_latency": float(q.iloc[2]),
         "buffer_full": int(produced["buffer_full"]), "throttle_events": int(produced["throttle_events"]),
+        "throttle_time_ms": float(produced.get("throttle_time_ms", 0.0)),
         "dropped": int(produced.get("dropped", 0)), "shed": int(produced.get("shed", 0)),
         "held_back": int(produced.get("held_back", 0)),
+        "offered": int(produced["produced"]) + int(produced.get("held_back", 0)) + int(produced.get("shed", 0))
+        + int(produced.get("dropped", 0)),
         "rebalances": _rebalances(events),
     }
 

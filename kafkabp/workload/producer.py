@@ -92,6 +92,7 @@ class RateProducer:
         self.throttle_time_ms = 0.0
         self.errors: dict[str, int] = {}
         self.last_stats: dict[str, Any] | None = None
+        self.stats_at_stop: dict[str, Any] | None = None  # the last statistics before stop() drained the queue
         self.ledger = ledger or Ledger()
         self.producer_id = self.ledger.register(name)
         self.drain_timeout = 10.0  # seconds stop() waits for queued messages before failing them
@@ -301,6 +302,8 @@ class RateProducer:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Stop producing, deliver or fail every queued message, and end the thread."""
+        if self.stats_at_stop is None:  # the statistics of the run itself, not of the drain after it
+            self.stats_at_stop = self.last_stats
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
