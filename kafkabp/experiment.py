@@ -104,6 +104,7 @@ class Experiment:
         self.topic = topic or admin.unique_name("kafkabp")
         self.group = group or admin.unique_name("kafkabp-group")
         self.keep = keep if keep is not None else bool(topic or group)
+        self._producer_config = dict(producer_config or {})
         self._partitions, self._topic_config = partitions, topic_config
         self.events = EventLog()
         self.ledger = Ledger()  # exact produced/processed/lost/duplicate counts from sequence numbers
@@ -201,9 +202,12 @@ class Experiment:
 
     def _write_backlog(self) -> None:
         """Write ``backlog`` messages at full speed and wait until the broker acknowledged them all."""
+        # Without keys, librdkafka's sticky partitioner fills one partition for 10 ms at a time: at full
+        # speed that is most of the backlog on one partition. Switch partition with every batch instead.
+        conf = {**(self._producer_config or {}), "sticky.partitioning.linger.ms": 0}
         first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=self.params["message_size"],
                              keys=self.params["keys"], events=self.events, name=f"{self.group}-backlog",
-                             ledger=self.ledger, payloads=self.producer.payloads)
+                             ledger=self.ledger, payloads=self.producer.payloads, config=conf)
         first.start()
         done = first.wait(max(30.0, self.backlog / 20_000))
         first.stop()

@@ -52,7 +52,9 @@ class Result:
         out = pd.DataFrame({"t": edges[:-1]})
         total = np.zeros(len(edges) - 1)
         for member, rows in p.groupby("member", sort=True):
-            done = np.interp(edges, rows["t"], rows["processed"], left=0.0)  # cumulative at each edge
+            t, n = rows["t"].to_numpy(), rows["processed"].to_numpy()
+            idx = np.searchsorted(t, edges, side="right") - 1  # a step: a stopped member reads 0 msg/s
+            done = np.where(idx >= 0, n[idx.clip(0)], 0)  # cumulative count at each edge
             rate = np.diff(done) / bin_seconds
             out[member] = rate
             total += rate

@@ -438,6 +438,8 @@ class ConsumerGroup:
         if not isinstance(n, int) or n < 0:
             raise ValueError(f"consumer count must be an integer >= 0, got {n!r}")
         before = len(self.workers)
+        if before != n:  # logged first: the new members' "joined" events come after it
+            self.events.add("scale", "", f"{before} -> {n}")
         while len(self.workers) < n:
             w = _Worker(self, next(self._ids))
             self.workers.append(w)
@@ -449,8 +451,6 @@ class ConsumerGroup:
         for w in leaving:
             w.thread.join(10)
         self._retired.extend(leaving)
-        if before != n:
-            self.events.add("scale", "", f"{before} -> {n}")
 
     @property
     def size(self) -> int:
