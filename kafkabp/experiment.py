@@ -206,7 +206,8 @@ class Experiment:
         # speed that is most of the backlog on one partition. Switch partition with every batch instead.
         conf = {**(self._producer_config or {}), "sticky.partitioning.linger.ms": 0}
         first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=self.params["message_size"],
-                             keys=self.params["keys"], events=self.events, name=f"{self.group}-backlog",
+                             keys=self.params["keys"], hot_fraction=self.producer.hot_fraction,
+                             events=self.events, name=f"{self.group}-backlog",
                              ledger=self.ledger, payloads=self.producer.payloads, config=conf)
         first.start()
         done = first.wait(max(30.0, self.backlog / 20_000))

@@ -41,6 +41,8 @@ class KeyOrderedPool:
         self.stopping = False
         self.order_violations = 0  # a key's sequence number going backwards within one assignment
         self._last_seq: dict[bytes, int] = {}
+        self.cpu_seconds = 0.0  # the threads' CPU time, summed as each ends
+        self._cpu_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(q,), name=f"kafkabp-{name}-p{i}", daemon=True)
                          for i, q in enumerate(self._queues)]
         for t in self._threads:
@@ -53,9 +55,12 @@ class KeyOrderedPool:
         self._queues[i].put(msg)
 
     def _run(self, q: "queue.SimpleQueue[Any]") -> None:
+        cpu0 = time.thread_time()
         while True:
             msg = q.get()
             if msg is _STOP:
+                with self._cpu_lock:
+                    self.cpu_seconds += time.thread_time() - cpu0
                 return
             if self.stopping or msg.partition() in self.skip:
                 self.completed.put((msg, False, 0.0))

@@ -191,10 +191,11 @@ class RateProducer:
             if self.payloads is not None:  # realistic records, in turn, after the header
                 loads, m = self.payloads, len(self.payloads)
                 key_list, k = self._key_list, len(self._key_list)
+                hot, rnd = self.hot_fraction, random.random
                 for sent in range(n):  # noqa: B007
                     seq = base + sent
-                    produce(topic, head + seq.to_bytes(8, "big") + loads[seq % m],
-                            None if keys is None else key_list[seq % k])
+                    key = None if keys is None else (b"hot" if keys == "hot" and rnd() < hot else key_list[seq % k])
+                    produce(topic, head + seq.to_bytes(8, "big") + loads[seq % m], key)
                 sent = n
             elif keys is None:
                 for sent in range(n):  # noqa: B007 - `sent` counts the messages produced so far
