@@ -61,10 +61,15 @@ class _Worker:
         if g.protocol == "classic":
             conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
         conf["throttle_cb"] = self._on_throttle  # a broker quota (consumer_byte_rate) slowing this member
+        conf["on_commit"] = self._on_commit  # asynchronous commits the broker rejected (e.g. after an eviction)
         if g.stats_interval_ms:
             conf.update({"statistics.interval.ms": g.stats_interval_ms, "stats_cb": self._on_stats})
         conf.update(g.config)
         return conf
+
+    def _on_commit(self, err: Any, partitions: list[TopicPartition]) -> None:
+        if err is not None:
+            self.group.events.add("commit_failed", self.name, str(err)[:200])
 
     def _on_throttle(self, event: Any) -> None:
         self.group.events.add("throttle", self.name, f"{event.broker_name}: {event.throttle_time * 1000:.0f} ms")
