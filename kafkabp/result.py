@@ -173,8 +173,8 @@ def producer_metrics(stats: Mapping[str, Any] | None, topic: str) -> dict[str, A
     return {
         "produce_requests": sum(int(b.get("req", {}).get("Produce", 0)) for b in brokers),
         "messages": int(stats.get("txmsgs", 0)), "bytes": int(stats.get("txmsg_bytes", 0)),
-        "batch_size_avg": float(top.get("batchsize", {}).get("avg", float("nan"))),
-        "batch_count_avg": float(top.get("batchcnt", {}).get("avg", float("nan"))),
+        "batch_size_avg": float(top["batchsize"]["avg"]) if top.get("batchsize", {}).get("cnt") else float("nan"),
+        "batch_count_avg": float(top["batchcnt"]["avg"]) if top.get("batchcnt", {}).get("cnt") else float("nan"),
         "queue_p50_ms": window("int_latency", "p50"), "queue_p99_ms": window("int_latency", "p99"),
         "rtt_p50_ms": window("rtt", "p50"), "rtt_p99_ms": window("rtt", "p99"),
     }

@@ -93,6 +93,7 @@ class RateProducer:
         self.errors: dict[str, int] = {}
         self.last_stats: dict[str, Any] | None = None
         self.stats_at_stop: dict[str, Any] | None = None  # the last statistics before stop() drained the queue
+        self.last_busy_stats: dict[str, Any] | None = None  # the last statistics whose windows saw messages
         self.ledger = ledger or Ledger()
         self.producer_id = self.ledger.register(name)
         self.drain_timeout = 10.0  # seconds stop() waits for queued messages before failing them
@@ -147,6 +148,8 @@ class RateProducer:
     def _on_stats(self, raw: str) -> None:
         self.last_stats = json.loads(raw)
         self._stats_at = time.monotonic()
+        if any(b.get("int_latency", {}).get("cnt") for b in self.last_stats.get("brokers", {}).values()):
+            self.last_busy_stats = self.last_stats  # its windows saw messages (a muted window can be empty)
 
     @property
     def target_rate(self) -> float:
@@ -304,7 +307,7 @@ class RateProducer:
     def stop(self, timeout: float = 15.0) -> None:
         """Stop producing, deliver or fail every queued message, and end the thread."""
         if self.stats_at_stop is None:  # the statistics of the run itself, not of the drain after it
-            self.stats_at_stop = self.last_stats
+            self.stats_at_stop = self.last_busy_stats or self.last_stats
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
