@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import pytest
 
 import kafkabp
+from _solutions import load_solution
 
-_PATH = Path(__file__).resolve().parent.parent / "notebooks" / "solutions" / "solutions_03.py"
-_spec = importlib.util.spec_from_file_location("solutions_03", _PATH)
-solutions = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(solutions)
+solutions = load_solution("solutions_03")
 
 
 @pytest.mark.parametrize(

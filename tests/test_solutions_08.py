@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import pytest
+from _solutions import load_solution
 
-_PATH = Path(__file__).resolve().parent.parent / "notebooks" / "solutions" / "solutions_08.py"
-_spec = importlib.util.spec_from_file_location("solutions_08", _PATH)
-solutions = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(solutions)
+solutions = load_solution("solutions_08")
 
 
 @pytest.mark.parametrize(
