@@ -226,10 +226,16 @@ def committed_with_metadata(group: str, topics: Iterable[str] | None = None, tim
     """
     names = sorted(set(topics) if topics is not None else group_topics(group, timeout))
     parts = [(t, p) for t in names if topic_exists(t, timeout) for p in topic_partitions(t, timeout)]
+    return read_committed(group, parts, timeout, reader)
+
+
+def read_committed(group: str, partitions: list[tuple[str, int]], timeout: float = 10.0,
+                   reader: OffsetReader | None = None) -> dict[tuple[str, int], tuple[int, str]]:
+    """:meth:`OffsetReader.committed` through ``reader``, or through a reader opened and closed for this call."""
     if reader is not None:
-        return reader.committed(parts, timeout)
+        return reader.committed(partitions, timeout)
     with OffsetReader(group) as own:
-        return own.committed(parts, timeout)
+        return own.committed(partitions, timeout)
 
 
 def delete_group(group: str, timeout: float = 10.0) -> None:

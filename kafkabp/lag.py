@@ -41,11 +41,7 @@ def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, met
     """
     topics = {topic} if topic else admin.group_topics(group, timeout)
     parts = [(t, p) for t in sorted(topics) for p in admin.topic_partitions(t, timeout=timeout)]
-    if reader is not None:
-        with_meta = reader.committed(parts, timeout)
-    else:
-        with admin.OffsetReader(group) as own:
-            with_meta = own.committed(parts, timeout)
+    with_meta = admin.read_committed(group, parts, timeout, reader)
     committed = {tp: off for tp, (off, _) in with_meta.items()}
     end = _offsets(parts, OffsetSpec.latest(), timeout)
     start = _offsets([tp for tp in parts if tp not in committed], OffsetSpec.earliest(), timeout)
