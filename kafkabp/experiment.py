@@ -19,7 +19,7 @@ import pandas as pd
 from kafkabp import admin
 from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
-from kafkabp.mitigations import Mitigation, Sample
+from kafkabp.mitigations import Mitigation, PartitionLag, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
 from kafkabp.result import EVENT_COLUMNS, Result, summarize
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
@@ -194,9 +194,12 @@ class Experiment:
         if tl.empty:
             return
         last = tl.iloc[-1]
+        parts = tuple(PartitionLag(int(r.partition), int(r.log_end_offset),
+                                   int(r.committed_offset) if r.has_commit else None, int(r.lag))
+                      for r in rows.itertuples(index=False))
         sample = Sample(float(last["t"]), int(last["lag"]), float(last["time_lag"]),
                         float(last["produce_rate"]), float(last["consume_rate"]),
-                        float(self.producer.target_rate), self.consumer_group.size)
+                        float(self.producer.target_rate), self.consumer_group.size, parts)
         for m in self.mitigations:
             m.on_sample(self, sample)
 

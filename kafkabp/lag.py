@@ -114,7 +114,8 @@ class LagMonitor:
                 win.append(OffsetSample(now, committed, int(r.lag), str(r.commit_metadata)))
                 rows.append({"t": now - self.t0, "topic": r.topic, "partition": int(r.partition),
                              "log_end_offset": int(r.log_end_offset), "committed_offset": committed,
-                             "lag": int(r.lag), "time_lag": float(tl)})
+                             "lag": int(r.lag), "time_lag": float(tl),
+                             "has_commit": not pd.isna(r.committed_offset)})
             self._rows.extend(rows)
         return pd.DataFrame(rows)
 

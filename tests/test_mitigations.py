@@ -101,3 +101,17 @@ def test_a_consumer_quota_throttles_the_group(kafka_bootstrap: str) -> None:
         kafkabp.remove_client_quota(client)
     assert r.summary["consumer_throttle_events"] > 0, r.events["kind"].value_counts()
     assert r.summary["consume_rate"] * 100 < 50_000 * 2.5, r.summary  # about 500 msg/s of 100 bytes
+
+
+def test_aimd_does_not_wind_up_when_the_source_offers_less_than_its_limit(kafka_bootstrap: str) -> None:
+    """demand 300 msg/s against consumers that take 1,000: lag stays at 0, so AIMD would raise forever."""
+    aimd = AIMD(target_lag=1_000, increase=200, start_rate=500)
+    r = kafkabp.run_experiment(6, rate=500, demand=300, consumers=1, processing=kafkabp.fixed(0.001),
+                               mitigations=[aimd], progress=False)
+    hist = r.controls[aimd.name]
+    assert hist["rate"].max() <= 2_000, hist[["t", "produce_rate", "rate", "action"]].to_string()
+    assert (hist["action"] == "hold (limit unused)").sum() >= len(hist) // 2, hist["action"].value_counts()
+    old = AIMD(target_lag=1_000, increase=200, start_rate=500, binding=0)  # anti-windup off: it climbs
+    r = kafkabp.run_experiment(6, rate=500, demand=300, consumers=1, processing=kafkabp.fixed(0.001),
+                               mitigations=[old], progress=False)
+    assert r.controls[old.name]["rate"].max() >= 2_500

@@ -1,71 +1,18 @@
-"""Mitigations an experiment runs: objects that watch each lag sample and act on the producer or the group.
-
-One small protocol: ``on_start(experiment)`` once, then ``on_sample(experiment, sample)`` after every
-lag sample (in the monitor's thread). An experiment takes a list of them:
-``run_experiment(..., mitigations=[kafkabp.AIMD(target_lag=2_000)])``. Each keeps a ``history`` of
-what it saw and did, which the result carries (``result.controls``).
-"""
+"""AIMD: closed-loop rate limiting of the producer on lag (lesson 07)."""
 
 from __future__ import annotations
 
 import math
-import threading
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from collections import deque
+from typing import TYPE_CHECKING
 
-import pandas as pd
+from kafkabp.mitigations.base import Recorder, Sample
 
 if TYPE_CHECKING:
     from kafkabp.experiment import Experiment
 
 
-@dataclass(frozen=True)
-class Sample:
-    """What a controller sees each time the lag monitor samples: totals over the topic's partitions."""
-
-    t: float  # seconds since the experiment started
-    lag: int  # messages
-    time_lag: float  # seconds, the worst partition
-    produce_rate: float  # msg/s over the monitor's rate window
-    consume_rate: float  # msg/s committed over the same window
-    target_rate: float  # the producer's rate limit right now (inf: full speed)
-    consumers: int
-
-
-class Mitigation(Protocol):
-    """Anything with these two methods can steer an experiment."""
-
-    name: str
-
-    def on_start(self, experiment: "Experiment") -> None: ...
-
-    def on_sample(self, experiment: "Experiment", sample: Sample) -> None: ...
-
-
-class _Recorder:
-    """A thread-safe history of (sample, action) rows."""
-
-    name = "mitigation"
-
-    def __init__(self) -> None:
-        self._rows: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-
-    def _record(self, sample: Sample, **action: Any) -> None:
-        with self._lock:
-            self._rows.append({"t": sample.t, "lag": sample.lag, "time_lag": sample.time_lag,
-                               "produce_rate": sample.produce_rate, "consume_rate": sample.consume_rate, **action})
-
-    def history(self) -> pd.DataFrame:
-        """Every sample the mitigation saw, with what it did."""
-        with self._lock:
-            return pd.DataFrame(self._rows)
-
-    def on_start(self, experiment: "Experiment") -> None:
-        pass
-
-
-class AIMD(_Recorder):
+class AIMD(Recorder):
     """Closed-loop rate limiting: additive increase, multiplicative decrease on lag against a target.
 
     TCP's congestion control applied to a producer. After each sample: while the lag (or time lag)
@@ -73,11 +20,17 @@ class AIMD(_Recorder):
     rate by ``decrease`` -- at most once per ``cooldown`` seconds, because a cut shows in the lag only
     a sample or two later. The rate stays within [``min_rate``, ``max_rate``]. Lag then hovers near
     the target and throughput near the consumers' capacity, with the saw-tooth that AIMD always has.
+
+    Anti-windup: the rate rises only while the limit binds, i.e. the producer sent at least ``binding``
+    of the rate it was allowed over the monitor's rate window. A source that offers less than its limit
+    (``demand`` below the rate, or a producer at its own maximum) would otherwise see the limit climb to
+    ``max_rate`` unused, and the first burst would then pass unthrottled.
     """
 
     def __init__(self, target_lag: int | None = None, *, target_time_lag: float | None = None,
                  increase: float = 100.0, decrease: float = 0.7, start_rate: float | None = None,
-                 min_rate: float = 10.0, max_rate: float = 100_000.0, cooldown: float = 1.0) -> None:
+                 min_rate: float = 10.0, max_rate: float = 100_000.0, cooldown: float = 1.0,
+                 binding: float = 0.9) -> None:
         super().__init__()
         if (target_lag is None) == (target_time_lag is None):
             raise ValueError("give exactly one target: target_lag (messages) or target_time_lag (seconds)")
@@ -89,18 +42,30 @@ class AIMD(_Recorder):
             raise ValueError(f"need increase > 0 msg/s and 0 < decrease < 1, got {increase} and {decrease}")
         if not 0 < min_rate <= max_rate:
             raise ValueError(f"need 0 < min_rate <= max_rate, got {min_rate} and {max_rate}")
-        self.target_lag, self.target_time_lag = target_lag, target_time_lag
+        if not 0 <= binding <= 1:
+            raise ValueError(f"binding must be a fraction in [0, 1] (0 turns anti-windup off), got {binding}")
+        self.target_lag, self.target_time_lag, self.binding = target_lag, target_time_lag, binding
         self.increase, self.decrease, self.cooldown = increase, decrease, cooldown
         self.start_rate, self.min_rate, self.max_rate = start_rate, min_rate, max_rate
         self.name = f"AIMD(target {'lag ' + format(target_lag, ',') if target_lag else f'time lag {target_time_lag} s'})"
         self.rate = start_rate or min_rate
         self._last_cut = -math.inf
+        self._window = 2.0  # the monitor's rate window, read at start
+        self._allowed: deque[tuple[float, float]] = deque()  # (t, rate) set after each sample
 
     def on_start(self, experiment: "Experiment") -> None:
         current = experiment.producer.target_rate
         self.rate = self.start_rate or (current if math.isfinite(current) else self.min_rate)
         self.rate = min(self.max_rate, max(self.min_rate, self.rate))
+        self._window = experiment.monitor.rate_window
         experiment.producer.set_rate(self.rate)
+
+    def limit_binds(self, sample: Sample) -> bool:
+        """Did the producer use (nearly) all the rate it was allowed over the last rate window?"""
+        while self._allowed and self._allowed[0][0] < sample.t - self._window:
+            self._allowed.popleft()
+        rates = [r for _, r in self._allowed] or [self.rate]
+        return sample.produce_rate >= self.binding * sum(rates) / len(rates)
 
     def over_target(self, sample: Sample) -> bool:
         if self.target_lag is not None:
@@ -112,8 +77,11 @@ class AIMD(_Recorder):
         if self.over_target(sample):
             if sample.t - self._last_cut >= self.cooldown:
                 self.rate, action, self._last_cut = self.rate * self.decrease, "decrease", sample.t
-        else:
+        elif self.limit_binds(sample):
             self.rate, action = self.rate + self.increase, "increase"
+        else:
+            action = "hold (limit unused)"
         self.rate = min(self.max_rate, max(self.min_rate, self.rate))
+        self._allowed.append((sample.t, self.rate))
         experiment.producer.set_rate(self.rate, log=False)  # the history records it; no event per sample
         self._record(sample, action=action, rate=self.rate)
