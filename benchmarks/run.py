@@ -618,9 +618,105 @@ def bench_monitor(r: Report) -> None:
 
 # --------------------------------------------------------------------------- main
 
+# --------------------------------------------------------------------------- (k) pause/resume
+
+def bench_pause(r: Report) -> None:
+    """(k) Flow control: a producer at 500 msg/s of 10 kB values, one consumer handing each message to a sink of
+    20 ms (50 msg/s, 10x slower) through kafkabp.Buffer(1,000, when_full="pause", resume_at=200): the peak number of
+    messages in the in-process buffer over its bound (15 s runs), beside an unbounded buffer's peak over the same
+    bound, and the pauses, evictions and losses."""
+    size, peaks, free, events = 1_000, [], [], []
+    common = dict(rate=500, consumers=1, partitions=2, message_size=10_000, processing=kafkabp.fixed(0.02),
+                  progress=False)
+    for _ in range(r.repeats):
+        res = kafkabp.run_experiment(15, buffer=kafkabp.Buffer(size, when_full="pause", resume_at=200), **common)
+        s = res.summary
+        peaks.append(s["peak_buffered"] / size)
+        events.append((s["pauses"], s["evictions"], s["lost"], s["duplicates"]))
+        free.append(kafkabp.run_experiment(15, buffer=kafkabp.Buffer(None), **common).summary["peak_buffered"] / size)
+    r.data["k"] = {"peak_over_bound": peaks, "unbounded_peak_over_bound": free, "pauses_evictions_lost_dups": events}
+    r.note("k", "per repeat (pauses, evictions, lost, duplicates): " + ", ".join(map(str, events)))
+    r.row("(k) pause/resume: peak buffered / bound, sink 10x slower", f"{med(peaks):.2f}", "<= 1.1",
+          med(peaks) <= 1.1 and all(e[1] == 0 and e[2] == 0 for e in events))
+    r.row("(k) unbounded buffer: peak buffered / the same bound", f"{med(free):.1f}")
+
+
+# --------------------------------------------------------------------------- (m) autoscaler on lag
+
+def bench_autoscaler(r: Report) -> None:
+    """(m) KEDA-style Autoscaler (lagThreshold 50, pollingInterval 1 s, stabilization 10 s, replicas 1-8) on 4
+    partitions at 10 ms a message (100 msg/s per consumer), 1 consumer to start; the load steps from 50 to 300
+    msg/s at t = 3 s: seconds from the step until the lag is back under lagThreshold x replicas (after it went
+    over), and from the step until the first scale-up."""
+    threshold, step_at, duration = 50, 3.0, 20.0
+    back, first_up, peak, top = [], [], [], []
+    for _ in range(r.repeats):
+        scaler = kafkabp.Autoscaler(lag_threshold=threshold, min_replica_count=1, max_replica_count=8,
+                                    polling_interval=1, stabilization_window=10)
+        res = kafkabp.run_experiment(duration, rate=kafkabp.Step(50, 300, at=step_at), consumers=1, partitions=4,
+                                     processing=kafkabp.fixed(0.01), keys="uniform", batch_size=25,
+                                     mitigations=[scaler], progress=False)
+        if res.summary["lost"] != 0:
+            raise RuntimeError(f"{res.summary['lost']} messages lost: {res.ledger['lost_ranges']}")
+        tl = res.timeline[res.timeline["t"] >= step_at]
+        over = tl["lag"] > threshold * tl["consumers"]
+        if not over.any():
+            back.append(0.0)
+        else:
+            after = tl.loc[over.idxmax():]
+            under = after[after["lag"] <= threshold * after["consumers"]]
+            back.append(float(under["t"].iloc[0] - step_at) if len(under) else float("inf"))
+        ups = tl[tl["consumers"] > 1]
+        first_up.append(float(ups["t"].iloc[0] - step_at) if len(ups) else float("inf"))
+        peak.append(float(tl["lag"].max()))
+        top.append(int(tl["consumers"].max()))
+    r.data["m"] = {"back_under_s": back, "first_scale_up_s": first_up, "peak_lag": peak, "max_replicas": top}
+    r.note("m", "per repeat: back under " + ", ".join(f"{x:.1f} s" for x in back) + "; first scale-up "
+           + ", ".join(f"{x:.1f} s" for x in first_up) + "; peak lag " + ", ".join(f"{x:,.0f}" for x in peak)
+           + "; max replicas " + ", ".join(str(x) for x in top))
+    r.row("(m) autoscaler: s from a load step (50 -> 300 msg/s) until lag <= lagThreshold x replicas",
+          f"{med(back):.1f} s")
+    r.row("(m) autoscaler: s from the step until the first scale-up; peak lag; max replicas",
+          f"{med(first_up):.1f} s; {med(peak):,.0f}; {med(top):.0f}")
+
+
+# --------------------------------------------------------------------------- (l) share group beyond partitions
+
+def bench_share(r: Report) -> None:
+    """(l) Share group (KIP-932) over a classic group, 8 members each on 2 partitions, I/O-bound processing
+    (fixed 50 ms sleeps: 20 msg/s per busy member), producer at 250 msg/s (more than either can do): steady
+    processed msg/s between 4 and 14 s of a 15 s run, the two back to back in each repeat (order rotating),
+    and the median of the per-repeat ratios share / classic. Model: 8 x 20 = 160 against 2 x 20 = 40, 4x."""
+    duration, window = 15.0, (4.0, 14.0)
+    kw = dict(rate=250, consumers=8, partitions=2, processing=kafkabp.fixed(0.05), batch_size=10, progress=False)
+    runs: dict[str, list[dict[str, float]]] = {"classic": [], "share": []}
+    for i in range(r.repeats):
+        for protocol in (("classic", "share") if i % 2 == 0 else ("share", "classic")):
+            res = kafkabp.run_experiment(duration, protocol=protocol, label=f"(l) {protocol}", **kw)
+            s = res.summary
+            if s["lost"] != 0 or s["failed"] != 0:
+                raise RuntimeError(f"{protocol}: lost {s['lost']}, failed {s['failed']}: {res.ledger['lost_ranges']}")
+            tp = res.throughput(1.0)
+            w = tp[(tp["t"] >= window[0]) & (tp["t"] < window[1])]
+            members = [m for m in w.columns if m not in ("t", "rate")]
+            runs[protocol].append({"rate": float(w["rate"].mean()),
+                                   "busy": float(sum(1 for m in members if w[m].mean() >= 5.0)),
+                                   "duplicates": float(s["duplicates"])})
+    ratio = ratios(runs, "share", "classic")
+    r.data["l"] = {"runs": runs, "ratios": ratio}
+    r.note("l", "per repeat, msg/s classic / share: " + ", ".join(
+        f"{a['rate']:.0f} / {b['rate']:.0f}" for a, b in zip(runs["classic"], runs["share"], strict=True))
+        + "; busy members classic / share: " + ", ".join(
+        f"{a['busy']:.0f} / {b['busy']:.0f}" for a, b in zip(runs["classic"], runs["share"], strict=True)))
+    r.row("(l) 8 members on 2 partitions, 50 ms I/O a message: classic; share msg/s",
+          meds(runs, "rate", ("classic", "share")) + f" (busy members {meds(runs, 'busy', ('classic', 'share'))})")
+    r.row("(l) share group / classic group throughput", spread(ratio), ">= 3", med(ratio) >= 3)
+
+
 BENCHES: dict[str, Callable[[Report], None]] = {
     "a": bench_producer, "b": bench_consumer, "c": bench_rate, "d": bench_control, "e": bench_monitor,
-    "f": bench_parallel, "g": bench_ledger, "h": bench_rebalance, "i": bench_controller, "j": bench_quota}
+    "f": bench_parallel, "g": bench_ledger, "h": bench_rebalance, "i": bench_controller, "j": bench_quota,
+    "k": bench_pause, "l": bench_share, "m": bench_autoscaler}
 
 
 def table(rows: list[Row]) -> str:

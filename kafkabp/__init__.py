@@ -5,6 +5,7 @@ Data flows one way: broker -> workload -> lag monitor -> experiment result -> pl
 
 from kafkabp.admin import (
     alter_topic_config,
+    broker_config,
     committed_offsets,
     create_topic,
     delete_group,
@@ -29,12 +30,14 @@ from kafkabp.broker import (
 from kafkabp.experiment import Experiment, run_experiment
 from kafkabp.ledger import Ledger
 from kafkabp.mitigations import AIMD, Mitigation, Sample
+from kafkabp.mitigations import Autoscaler, keda
 from kafkabp.result import Result
-from kafkabp.lag import LagMonitor, snapshot
+from kafkabp.lag import LagMonitor, snapshot, time_lag_alerts
 from kafkabp.model import drain_time, group_capacity, predicted_group_lag, predicted_lag, service_rate
 from kafkabp.status import Status, group_status, partition_status
 from kafkabp.widgets import dashboard
 from kafkabp.workload import (
+    Buffer,
     Burst,
     Constant,
     ConsumerGroup,
@@ -53,6 +56,11 @@ from kafkabp.workload import (
     wait_for,
 )
 from kafkabp.workload.records import orders
+from kafkabp.admin import alter_group_config
+from kafkabp.lag import describe_share_group_with_kafka_tool
+from kafkabp.workload.share import ShareGroup, ShareOptions
+from kafkabp.measurements import Measurement, forget, recall, remember  # lesson 14 reads what lessons store
+from kafkabp.playground import playground  # lesson 13: every knob on one dashboard
 
 __version__ = "0.1.0"
 
@@ -61,10 +69,14 @@ __all__ = [
     "kafka_tool", "stop_broker",
     "alter_topic_config", "committed_offsets", "create_topic", "delete_group", "delete_topic",
     "describe_group", "remove_client_quota", "set_client_quota", "topic_bytes", "topic_exists", "unique_name",
-    "Burst", "Constant", "ConsumerGroup", "Processing", "Ramp", "RateProducer", "Step",
+    "Buffer", "Burst", "Constant", "ConsumerGroup", "Processing", "Ramp", "RateProducer", "Step",
     "batch_handler", "cpu", "exponential", "fixed", "handler", "lognormal", "orders", "per_batch", "stop_all",
     "wait_for", "Ledger",
     "LagMonitor", "snapshot", "Status", "group_status", "partition_status",
     "drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate",
     "Experiment", "Result", "run_experiment", "dashboard", "AIMD", "Mitigation", "Sample",
+    "Autoscaler", "keda",
+    "broker_config", "time_lag_alerts",
+    "ShareGroup", "ShareOptions", "alter_group_config", "describe_share_group_with_kafka_tool",
+    "Measurement", "forget", "recall", "remember", "playground",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import uuid
@@ -46,6 +47,17 @@ def _check_name(name: str, what: str = "topic") -> None:
         raise ValueError(f"{what} name must be a non-empty string of at most 249 characters, got {name!r}")
 
 
+_TOPIC_CHARS = re.compile(r"[a-zA-Z0-9._-]+")
+
+
+def check_topic_name(name: Any) -> None:
+    """Kafka's rules for a topic name (Topic.validate): 1-249 of a-z A-Z 0-9 . _ -, and not "." or ".."."""
+    if not isinstance(name, str) or not name or len(name) > 249 or name in (".", "..") \
+            or not _TOPIC_CHARS.fullmatch(name):
+        raise ValueError(f"topic name must be 1-249 characters of a-z, A-Z, 0-9, '.', '_' and '-' "
+                         f"(and not '.' or '..'), got {name!r}")
+
+
 def topic_exists(name: str, timeout: float = 10.0) -> bool:
     """True if the broker knows the topic."""
     md = admin_client().list_topics(topic=name, timeout=timeout)
@@ -72,8 +84,8 @@ def create_topic(
     timeout: float = DEFAULT_TIMEOUT,
 ) -> str:
     """Create a topic and wait until every partition has a leader; ``recreate`` drops an old one first."""
-    _check_name(name)
-    if not isinstance(partitions, int) or partitions < 1:
+    check_topic_name(name)
+    if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
     if recreate and topic_exists(name):
         delete_topic(name, timeout=timeout)
@@ -116,6 +128,37 @@ def alter_topic_config(name: str, config: Mapping[str, Any], timeout: float = DE
     """Set topic configs (e.g. ``retention.ms``) without touching the others."""
     res = ConfigResource(
         ResourceType.TOPIC, name,
+        incremental_configs=[ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET)
+                             for k, v in config.items()],
+    )
+    for fut in admin_client().incremental_alter_configs([res], request_timeout=timeout).values():
+        fut.result(timeout=timeout)
+
+
+def broker_config(names: Iterable[str] | None = None, timeout: float = 10.0) -> dict[str, str]:
+    """A broker's configuration as it runs (``describe_configs``; on a cluster, the first broker listed).
+
+    ``names`` picks settings (e.g. ``["log.retention.check.interval.ms"]``); a name the broker does not
+    report is left out. Values are strings, as Kafka reports them (None when unset or secret).
+    """
+    client = admin_client()
+    brokers = sorted(client.list_topics(timeout=timeout).brokers)
+    if not brokers:
+        raise RuntimeError("the cluster's metadata lists no broker")
+    res = ConfigResource(ResourceType.BROKER, str(brokers[0]))
+    entries = client.describe_configs([res], request_timeout=timeout)[res].result(timeout=timeout)
+    wanted = None if names is None else set(names)
+    return {k: e.value for k, e in sorted(entries.items()) if wanted is None or k in wanted}
+
+
+def alter_group_config(group: str, config: Mapping[str, Any], timeout: float = DEFAULT_TIMEOUT) -> None:
+    """Set group configs (KIP-848 and share groups), e.g. a share group's ``share.auto.offset.reset``.
+
+    The group need not exist yet: a share group created later starts with these settings.
+    """
+    _check_name(group, "group")
+    res = ConfigResource(
+        ResourceType.GROUP, group,
         incremental_configs=[ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET)
                              for k, v in config.items()],
     )
@@ -224,6 +267,8 @@ def committed_with_metadata(group: str, topics: Iterable[str] | None = None, tim
 
     ``topics`` defaults to :func:`group_topics`; ``reader`` reuses an open :class:`OffsetReader`.
     """
+    if isinstance(topics, str):  # one topic name, not an iterable of its characters
+        topics = [topics]
     names = sorted(set(topics) if topics is not None else group_topics(group, timeout))
     parts = [(t, p) for t in names if topic_exists(t, timeout) for p in topic_partitions(t, timeout)]
     return read_committed(group, parts, timeout, reader)
@@ -271,11 +316,12 @@ def set_client_quota(
 
     (confluent-kafka's AdminClient has no client-quota calls.)
     """
+    _check_name(client_id, "client id")
     parts = []
     for key, value in (("producer_byte_rate", producer_byte_rate), ("consumer_byte_rate", consumer_byte_rate)):
         if value is not None:
-            if value <= 0:
-                raise ValueError(f"{key} must be a positive number of bytes/s, got {value!r}")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise ValueError(f"{key} must be a positive, finite number of bytes/s (e.g. 1_048_576), got {value!r}")
             parts.append(f"{key}={int(value)}")
     if not parts:
         raise ValueError("give producer_byte_rate and/or consumer_byte_rate")

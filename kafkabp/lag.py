@@ -7,10 +7,11 @@ the monitor's own (log end offset, time) samples, as kafka-lag-exporter does.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import pandas as pd
 from confluent_kafka import TopicPartition
@@ -33,15 +34,19 @@ def _offsets(partitions: list[tuple[str, int]], spec: OffsetSpec, timeout: float
 
 
 def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, metadata: bool = False,
-             reader: admin.OffsetReader | None = None) -> pd.DataFrame:
+             reader: admin.OffsetReader | None = None,
+             positions: Callable[[list[tuple[str, int]]], dict[tuple[str, int], tuple[int, str]]] | None = None,
+             ) -> pd.DataFrame:
     """Lag of every partition the group reads (or of ``topic``), as ``kafka-consumer-groups --describe`` shows it.
 
     ``metadata=True`` adds ``commit_metadata``: kafkabp's consumers stamp each commit's time there.
     ``reader`` reuses an open :class:`~kafkabp.admin.OffsetReader` (the monitor keeps one).
+    ``positions`` replaces the committed offsets with another source of (offset, metadata) per partition:
+    a share group has no committed offsets (see :meth:`kafkabp.workload.share.ShareGroup.positions`).
     """
     topics = {topic} if topic else admin.group_topics(group, timeout)
     parts = [(t, p) for t in sorted(topics) for p in admin.topic_partitions(t, timeout=timeout)]
-    with_meta = admin.read_committed(group, parts, timeout, reader)
+    with_meta = positions(parts) if positions is not None else admin.read_committed(group, parts, timeout, reader)
     committed = {tp: off for tp, (off, _) in with_meta.items()}
     end = _offsets(parts, OffsetSpec.latest(), timeout)
     start = _offsets([tp for tp in parts if tp not in committed], OffsetSpec.earliest(), timeout)
@@ -68,7 +73,9 @@ class LagMonitor:
     """
 
     def __init__(self, group: str, topic: str, interval: float = 0.5, *, t0: float | None = None,
-                 window: int = 10, rate_window: float = 2.0, timeout: float = 5.0) -> None:
+                 window: int = 10, rate_window: float = 2.0, timeout: float = 5.0,
+                 positions: Callable[[list[tuple[str, int]]], dict[tuple[str, int], tuple[int, str]]] | None = None,
+                 ) -> None:
         if interval <= 0:
             raise ValueError(f"interval must be > 0 seconds, got {interval}")
         self.group, self.topic, self.interval = group, topic, interval
@@ -87,14 +94,16 @@ class LagMonitor:
         self._reader: admin.OffsetReader | None = None
         self.listeners: list[Callable[[pd.DataFrame], None]] = []  # called after each good sample
         self.listener_error: BaseException | None = None
+        self.positions = positions  # instead of committed offsets (a share group's; see snapshot())
 
     def sample(self) -> pd.DataFrame:
         """Take one sample now and append it; returns that sample's per-partition rows."""
-        if self._reader is None:
+        if self._reader is None and self.positions is None:
             self._reader = admin.OffsetReader(self.group)
             _LIVE.add(self)  # stop_all() closes the reader's consumer
         try:
-            snap = snapshot(self.group, self.topic, timeout=self.timeout, metadata=True, reader=self._reader)
+            snap = snapshot(self.group, self.topic, timeout=self.timeout, metadata=True, reader=self._reader,
+                            positions=self.positions)
         except Exception as exc:
             self.errors += 1
             self.last_error = repr(exc)
@@ -215,6 +224,49 @@ def timeline_from(frame: pd.DataFrame, rate_window: float = 2.0) -> pd.DataFrame
     return g[cols]
 
 
+def time_lag_alerts(result: Any, retention_s: float, fractions: Sequence[float] = (0.5, 0.8), *,
+                    for_s: float = 0.0, loss_at: float | None = None) -> pd.DataFrame:
+    """When an alert "time lag ≥ fraction × retention" would have fired, and how long before the first loss.
+
+    Time lag is what retention is measured against: a message is deleted once it is about ``retention.ms``
+    old (its segment's newest record, checked every ``log.retention.check.interval.ms``), so a group whose
+    time lag passes retention is reading messages the broker is deleting. An alert at a fraction of it fires
+    while there is still time to act (scale out, speed up, raise retention).
+
+    ``result``: an experiment's Result (its timeline; its first ``offset_reset`` event, when the consumer found
+    its next offset deleted, is ``loss_at``) or a DataFrame with columns t and time_lag. ``for_s``: the time lag
+    must stay over the threshold this long before the alert fires (Prometheus's ``for:``).
+    One row per fraction: fraction, threshold_s, fired_at (s from the start; NaN: never), loss_at (NaN: no loss
+    seen), warning_s = loss_at − fired_at (NaN unless both happened; negative: fired after the loss).
+    """
+    if retention_s <= 0:
+        raise ValueError(f"retention_s must be > 0 seconds, got {retention_s}")
+    if any(not 0 < f <= 1 for f in fractions):
+        raise ValueError(f"fractions must be in (0, 1], got {list(fractions)}")
+    timeline = result.timeline if hasattr(result, "timeline") else result
+    if loss_at is None and hasattr(result, "events"):
+        ev = result.events
+        resets = ev.loc[ev["kind"] == "offset_reset", "t"] if len(ev) else pd.Series(dtype=float)
+        loss_at = float(resets.min()) if len(resets) else None
+    t = timeline["t"].to_numpy(dtype=float)
+    lag = timeline["time_lag"].to_numpy(dtype=float)
+    rows = []
+    for f in fractions:
+        threshold, fired, since = f * retention_s, math.nan, None
+        for ti, li in zip(t, lag):
+            if li >= threshold:
+                since = ti if since is None else since
+                if ti - since >= for_s:
+                    fired = float(ti)
+                    break
+            else:
+                since = None
+        lost = math.nan if loss_at is None else float(loss_at)
+        rows.append({"fraction": f, "threshold_s": threshold, "fired_at": fired, "loss_at": lost,
+                     "warning_s": lost - fired})
+    return pd.DataFrame(rows, columns=["fraction", "threshold_s", "fired_at", "loss_at", "warning_s"])
+
+
 def describe_with_kafka_tool(group: str, timeout: float = 60.0) -> pd.DataFrame:
     """Kafka's own view: ``kafka-consumer-groups --describe --group G`` parsed into a DataFrame.
 
@@ -240,5 +292,35 @@ def describe_with_kafka_tool(group: str, timeout: float = 60.0) -> pd.DataFrame:
                                                     ("log_end_offset", "LOG-END-OFFSET"), ("lag", "LAG"))})
     df = pd.DataFrame(rows, columns=["topic", "partition", "current_offset", "log_end_offset", "lag"])
     for col in ("partition", "current_offset", "log_end_offset", "lag"):
+        df[col] = pd.to_numeric(df[col].replace("-", pd.NA), errors="coerce").astype("Int64")
+    return df.sort_values(["topic", "partition"]).reset_index(drop=True)
+
+
+def describe_share_group_with_kafka_tool(group: str, timeout: float = 60.0) -> pd.DataFrame:
+    """Kafka's own view of a share group: ``kafka-share-groups --describe --group G`` parsed into a DataFrame.
+
+    Columns: topic, partition, start_offset (the share-partition start offset, SPSO: every record below it
+    is done), lag (records not yet accepted or rejected: available, acquired or released). A share group has
+    no committed offsets, so ``kafka-consumer-groups`` and :func:`snapshot` cannot read its lag.
+    """
+    from kafkabp.broker import bootstrap, kafka_tool
+
+    out = kafka_tool("kafka-share-groups", "--bootstrap-server", bootstrap(), "--describe",
+                     "--group", group, timeout=timeout).stdout
+    rows = []
+    header: list[str] | None = None
+    for line in out.splitlines():
+        cells = line.split()
+        if not cells:
+            continue
+        if cells[0] == "GROUP" and "PARTITION" in cells:
+            header = cells
+            continue
+        if header and len(cells) >= 4 and cells[0] == group:
+            rec = dict(zip(header, cells))
+            rows.append({"topic": rec.get("TOPIC"), "partition": rec.get("PARTITION"),
+                         "start_offset": rec.get("START-OFFSET"), "lag": rec.get("LAG")})
+    df = pd.DataFrame(rows, columns=["topic", "partition", "start_offset", "lag"])
+    for col in ("partition", "start_offset", "lag"):
         df[col] = pd.to_numeric(df[col].replace("-", pd.NA), errors="coerce").astype("Int64")
     return df.sort_values(["topic", "partition"]).reset_index(drop=True)

@@ -197,8 +197,10 @@ def scan_unread(ledger: Ledger, topic: str, start: dict[int, int], end: dict[int
 
     These are the messages still waiting when a run ended: unread, not lost. True when every
     partition was read to its end within ``timeout`` (then the ledger's counts are exact).
+    Where retention already deleted messages after ``start`` (the log now begins later), the scan starts at
+    the log's first offset (``auto.offset.reset=earliest``): the deleted ones are not unread, they are lost.
     """
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaError, TopicPartition
 
     from kafkabp.broker import _rdkafka_log, client_config
 
@@ -207,7 +209,7 @@ def scan_unread(ledger: Ledger, topic: str, start: dict[int, int], end: dict[int
         ledger.unread_scanned = True
         return True
     consumer = Consumer({**client_config(), "group.id": f"kafkabp-scan-{topic}", "enable.auto.commit": False,
-                         "logger": _rdkafka_log, "enable.partition.eof": False})
+                         "logger": _rdkafka_log, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
     deadline = time.monotonic() + timeout
     try:
         consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in todo.items()])
@@ -217,6 +219,11 @@ def scan_unread(ledger: Ledger, topic: str, start: dict[int, int], end: dict[int
             ledger.record_unread([m.value() for m in good])
             for m in good:
                 if m.offset() >= todo[m.partition()][1] - 1:
+                    todo.pop(m.partition(), None)
+            for m in msgs:  # at the log's end: nothing more to read (retention may have deleted the rest)
+                err = m.error()
+                if (err is not None and err.code() == KafkaError._PARTITION_EOF and m.partition() in todo
+                        and m.offset() >= todo[m.partition()][1]):
                     todo.pop(m.partition(), None)
     finally:
         consumer.close()

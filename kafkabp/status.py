@@ -2,7 +2,8 @@
 
 Burrow judges a consumer from a sliding window of its commits instead of a lag threshold; kafka-lag-exporter
 turns an offset lag into seconds. Ported from linkedin/Burrow core/internal/evaluator/caching.go (commit
-d327a3e) and seglo/kafka-lag-exporter LookupTable.scala (MemoryTable), so the course can apply them to its samples.
+ced55ba, 2025-10-03: a rewind the consumer has recovered from is not REWIND, and lag up to ``allowed-lag`` counts
+as none) and seglo/kafka-lag-exporter LookupTable.scala (MemoryTable), so the course can apply them to its samples.
 """
 
 from __future__ import annotations
@@ -58,14 +59,26 @@ class OffsetSample:
 # --- Burrow's rules, each on a window holding one entry per commit, oldest first -------------------------
 
 
-def _lag_always_nonzero(commits: Sequence[OffsetSample]) -> bool:
-    """Burrow's isLagAlwaysNotZero (rule 1 inverted): no entry had zero lag."""
-    return all(c.lag != 0 for c in commits)
+def _lag_always_nonzero(commits: Sequence[OffsetSample], allowed_lag: int = 0) -> bool:
+    """Burrow's isLagAlwaysNotZero (rule 1 inverted): no entry had a lag within ``allowed_lag`` (0: zero lag)."""
+    return all(c.lag > allowed_lag for c in commits)
+
+
+def _rewind_index(commits: Sequence[OffsetSample]) -> int:
+    """Burrow's checkIfOffsetsRewind (rule 2): the first entry whose offset is below the one before it; -1 if none."""
+    return next((i for i in range(1, len(commits)) if commits[i].committed_offset < commits[i - 1].committed_offset), -1)
+
+
+def _rewind_recovered(commits: Sequence[OffsetSample], index: int) -> bool:
+    """Burrow's checkIfRewindRecovered (rule 2, part 2): from the rewind on, an offset got back to the one before it."""
+    before = commits[index - 1].committed_offset
+    return any(c.committed_offset >= before for c in commits[index:])
 
 
 def _rewound(commits: Sequence[OffsetSample]) -> bool:
-    """Burrow's checkIfOffsetsRewind (rule 2): the committed offset went down somewhere."""
-    return any(b.committed_offset < a.committed_offset for a, b in zip(commits, commits[1:]))
+    """REWIND's condition: a rewind in the window that the consumer has not yet made up."""
+    index = _rewind_index(commits)
+    return index > 0 and not _rewind_recovered(commits, index)
 
 
 def _stopped(commits: Sequence[OffsetSample], now: float) -> bool:
@@ -96,26 +109,32 @@ def evaluate_commits(
     *,
     current_lag: int | None = None,
     broker_offsets: Sequence[int] | None = None,
+    allowed_lag: int = 0,
 ) -> Status:
     """Burrow's calculatePartitionStatus, in its order, on a window with one entry per commit (oldest first).
 
     ``current_lag`` defaults to the newest entry's lag. ``broker_offsets`` are the recently polled log end
     offsets; by default only the one the newest entry implies, which turns off Burrow's grace for new data.
+    ``allowed_lag`` is Burrow's ``allowed-lag``: a lag up to it counts as none (0, its default: only zero).
     """
+    if allowed_lag < 0:
+        raise ValueError(f"allowed_lag must be >= 0 messages, got {allowed_lag}")
     if not commits:
         return Status.OK  # Burrow: no offsets, nothing to judge
     lag_now = commits[-1].lag if current_lag is None else current_lag
     if broker_offsets is None:
         broker_offsets = [commits[-1].committed_offset + commits[-1].lag]
-    if lag_now <= 0:
-        return Status.OK  # no lag right now: never an error
+    if lag_now <= allowed_lag:
+        return Status.OK  # no lag (to speak of) right now: never an error
     # STOP comes first: a long silence matters even if lag was zero earlier in the window.
     if _stopped(commits, now) and not _recent_lag_zero(commits, broker_offsets):
         return Status.STOP
-    if not _lag_always_nonzero(commits):
-        return Status.OK
+    # REWIND before the zero-lag check: a consumer often has no lag and then rewinds to the earliest offset;
+    # only a rewind it has not yet made up counts.
     if _rewound(commits):
         return Status.REWIND
+    if not _lag_always_nonzero(commits, allowed_lag):
+        return Status.OK
     if _stalled(commits):
         return Status.STALL
     if _lag_never_decreases(commits):
@@ -140,6 +159,7 @@ def partition_status(
     complete: bool | None = None,
     current_lag: int | None = None,
     broker_offsets: Sequence[int] | None = None,
+    allowed_lag: int = 0,
 ) -> Status:
     """Burrow's rules over a sliding window of samples, oldest first; `now` for the STOP rule.
 
@@ -165,7 +185,7 @@ def partition_status(
     if broker_offsets is None:
         broker_offsets = [s.committed_offset + s.lag for s in window[-len(commits):]]
     lag_now = window[-1].lag if current_lag is None else current_lag
-    return evaluate_commits(commits, now, current_lag=lag_now, broker_offsets=broker_offsets)
+    return evaluate_commits(commits, now, current_lag=lag_now, broker_offsets=broker_offsets, allowed_lag=allowed_lag)
 
 
 def group_status(statuses: Iterable[Status]) -> Status:

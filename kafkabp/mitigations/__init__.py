@@ -8,5 +8,7 @@ what it saw and did, which the result carries (``result.controls``).
 
 from kafkabp.mitigations.aimd import AIMD
 from kafkabp.mitigations.base import Mitigation, PartitionLag, Recorder, Sample
+from kafkabp.mitigations import keda  # KEDA's Kafka scaler and the HPA step as pure functions (lesson 11)
+from kafkabp.mitigations.autoscaler import Autoscaler
 
-__all__ = ["AIMD", "Mitigation", "PartitionLag", "Recorder", "Sample"]
+__all__ = ["AIMD", "Autoscaler", "Mitigation", "PartitionLag", "Recorder", "Sample", "keda"]

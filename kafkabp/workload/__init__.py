@@ -14,6 +14,7 @@ run (sliders and controllers drive them), and both stop cleanly within a few sec
 
 from kafkabp.workload.base import _LIVE, EventLog, stop_all, wait_for  # noqa: F401 - _LIVE: kafkabp's registry
 from kafkabp.workload.consumer import ConsumerGroup
+from kafkabp.workload.flow import Buffer
 from kafkabp.workload.processing import (
     Processing,
     batch_handler,
@@ -26,6 +27,7 @@ from kafkabp.workload.processing import (
 )
 from kafkabp.workload.producer import RateProducer
 from kafkabp.workload.rates import Burst, Constant, Ramp, Rate, RateProfile, Step, TokenBucket, as_profile
+from kafkabp.workload.share import ShareGroup, ShareOptions  # share groups (KIP-932)
 
 __all__ = [
     "EventLog", "stop_all", "wait_for", "ConsumerGroup", "Processing", "batch_handler", "cpu", "exponential",

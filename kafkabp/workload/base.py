@@ -6,7 +6,7 @@ import atexit
 import threading
 import time
 import weakref
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 
 class EventLog:
@@ -51,3 +51,20 @@ def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.
         time.sleep(interval)
     return predicate()
 
+
+def check_client_config(kind: str, config: Mapping[str, Any]) -> None:
+    """librdkafka's own check of a client's settings (unknown names, bad values), before any broker is involved.
+
+    A client without ``bootstrap.servers`` connects nowhere: it is created and destroyed at once (a few ms).
+    """
+    from confluent_kafka import Consumer, KafkaException, Producer
+
+    conf = {k: v for k, v in config.items() if not callable(v) and k != "bootstrap.servers"}
+    try:
+        if kind == "producer":
+            Producer({**conf, "log_level": 0}).flush(0)
+        else:
+            Consumer({"group.id": "kafkabp-config-check", **conf, "log_level": 0}).close()
+    except KafkaException as exc:
+        raise ValueError(f"{kind}_config: {exc.args[0].str()} (see librdkafka's CONFIGURATION.md for the names and "
+                         "values it takes)") from None

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import collections
-import itertools
 import json
+import logging
+import math
 import queue
 import random
+import re
 import threading
 import time
 from array import array
 from typing import Any, Mapping
 
-import numpy as np
-import pandas as pd
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from kafkabp.broker import _rdkafka_log, client_config
 from kafkabp.ledger import HEADER_SIZE, Ledger
-from kafkabp.workload.base import _LIVE, EventLog
+from kafkabp.workload.base import EventLog, check_client_config
+from kafkabp.workload.flow import Buffer
+from kafkabp.workload.group import MemberGroup
 from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
 from kafkabp.workload.processing import Processing
 
-_LATENCY_CAP = 10_000  # an evenly spaced sample of 5,000-10,000: enough for p99, cheap per record
 
 
 class _Worker:
@@ -46,20 +47,13 @@ class _Worker:
         self.tracker: PrefixTracker | None = None
         self._in_flight: collections.Counter[int] = collections.Counter()
         self._pool_clock = threading.local()  # each pool thread's running deadline
+        self.paused = False  # flow control: its partitions are paused because the buffer is full
+        self.peak_buffered = 0  # the most messages its buffer held at once
         self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
 
     def _conf(self) -> dict[str, Any]:
         g = self.group
-        conf: dict[str, Any] = {
-            **client_config(), "group.id": g.group, "client.id": self.name, "logger": _rdkafka_log,
-            "enable.auto.commit": False, "auto.offset.reset": "earliest", "group.protocol": g.protocol,
-        }
-        # librdkafka waits fetch.queue.backoff.ms (1 s by default) before fetching again once its queue
-        # held queued.min.messages; a reader that empties the queue sooner then sits idle for up to 1 s,
-        # at random (benchmark (b) saw 0.8-3.5 s lost per run). 10 ms sends no more fetches, only looks sooner.
-        conf["fetch.queue.backoff.ms"] = 10
-        if g.protocol == "classic":
-            conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+        conf: dict[str, Any] = {**client_config(), **g.settings(), "client.id": self.name, "logger": _MemberLog(self)}
         conf["throttle_cb"] = self._on_throttle  # a broker quota (consumer_byte_rate) slowing this member
         conf["on_commit"] = self._on_commit  # asynchronous commits the broker rejected (e.g. after an eviction)
         if g.stats_interval_ms:
@@ -155,6 +149,7 @@ class _Worker:
             if isinstance(item, BaseException):
                 raise item
             pool.in_flight -= 1
+            pool.in_flight_bytes -= len(item.value() or b"")
             self._in_flight[item.partition()] -= 1
             if ok:
                 tracker.finished(item.partition(), item.offset())
@@ -179,25 +174,49 @@ class _Worker:
         self.tracker.forget(partitions)
 
     def _run_parallel(self, g: "ConsumerGroup") -> None:
-        """The consume loop when each member processes with ``g.parallel`` key-ordered threads."""
-        pool = self.pool
+        """The consume loop when a pool of ``g.parallel`` key-ordered threads processes (and with a ``Buffer``)."""
+        pool, buf = self.pool, g.buffer
         assert pool is not None and self.tracker is not None
         last_commit = time.monotonic()
         while not self.stop_event.is_set():
             self._collect()
-            if pool.in_flight >= pool.max_in_flight:  # enough work queued: let the threads catch up
+            room = g.batch_size
+            if buf is None and pool.in_flight >= pool.max_in_flight:  # enough work queued: let the threads catch up
                 self._collect(block=0.05)
                 continue
-            msgs = self.consumer.consume(num_messages=g.batch_size, timeout=0.1)
+            if buf is not None and buf.when_full == "pause":
+                self._flow_control(buf)
+                room = int(min(room, max(0.0, buf.high - pool.in_flight)))  # never past the bound
+            timeout = 0.02 if self.paused else 0.1  # paused: look again soon whether to resume
+            msgs = self.consumer.consume(num_messages=max(1, room), timeout=timeout)  # paused: serves the group
             for m in self._good(msgs):
+                if buf is not None and buf.when_full == "block":
+                    while pool.in_flight >= buf.high and not self.stop_event.is_set():  # a blocking put
+                        self._collect(block=0.05)
                 self.tracker.handed_out(m.partition(), m.offset())
                 self._in_flight[m.partition()] += 1
                 pool.submit(m)
+                self.peak_buffered = max(self.peak_buffered, pool.in_flight)
             if time.monotonic() - last_commit >= g.commit_interval:
                 self._commit(asynchronous=True)
                 last_commit = time.monotonic()
         pool.stopping = True  # queued messages are skipped; those being processed finish or stop
         self._settle(set(self._in_flight))
+
+    def _flow_control(self, buf: Buffer) -> None:
+        """Pause the assigned partitions at the high watermark, resume them at the low one."""
+        assert self.pool is not None
+        queued = self.pool.in_flight
+        if not self.paused and queued >= buf.high:
+            self.consumer.pause(self.consumer.assignment())
+            self.paused = True
+            self.group.events.add("pause", self.name, f"{queued:,} buffered")
+        elif self.paused and queued <= buf.low:
+            self.consumer.resume(self.consumer.assignment())
+            self.paused = False
+            self.group.events.add("resume", self.name, f"{queued:,} buffered")
+        elif self.paused:  # a rebalance may have assigned partitions since: they start unpaused
+            self.consumer.pause(self.consumer.assignment())
 
     def _sleep_until(self, deadline: float) -> bool:
         """Sleep until ``deadline`` in short steps; False if asked to stop meanwhile.
@@ -228,8 +247,9 @@ class _Worker:
             self.consumer = Consumer(self._conf())
             self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                     on_lost=self._on_lost)
-            if g.parallel > 1:
-                self.pool = KeyOrderedPool(g.parallel, self._process_one, self.name)
+            if g.parallel > 1 or g.buffer is not None:
+                bound = (g.buffer.high if g.buffer.size is not None else math.inf) if g.buffer is not None else None
+                self.pool = KeyOrderedPool(g.parallel, self._process_one, self.name, max_in_flight=bound)
                 self.tracker = PrefixTracker()
                 self._run_parallel(g)
             last_commit = time.monotonic()
@@ -353,6 +373,32 @@ class _Worker:
             self.group.events.add("left", self.name, "")
 
 
+_OFFSET_RESET = re.compile(r"\[(\d+)\]: offset reset \(at offset (-?\d+)")
+
+
+class _MemberLog:
+    """librdkafka's log lines for one member: passed on to kafkabp's librdkafka logger, and an offset reset
+    after an error recorded as an ``offset_reset`` event (member, "p0 at offset 6548: Offset out of range").
+
+    When the next offset to fetch is no longer on the broker (retention deleted it), the fetch fails with
+    OFFSET_OUT_OF_RANGE and librdkafka jumps to ``auto.offset.reset`` (kafkabp: earliest) by itself: the
+    application gets no error (only ``auto.offset.reset=error`` raises ``_AUTO_OFFSET_RESET``), just this
+    warning (librdkafka's rdkafka_offset.c, ``rd_kafka_offset_reset``). A ``logger`` in the group's config
+    replaces this one, and then no event is recorded.
+    """
+
+    def __init__(self, worker: "_Worker") -> None:
+        self.worker = worker
+
+    def log(self, level: int, fmt: str, *args: Any) -> None:
+        _rdkafka_log.log(level, fmt, *args)
+        text = str(args[-1]) if args else str(fmt)
+        if level >= logging.WARNING and "offset reset" in text:
+            m = _OFFSET_RESET.search(text)
+            where = f"p{m.group(1)} at offset {m.group(2)}: " if m else ""
+            self.worker.group.events.add("offset_reset", self.worker.name, (where + text.rsplit(": ", 1)[-1])[:200])
+
+
 def _spin_cpu(seconds: float) -> None:
     """Busy Python work until this thread has used ``seconds`` of CPU (holding the GIL while it runs)."""
     end = time.thread_time() + seconds
@@ -365,7 +411,7 @@ def _fmt(parts: set[tuple[str, int]]) -> str:
     return ",".join(f"p{p}" for _, p in sorted(parts)) or "-"
 
 
-class ConsumerGroup:
+class ConsumerGroup(MemberGroup):
     """N consumers in one group, each processing its messages with a :class:`Processing` model.
 
     Offsets are committed after processing (every ``commit_interval`` s and on revoke/stop): at-least-once,
@@ -378,6 +424,8 @@ class ConsumerGroup:
     capacity; CPU-bound Python work (``cpu()``) holds the GIL and does not scale with threads, which
     lesson 04 shows. Threads also start in milliseconds and stop cleanly on a kernel interrupt.
     """
+
+    member_type = _Worker
 
     def __init__(
         self,
@@ -395,15 +443,18 @@ class ConsumerGroup:
         ledger: Ledger | None = None,
         stats_interval_ms: int = 0,
         parallel: int = 1,
+        buffer: Buffer | None = None,
     ) -> None:
         if not isinstance(parallel, int) or parallel < 1:
             raise ValueError(f"parallel must be a whole number of threads per consumer >= 1, got {parallel!r}")
         if protocol not in ("classic", "consumer"):
             raise ValueError(f"protocol must be 'classic' or 'consumer' (KIP-848), got {protocol!r}")
-        if not isinstance(consumers, int) or consumers < 0:
-            raise ValueError(f"consumers must be an integer >= 0, got {consumers!r}")
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if config is not None and not isinstance(config, Mapping):
+            raise TypeError(f"consumer_config must be a dict of settings, e.g. {{'fetch.min.bytes': 1}}, got {config!r}")
+        if buffer is not None and not isinstance(buffer, Buffer):
+            raise TypeError(f"buffer must be a kafkabp.Buffer (e.g. Buffer(1_000, when_full='pause')), got {buffer!r}")
         self.topic, self.group, self.protocol = topic, group, protocol
         self.processing = processing or Processing()
         self.batch_size, self.commit_interval = batch_size, commit_interval
@@ -413,122 +464,42 @@ class ConsumerGroup:
         self.ledger = ledger  # counts what was processed, exactly (see kafkabp.ledger)
         self.stats_interval_ms = stats_interval_ms  # librdkafka statistics per member (fetch requests...)
         self.parallel = parallel  # > 1: each member processes with this many key-ordered threads
+        self.buffer = buffer  # flow control: the poll loop hands messages to the processing threads through it
         self.order_violations = 0  # per-key order broken inside one assignment (parallel members only)
-        self.initial = consumers
-        self.workers: list[_Worker] = []
-        self._retired: list[_Worker] = []
-        self._ids = itertools.count()
-        self._latency = array("d")
-        self._latency_seen = 0
-        self._lat_stride = 1
-        self._lat_lock = threading.Lock()
-        self._started = False
+        self._init_members(consumers)
+        check_client_config("consumer", {**self.settings(), **self.config})
 
-    def _record_latencies(self, msgs: list[Any], processed_at: float | list[float]) -> None:
-        """Keep end-to-end latencies (processed minus produced) as an evenly spaced sample of every message.
-
-        Every ``stride``-th message is kept; when the sample reaches its cap, every other one is dropped and
-        the stride doubles, so memory stays bounded and the cost per message stays small.
-        """
-        with self._lat_lock:
-            start = (-self._latency_seen) % self._lat_stride
-            self._latency_seen += len(msgs)
-            for i in range(start, len(msgs), self._lat_stride):
-                ts_type, ts = msgs[i].timestamp()
-                if ts_type and ts > 0:
-                    done = processed_at if isinstance(processed_at, float) else processed_at[i]
-                    self._latency.append(done - ts / 1000.0)
-            if len(self._latency) >= _LATENCY_CAP:
-                self._latency = array("d", self._latency[::2])
-                self._lat_stride *= 2
-
-    def start(self) -> "ConsumerGroup":
-        if self._started:
-            raise RuntimeError("this group was already started; use scale(n) to change its size")
-        self._started = True
-        _LIVE.add(self)
-        self.scale(self.initial)
-        return self
-
-    def scale(self, n: int) -> None:
-        """Grow or shrink to ``n`` members; leaving members commit and leave the group."""
-        if not isinstance(n, int) or n < 0:
-            raise ValueError(f"consumer count must be an integer >= 0, got {n!r}")
-        before = len(self.workers)
-        if before != n:  # logged first: the new members' "joined" events come after it
-            self.events.add("scale", "", f"{before} -> {n}")
-        while len(self.workers) < n:
-            w = _Worker(self, next(self._ids))
-            self.workers.append(w)
-            w.thread.start()
-        leaving = self.workers[n:]
-        del self.workers[n:]
-        for w in leaving:
-            w.stop_event.set()
-        for w in leaving:
-            w.thread.join(10)
-        self._retired.extend(leaving)
+    def settings(self) -> dict[str, Any]:
+        """Every member's librdkafka settings, before its client id, callbacks and the broker's address."""
+        conf: dict[str, Any] = {"group.id": self.group, "enable.auto.commit": False,
+                                "auto.offset.reset": "earliest", "group.protocol": self.protocol}
+        # librdkafka waits fetch.queue.backoff.ms (1 s by default) before fetching again once its queue
+        # held queued.min.messages; a reader that empties the queue sooner then sits idle for up to 1 s,
+        # at random (benchmark (b) saw 0.8-3.5 s lost per run). 10 ms sends no more fetches, only looks sooner.
+        conf["fetch.queue.backoff.ms"] = 10
+        if self.protocol == "classic":
+            conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
+        return conf
 
     @property
-    def size(self) -> int:
-        return len(self.workers)
-
-    def set_processing(self, processing: Processing) -> None:
-        """Change the processing model live (workers pick it up on their next batch)."""
-        self.processing = processing
-        self.events.add("note", "", f"processing -> {processing}")
+    def buffered(self) -> int:
+        """Messages fetched and waiting in the members' in-process buffers (0 without a buffer or pool)."""
+        return sum(w.pool.in_flight for w in self.workers if w.pool is not None)
 
     @property
-    def consumed(self) -> int:
-        return sum(w.consumed for w in self.workers + self._retired)
+    def buffered_bytes(self) -> int:
+        """Bytes of the values waiting in the members' in-process buffers."""
+        return sum(w.pool.in_flight_bytes for w in self.workers if w.pool is not None)
+
+    def prefetched_bytes(self) -> float:
+        """Bytes librdkafka has fetched ahead into its own queues (``fetchq_size`` in its statistics; NaN
+        unless ``stats_interval_ms`` is set): the client's buffer, before the application sees anything."""
+        stats = [w.stats for w in self.workers if w.stats]
+        if not self.stats_interval_ms or not stats:
+            return math.nan
+        return float(sum(int(p.get("fetchq_size", 0)) for st in stats for t in st.get("topics", {}).values()
+                         for pid, p in t.get("partitions", {}).items() if pid != "-1"))
 
     def assignment(self) -> dict[str, list[int]]:
         """Partitions each live member owns right now."""
         return {w.name: sorted(p for _, p in w.owned) for w in self.workers}
-
-    @property
-    def members(self) -> list[_Worker]:
-        """Every worker this group ever had, live and retired."""
-        return self.workers + self._retired
-
-    def processed_frame(self, t0: float) -> pd.DataFrame:
-        """Per member, when it had processed how many messages (seconds since ``t0``)."""
-        frames = [pd.DataFrame({"t": np.frombuffer(w.done_t, dtype=float) - t0, "member": w.name,
-                                "processed": np.frombuffer(w.done_n, dtype=np.int64)})
-                  for w in self.members if len(w.done_t)]
-        frames = [pd.DataFrame({"t": [0.0], "member": w.name, "processed": [0]}) for w in self.members] + frames
-        if not frames:
-            return pd.DataFrame({"t": pd.Series(dtype=float), "member": pd.Series(dtype=str),
-                                 "processed": pd.Series(dtype=np.int64)})
-        return pd.concat(frames, ignore_index=True).sort_values(["member", "t"], kind="stable").reset_index(drop=True)
-
-    @property
-    def cpu_seconds(self) -> float:
-        """CPU time of the worker threads that have ended (Python's side of consuming)."""
-        return sum(w.cpu_seconds + w.pool_cpu_seconds for w in self.members)
-
-    def latencies(self) -> list[float]:
-        with self._lat_lock:
-            return list(self._latency)
-
-    def errors(self) -> list[BaseException]:
-        return [w.error for w in self.workers + self._retired if w.error is not None]
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Commit, leave the group and end every worker thread."""
-        workers = list(self.workers)
-        for w in workers:
-            w.stop_event.set()
-        deadline = time.monotonic() + timeout
-        for w in workers:
-            w.thread.join(max(0.1, deadline - time.monotonic()))
-        self._retired.extend(workers)
-        self.workers = []
-        _LIVE.discard(self)
-
-    def __enter__(self) -> "ConsumerGroup":
-        return self.start() if not self._started else self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-

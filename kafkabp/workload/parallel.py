@@ -37,6 +37,7 @@ class KeyOrderedPool:
         self.completed: queue.SimpleQueue[tuple[Any, bool, float]] = queue.SimpleQueue()
         self._turn = itertools.count()
         self.in_flight = 0  # submitted, not yet reported back (only the consumer thread changes it)
+        self.in_flight_bytes = 0  # their values' bytes
         self.skip: set[int] = set()  # partitions revoked: their queued messages are not processed
         self.stopping = False
         self.order_violations = 0  # a key's sequence number going backwards within one assignment
@@ -52,6 +53,7 @@ class KeyOrderedPool:
         key = msg.key()
         i = hash(key) % self.k if key is not None else next(self._turn) % self.k
         self.in_flight += 1
+        self.in_flight_bytes += len(msg.value() or b"")
         self._queues[i].put(msg)
 
     def _run(self, q: "queue.SimpleQueue[Any]") -> None:

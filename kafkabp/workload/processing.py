@@ -34,8 +34,14 @@ class Processing:
             raise ValueError("a handler needs fn=a callable, and only handlers take one")
         if self.fn is not None and not callable(self.fn):
             raise TypeError(f"fn must be callable (a function of the payload), got {self.fn!r}")
-        if self.seconds < 0 or self.per_batch < 0 or self.sigma <= 0:
-            raise ValueError("processing seconds and per_batch must be >= 0 and sigma > 0")
+        for name, value in (("seconds", self.seconds), ("per_batch", self.per_batch), ("sigma", self.sigma)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < math.inf:
+                raise ValueError(f"processing {name} must be a finite number >= 0 (seconds: e.g. fixed(0.001) "
+                                 f"for 1 ms a message), got {value!r}")
+        if self.sigma <= 0:
+            raise ValueError(f"lognormal's sigma must be > 0 (1.0 is a long tail), got {self.sigma!r}")
+        if self.kind in ("exponential", "lognormal") and self.seconds == 0:
+            raise ValueError(f"{self.kind}(mean) needs a mean > 0 seconds; for no processing give processing=None")
 
     def sample(self, rng: random.Random) -> float:
         """Seconds for one message."""

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, Producer
 
 from kafkabp.broker import _rdkafka_log, client_config
 from kafkabp.ledger import HEADER_SIZE, Ledger, prefix
-from kafkabp.workload.base import _LIVE, EventLog
+from kafkabp.workload.base import _LIVE, EventLog, check_client_config
 from kafkabp.workload.rates import Rate, TokenBucket, as_profile
 
 log = logging.getLogger("kafkabp")
@@ -83,6 +83,9 @@ class RateProducer:
         if on_buffer_full == "drop" and self.profile is None:
             raise ValueError("on_buffer_full='drop' needs an offered rate (rate=<msg/s>): at full speed "
                              "every retry would count as a dropped message")
+        if config is not None and not isinstance(config, Mapping):
+            raise TypeError(f"producer_config must be a dict of settings, e.g. {{'linger.ms': 5}}, got {config!r}")
+        check_client_config("producer", {"linger.ms": 5, **(config or {})})  # before the broker is involved
         self._started_at = time.monotonic()
         self._key_list = [f"key-{i}".encode() for i in range(max(1, key_count))]
         self.max_messages = max_messages

@@ -7,6 +7,18 @@ import time
 from dataclasses import dataclass
 from typing import Protocol, Union
 
+
+def _rate(name: str, value: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number of messages/s >= 0, got {value!r}")
+
+
+def _seconds(name: str, value: float, *, positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0 \
+            or (positive and value == 0):
+        raise ValueError(f"{name} must be a finite number of seconds {'> 0' if positive else '>= 0'}, got {value!r}")
+
+
 class RateProfile(Protocol):
     """Messages per second as a function of seconds since the producer started."""
 
@@ -19,6 +31,9 @@ class Constant:
 
     rate: float
 
+    def __post_init__(self) -> None:
+        _rate("Constant's rate", self.rate)
+
     def __call__(self, t: float) -> float:
         return self.rate
 
@@ -30,6 +45,11 @@ class Step:
     before: float
     after: float
     at: float
+
+    def __post_init__(self) -> None:
+        _rate("Step's before", self.before)
+        _rate("Step's after", self.after)
+        _seconds("Step's at", self.at)
 
     def __call__(self, t: float) -> float:
         return self.before if t < self.at else self.after
@@ -48,8 +68,12 @@ class Burst:
         return self.high if (t % self.period) < self.duty * self.period else self.low
 
     def __post_init__(self) -> None:
-        if self.period <= 0 or not 0 < self.duty < 1:
-            raise ValueError("Burst needs period > 0 and 0 < duty < 1")
+        _rate("Burst's low", self.low)
+        _rate("Burst's high", self.high)
+        _seconds("Burst's period", self.period, positive=True)
+        if not isinstance(self.duty, (int, float)) or not 0 < self.duty < 1:
+            raise ValueError(f"Burst's duty must be the fraction of each period at the high rate, 0 < duty < 1, "
+                             f"got {self.duty!r}")
 
 
 @dataclass(frozen=True)
@@ -59,6 +83,11 @@ class Ramp:
     start: float
     end: float
     duration: float
+
+    def __post_init__(self) -> None:
+        _rate("Ramp's start", self.start)
+        _rate("Ramp's end", self.end)
+        _seconds("Ramp's duration", self.duration, positive=True)
 
     def __call__(self, t: float) -> float:
         if t >= self.duration:
@@ -73,6 +102,8 @@ def as_profile(rate: Rate) -> RateProfile | None:
     """A number becomes :class:`Constant`; ``None`` means as fast as possible."""
     if rate is None:
         return None
+    if isinstance(rate, bool):
+        raise TypeError(f"rate must be a number of messages/s, a rate profile or None, got {rate!r}")
     if isinstance(rate, (int, float)):
         if not math.isfinite(rate) or rate < 0:
             raise ValueError(f"rate must be a finite number of messages/s >= 0 (or None for full speed), got {rate!r}")

@@ -1,0 +1,636 @@
+"""The playground (lesson 13): every knob and every mitigation on one live dashboard.
+
+``kafkabp.playground()`` shows controls for the workload (producer rate and rate profile, message size, keys,
+consumers, processing time and model, partitions, group protocol), the mitigations as toggles (an AIMD rate
+limiter on lag, a KEDA-style autoscaler, a bounded buffer with pause/resume, key-ordered parallel processing inside
+each consumer, a broker quota), presets ("healthy", "overloaded", "hot key", "stalled", …), Start / Stop / Reset and
+a time limit after which the experiment stops by itself. A live plotly chart shows lag, rates and consumers.
+
+Rate, consumers and processing act on the running experiment at once; the rest applies at the next Start. Nothing
+runs until Start (or :meth:`Playground.run` from code). :class:`Settings` holds one configuration and
+:func:`experiment_kwargs` turns it into an :class:`~kafkabp.experiment.Experiment`'s arguments (no broker needed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import html
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import ipywidgets as widgets
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from kafkabp import admin
+from kafkabp.experiment import Experiment
+from kafkabp.mitigations import AIMD, Autoscaler
+from kafkabp.result import Result
+from kafkabp.status import group_status
+from kafkabp.widgets import (
+    MAX_CONSUMERS,
+    MAX_PARTITIONS,
+    PROCESSING_MS,
+    RATES,
+    STATUS_SAMPLE_S,
+    STATUS_WINDOW,
+    _exact_slider,
+    _processing_label,
+    _rate_label,
+    _rate_text,
+    status_text,
+)
+from kafkabp.workload import Buffer, Burst, Constant, Processing, Ramp, Step, cpu, exponential, fixed, lognormal
+
+PROFILES = {
+    "constant": "the rate, all the time",
+    "step ×2": "the rate, doubled after a third of the time limit",
+    "burst ×3": "3× the rate for 2 s in every 10 s",
+    "ramp": "from a quarter of the rate to twice it over the time limit",
+}
+MODELS = {
+    "fixed": "every message takes the same time (a sleep: I/O, like a database write)",
+    "exponential": "random, mean as set: mostly short, now and then long",
+    "lognormal": "random, mean as set, a long tail (σ = 1)",
+    "cpu": "busy CPU in Python (holds the GIL: threads do not help)",
+    "stuck": "the first message hangs for an hour while the consumer keeps committing (a stalled consumer)",
+}
+PROTOCOLS = {"classic": "classic consumer group", "consumer": "KIP-848 consumer group",
+             "share": "share group (KIP-932)"}
+KEYS = {"none": "no keys (spread over partitions)", "uniform": "many keys, evenly", "hot": "one key in half of the messages"}
+QUOTAS = ("off", "producer", "consumer")
+MESSAGE_SIZES = (10, 100, 1_000, 10_000, 100_000)
+TIME_LIMITS = (10, 20, 30, 60, 120, 300, 600)
+HOT_FRACTION = 0.5
+STUCK_SECONDS = 3_600.0
+TRACES = (("total lag", "lag", 1, False), ("produce rate", "produce_rate", 1, True),
+          ("consume rate", "consume_rate", 1, True), ("target rate", "target_rate", 1, True),
+          ("consumers", "consumers", 2, False))
+
+_ACTIVE: list["Playground"] = []
+
+
+@dataclass(frozen=True)
+class Settings:
+    """One configuration of the playground: what the producer, the group and the mitigations do."""
+
+    rate: float = 500.0  # msg/s (the base of the profile)
+    profile: str = "constant"
+    message_size: int = 100  # bytes
+    keys: str = "none"
+    consumers: int = 1
+    processing_ms: float = 1.0  # mean ms per message
+    model: str = "fixed"
+    partitions: int = 4
+    protocol: str = "classic"
+    aimd: bool = False
+    target_lag: int = 1_000  # AIMD's target, messages
+    autoscaler: bool = False
+    lag_threshold: int = 200  # KEDA's lagThreshold, messages per replica
+    max_replicas: int = 8
+    pause_resume: bool = False
+    buffer_size: int = 1_000  # messages; pause at the bound, resume at half
+    parallel: int = 1  # key-ordered threads inside each consumer
+    quota: str = "off"  # "producer" or "consumer": a byte-rate quota on that client
+    quota_kb: int = 100  # KB/s
+    time_limit: float = 60.0  # seconds, then the experiment stops by itself
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[bool, str]] = [
+            (self.profile in PROFILES, f"profile must be one of {list(PROFILES)}"),
+            (self.model in MODELS, f"model must be one of {list(MODELS)}"),
+            (self.protocol in PROTOCOLS, f"protocol must be one of {list(PROTOCOLS)}"),
+            (self.keys in KEYS, f"keys must be one of {list(KEYS)}"),
+            (self.quota in QUOTAS, f"quota must be one of {list(QUOTAS)}"),
+            (0 < self.rate <= max(RATES), f"rate must be more than 0 and at most {max(RATES):,} msg/s"),
+            (0 <= self.consumers <= MAX_CONSUMERS, f"consumers must be from 0 to {MAX_CONSUMERS}"),
+            (1 <= self.partitions <= MAX_PARTITIONS, f"partitions must be from 1 to {MAX_PARTITIONS}"),
+            (0 <= self.processing_ms <= max(PROCESSING_MS), f"processing_ms must be from 0 to {max(PROCESSING_MS)}"),
+            (1 <= self.parallel <= 32, "parallel must be from 1 (off) to 32 threads"),
+            (0 < self.time_limit <= 3_600, "time_limit must be more than 0 and at most 3,600 s"),
+            (0 <= self.message_size <= 1_000_000, "message_size must be from 0 to 1,000,000 bytes"),
+            (not (self.protocol == "share" and (self.parallel > 1 or self.pause_resume)),
+             "a share group takes neither parallel processing nor a pause/resume buffer (it has no partitions "
+             "to pause): turn them off"),
+            (self.target_lag > 0 and self.lag_threshold > 0 and self.max_replicas >= 1 and self.buffer_size >= 2
+             and self.quota_kb > 0, "target_lag, lag_threshold, buffer_size and quota_kb must be positive"),
+        ]
+        for ok, why in checks:
+            if not ok:
+                raise ValueError(f"playground settings: {why}")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+PRESETS: dict[str, tuple[Settings, str]] = {
+    "healthy": (Settings(rate=500, consumers=1, processing_ms=1.0),
+                "λ = 500 msg/s < μ = 1,000: lag stays near zero. Raise the rate past 1,000 and watch it climb."),
+    "overloaded": (Settings(rate=2_000, consumers=1, processing_ms=1.0),
+                   "λ = 2,000 > μ = 1,000: lag grows at about 1,000 msg/s. Add consumers until it falls."),
+    "hot key": (Settings(rate=2_000, consumers=4, processing_ms=1.0, keys="hot"),
+                "4 consumers could do 4,000 msg/s, but one key is half the traffic: its partition gets 1,250 msg/s, "
+                "more than one consumer's 1,000. More consumers do not help; the status line names the partition."),
+    "stalled": (Settings(rate=1_000, consumers=1, model="stuck", time_limit=60),
+                "The consumer hangs on a message but keeps committing the same offset: after Burrow's 20 s window "
+                "the status reads STALL, and the lag grows at the full 1,000 msg/s."),
+    "bursty": (Settings(rate=600, profile="burst ×3", consumers=1, processing_ms=1.0),
+               "Bursts of 1,800 msg/s for 2 s every 10 s against μ = 1,000: lag piles up in each burst and drains "
+               "between them. The log absorbs bursts: that is what it is for."),
+    "rate-limited (AIMD)": (Settings(rate=2_000, consumers=1, processing_ms=1.0, aimd=True, target_lag=1_000),
+                            "The source wants 2,000 msg/s; AIMD holds the producer near μ = 1,000 and the lag near "
+                            "its target (the saw-tooth). Change the processing time and watch it adapt."),
+    "autoscaled (KEDA)": (Settings(rate=1_500, consumers=1, processing_ms=2.0, autoscaler=True, lag_threshold=200,
+                                   max_replicas=8),
+                          "One consumer does 500 msg/s of 1,500: the autoscaler adds replicas as lag builds, up to the "
+                          "4 partitions (not 8: KEDA caps at the partition count)."),
+    "slow sink (pause/resume)": (Settings(rate=500, consumers=1, processing_ms=5.0, message_size=10_000,
+                                          pause_resume=True, buffer_size=1_000),
+                                 "A sink at 200 msg/s behind a bounded buffer: the consumer pauses its partitions at "
+                                 "1,000 buffered messages and resumes at 500; memory stays bounded, the lag grows "
+                                 "in Kafka instead."),
+    "parallel inside a consumer": (Settings(rate=1_000, consumers=1, processing_ms=5.0, keys="uniform", parallel=8),
+                                   "5 ms of I/O per message: one thread does 200 msg/s, 8 key-ordered threads 1,600. "
+                                   "Set parallel to 1 and Start again to compare."),
+    "beyond partitions (share group)": (Settings(rate=600, consumers=4, processing_ms=5.0, partitions=1,
+                                                 protocol="share"),
+                                        "4 share consumers on 1 partition: 800 msg/s between them, where a classic "
+                                        "group would be capped at one consumer's 200."),
+    "consumer quota": (Settings(rate=2_000, consumers=2, processing_ms=0.0, quota="consumer", quota_kb=100),
+                       "The broker throttles the group to 100 KB/s, about 1,000 msg/s of 100 bytes: lag grows although "
+                       "the consumers are idle half the time."),
+}
+
+
+class _Shifted:
+    """A rate profile continued from ``offset`` seconds in (a live rate change keeps the profile's clock)."""
+
+    def __init__(self, profile: Callable[[float], float], offset: float) -> None:
+        self.profile, self.offset = profile, offset
+
+    def __call__(self, t: float) -> float:
+        return float(self.profile(t + self.offset))
+
+    def __str__(self) -> str:
+        return f"{self.profile} from t = {self.offset:.0f} s"
+
+
+def rate_profile(settings: Settings) -> Callable[[float], float]:
+    """The producer's rate over time for ``settings`` (base rate, profile, time limit)."""
+    r, limit = float(settings.rate), float(settings.time_limit)
+    if settings.profile == "step ×2":
+        return Step(r, 2 * r, limit / 3)
+    if settings.profile == "burst ×3":
+        return Burst(r, 3 * r, 10.0, 0.2)
+    if settings.profile == "ramp":
+        return Ramp(r / 4, 2 * r, limit)
+    return Constant(r)
+
+
+def processing_model(model: str, ms: float) -> Processing:
+    """The processing model ``model`` with a mean of ``ms`` milliseconds per message."""
+    s = float(ms) / 1000.0
+    if model == "stuck":
+        return fixed(STUCK_SECONDS)
+    if s == 0:
+        return fixed(0.0)
+    return {"fixed": fixed, "exponential": exponential, "lognormal": lognormal, "cpu": cpu}[model](s)
+
+
+def experiment_kwargs(settings: Settings, *, client_id: str | None = None) -> dict[str, Any]:
+    """The :class:`~kafkabp.experiment.Experiment` arguments for ``settings`` (fresh mitigation objects each time).
+
+    ``client_id``: the client id the quota applies to (the producer's or the consumers', as ``settings.quota`` says).
+    """
+    s = settings
+    mitigations: list[Any] = []
+    if s.aimd:
+        # the source offers the rate; AIMD lets through what the lag allows, starting low
+        mitigations.append(AIMD(target_lag=s.target_lag, increase=100, decrease=0.7, start_rate=min(s.rate, 500.0),
+                                max_rate=s.rate))
+    if s.autoscaler:
+        mitigations.append(Autoscaler(lag_threshold=s.lag_threshold, min_replica_count=1,
+                                      max_replica_count=s.max_replicas, polling_interval=1, stabilization_window=10,
+                                      policy_period=3))
+    kwargs: dict[str, Any] = dict(
+        rate=rate_profile(s), consumers=s.consumers, processing=processing_model(s.model, s.processing_ms),
+        partitions=s.partitions, message_size=s.message_size, keys=None if s.keys == "none" else s.keys,
+        hot_fraction=HOT_FRACTION, protocol=s.protocol, parallel=s.parallel,
+        buffer=Buffer(s.buffer_size, when_full="pause") if s.pause_resume else None,
+        mitigations=mitigations, commit_while_busy=s.model == "stuck",
+        sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW, label="playground",
+    )
+    if s.quota != "off" and client_id:
+        key = "producer_config" if s.quota == "producer" else "consumer_config"
+        kwargs[key] = {"client.id": client_id}
+    return kwargs
+
+
+def live_figure() -> go.FigureWidget:
+    """Lag and rates on top (rates on the right axis), consumers below; redrawn in place while a run goes on."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06,
+                        specs=[[{"secondary_y": True}], [{}]])
+    styles = {"total lag": dict(width=3, color="black"), "produce rate": dict(width=1.5, color="#1f77b4"),
+              "consume rate": dict(width=1.5, color="#2ca02c"), "target rate": dict(width=1, dash="dot", color="#888"),
+              "consumers": dict(width=2, shape="hv", color="#d62728")}
+    for name, _, row, secondary in TRACES:
+        fig.add_trace(go.Scatter(x=[], y=[], name=name, mode="lines", line=styles[name]), row=row, col=1,
+                      **({"secondary_y": secondary} if row == 1 else {}))
+    fig.update_yaxes(title_text="lag (messages)", rangemode="tozero", row=1, col=1, secondary_y=False)
+    fig.update_yaxes(title_text="rate (msg/s)", rangemode="tozero", row=1, col=1, secondary_y=True, tickmode="auto")
+    fig.update_yaxes(title_text="consumers", rangemode="tozero", row=2, col=1, dtick=1)
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    fig.update_layout(height=480, margin=dict(l=60, r=60, t=40, b=40), template="plotly_white", title="playground",
+                      legend=dict(orientation="h", y=1.08, x=0), hovermode="x unified")
+    try:
+        return go.FigureWidget(fig)
+    except ImportError as exc:  # plotly >= 6 renders FigureWidget through anywidget
+        raise ImportError("the playground's live chart needs anywidget: pip install anywidget") from exc
+
+
+def update_figure(fig: go.FigureWidget, timeline: pd.DataFrame) -> None:
+    """Replace every trace's data in one batched update."""
+    by_name = {trace.name: trace for trace in fig.data}
+    with fig.batch_update():
+        for name, column, _, _ in TRACES:
+            if name in by_name and column in timeline:
+                y = timeline[column].astype(float)
+                if column == "target_rate":
+                    y = y.where(y.abs() < 1e12)  # full speed: no line
+                by_name[name].x = timeline["t"].to_numpy()
+                by_name[name].y = y.to_numpy()
+
+
+def _worst_partition(exp: Experiment) -> str:
+    """Which partition holds most of the lag right now, when one clearly does."""
+    frame = exp.monitor.frame()
+    if frame.empty:
+        return ""
+    last = frame[frame["t"] == frame["t"].max()]
+    total = float(last["lag"].sum())
+    if total < 100 or len(last) < 2:
+        return ""
+    top = last.loc[last["lag"].idxmax()]
+    share = float(top["lag"]) / total
+    return f" · p{int(top['partition'])} holds {share:.0%} of the lag" if share >= 1.5 / len(last) else ""
+
+
+def _whole(v: float) -> str:
+    return f"{v:,.0f}"
+
+
+def _set_exact(slider: widgets.SelectionSlider, value: float, label: Callable[[float], str]) -> None:
+    """Set an exact-value slider, adding ``value`` to its options when it is not one."""
+    values = [v for _, v in slider.options]
+    if value not in values:
+        values = sorted({*values, value})
+        slider.options = [(label(v), v) for v in values]
+    slider.value = value
+
+
+class Playground(widgets.VBox):
+    """Every knob, the mitigations as toggles, presets, Start / Stop / Reset, a time limit and a live chart."""
+
+    def __init__(self, settings: Settings | None = None, *, preset: str | None = None, refresh: float = 0.5) -> None:
+        if preset is not None:
+            if preset not in PRESETS:
+                raise ValueError(f"unknown preset {preset!r}; presets: {list(PRESETS)}")
+            settings = PRESETS[preset][0]
+        self.initial = settings or Settings()
+        self.refresh = refresh
+        s = self.initial
+        style, wide = {"description_width": "150px"}, widgets.Layout(width="440px")
+        narrow = widgets.Layout(width="300px")
+
+        def dropdown(options: Any, value: Any, description: str, layout: Any = wide) -> widgets.Dropdown:
+            return widgets.Dropdown(options=options, value=value, description=description, style=style, layout=layout)
+
+        def check(value: bool, description: str) -> widgets.Checkbox:
+            return widgets.Checkbox(value=value, description=description, indent=False,
+                                    layout=widgets.Layout(width="210px"))
+
+        self.preset = dropdown(["(choose a preset)", *PRESETS], preset or "(choose a preset)", "preset")
+        self.preset_help = widgets.HTML("")
+        # the workload
+        self.rate = _exact_slider(RATES, s.rate, _rate_label, description="producer rate (msg/s)", style=style,
+                                  layout=wide)
+        self.profile = dropdown(list(PROFILES), s.profile, "rate profile")
+        self.message_size = _exact_slider(MESSAGE_SIZES, s.message_size, _whole,
+                                          description="message size (bytes)", style=style, layout=wide)
+        self.key_mode = dropdown([(v, k) for k, v in KEYS.items()], s.keys, "keys")
+        self.consumers = widgets.IntSlider(value=s.consumers, min=0, max=MAX_CONSUMERS, description="consumers",
+                                           style=style, layout=wide)
+        self.processing = _exact_slider(PROCESSING_MS, s.processing_ms, _processing_label,
+                                        description="processing (ms/msg)", style=style, layout=wide)
+        self.model = dropdown(list(MODELS), s.model, "processing model")
+        self.partitions = widgets.IntSlider(value=s.partitions, min=1, max=MAX_PARTITIONS, description="partitions",
+                                            style=style, layout=wide)
+        self.protocol = dropdown([(v, k) for k, v in PROTOCOLS.items()], s.protocol, "group protocol")
+        # the mitigations
+        self.aimd = check(s.aimd, "AIMD rate limiter, target lag")
+        self.target_lag = widgets.IntSlider(value=s.target_lag, min=100, max=20_000, step=100, layout=narrow)
+        self.autoscaler = check(s.autoscaler, "KEDA autoscaler, lagThreshold")
+        self.lag_threshold = widgets.IntSlider(value=s.lag_threshold, min=10, max=5_000, step=10, layout=narrow)
+        self.max_replicas = widgets.IntSlider(value=s.max_replicas, min=1, max=MAX_CONSUMERS, description="max replicas",
+                                              layout=narrow)
+        self.pause_resume = check(s.pause_resume, "pause/resume buffer of")
+        self.buffer_size = widgets.IntSlider(value=s.buffer_size, min=100, max=20_000, step=100, layout=narrow)
+        self.parallel = widgets.IntSlider(value=s.parallel, min=1, max=32, description="threads per consumer",
+                                          style={"description_width": "210px"}, layout=widgets.Layout(width="510px"))
+        self.quota = widgets.ToggleButtons(options=list(QUOTAS), value=s.quota, description="broker quota",
+                                           style={"description_width": "80px", "button_width": "80px"})
+        self.quota_kb = widgets.IntSlider(value=s.quota_kb, min=10, max=10_000, step=10, description="KB/s",
+                                          layout=narrow)
+        self.time_limit = _exact_slider(TIME_LIMITS, s.time_limit, _whole,
+                                        description="time limit (s)", style=style, layout=wide)
+        # buttons, status, chart
+        self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
+        self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
+        self.reset_button = widgets.Button(description="Reset", icon="undo")
+        self.status = widgets.HTML("Choose a preset or set the knobs, then press <b>Start</b>.")
+        self.figure = live_figure()
+        self.experiment: Experiment | None = None
+        self.result: Result | None = None
+        self.results: list[Result] = []
+        self._quota_client: str | None = None
+        self._thread: threading.Thread | None = None
+        self._halt = threading.Event()
+        self._busy = threading.Lock()  # one start or stop at a time
+        self._applying = False
+
+        self.start_button.on_click(lambda _: self._in_thread(self.start))
+        self.stop_button.on_click(lambda _: self._in_thread(self.stop))
+        self.reset_button.on_click(lambda _: self._in_thread(self.reset))
+        self.preset.observe(self._on_preset, names="value")
+        self.rate.observe(self._on_rate, names="value")
+        self.profile.observe(self._on_rate, names="value")
+        self.consumers.observe(self._on_consumers, names="value")
+        self.processing.observe(self._on_processing, names="value")
+        self.model.observe(self._on_processing, names="value")
+        for w in (self.aimd, self.autoscaler, self.protocol):
+            w.observe(lambda _: self._enable(), names="value")
+
+        live = widgets.HTML("<b>Workload</b> <i>(rate, consumers and processing change a running experiment "
+                            "at once; the rest at the next Start)</i>")
+        mitig = widgets.HTML("<b>Mitigations</b> <i>(at the next Start)</i>")
+        self._start_only = [self.profile, self.message_size, self.key_mode, self.partitions, self.protocol, self.aimd,
+                            self.target_lag, self.autoscaler, self.lag_threshold, self.max_replicas,
+                            self.pause_resume, self.buffer_size, self.parallel, self.quota, self.quota_kb,
+                            self.time_limit, self.preset]
+        controls = widgets.VBox([
+            widgets.HBox([self.preset]), self.preset_help, live,
+            widgets.HBox([widgets.VBox([self.rate, self.consumers, self.processing, self.partitions, self.time_limit]),
+                          widgets.VBox([self.profile, self.model, self.key_mode, self.message_size, self.protocol])]),
+            mitig,
+            widgets.HBox([self.aimd, self.target_lag]), widgets.HBox([self.autoscaler, self.lag_threshold,
+                                                                      self.max_replicas]),
+            widgets.HBox([self.pause_resume, self.buffer_size]), self.parallel,
+            widgets.HBox([self.quota, self.quota_kb]),
+        ])
+        super().__init__([controls, widgets.HBox([self.start_button, self.stop_button, self.reset_button]),
+                          self.status, self.figure])
+        if preset is not None:
+            self.preset_help.value = f"<i>{html.escape(PRESETS[preset][1])}</i>"
+        self._enable()
+        for old in list(_ACTIVE):  # re-running the cell: the old playground stops its experiment
+            old.stop()
+            _ACTIVE.remove(old)
+        _ACTIVE.append(self)
+
+    # ------------------------------------------------------------------ settings <-> controls
+    @property
+    def settings(self) -> Settings:
+        """The configuration the controls show now."""
+        return Settings(
+            rate=float(self.rate.value), profile=self.profile.value, message_size=int(self.message_size.value),
+            keys=self.key_mode.value, consumers=int(self.consumers.value), processing_ms=float(self.processing.value),
+            model=self.model.value, partitions=int(self.partitions.value), protocol=self.protocol.value,
+            aimd=bool(self.aimd.value), target_lag=int(self.target_lag.value), autoscaler=bool(self.autoscaler.value),
+            lag_threshold=int(self.lag_threshold.value), max_replicas=int(self.max_replicas.value),
+            pause_resume=bool(self.pause_resume.value), buffer_size=int(self.buffer_size.value),
+            parallel=int(self.parallel.value), quota=self.quota.value, quota_kb=int(self.quota_kb.value),
+            time_limit=float(self.time_limit.value))
+
+    def apply(self, settings: Settings | str) -> None:
+        """Set every control to ``settings`` (or a preset's name). A running experiment follows rate, consumers and
+        processing; the rest applies at the next Start."""
+        if isinstance(settings, str):
+            if settings not in PRESETS:
+                raise ValueError(f"unknown preset {settings!r}; presets: {list(PRESETS)}")
+            self.preset_help.value = f"<i>{html.escape(PRESETS[settings][1])}</i>"
+            settings = PRESETS[settings][0]
+        s = settings
+        self._applying = True
+        try:
+            for slider, value, label in ((self.rate, s.rate, _rate_label),
+                                         (self.processing, s.processing_ms, _processing_label),
+                                         (self.message_size, s.message_size, _whole),
+                                         (self.time_limit, s.time_limit, _whole)):
+                _set_exact(slider, float(value), label)
+            for w, value in ((self.profile, s.profile), (self.key_mode, s.keys), (self.consumers, s.consumers),
+                             (self.model, s.model), (self.partitions, s.partitions), (self.protocol, s.protocol),
+                             (self.aimd, s.aimd), (self.target_lag, s.target_lag), (self.autoscaler, s.autoscaler),
+                             (self.lag_threshold, s.lag_threshold), (self.max_replicas, s.max_replicas),
+                             (self.pause_resume, s.pause_resume), (self.buffer_size, s.buffer_size),
+                             (self.parallel, s.parallel), (self.quota, s.quota), (self.quota_kb, s.quota_kb)):
+                w.value = value
+        finally:
+            self._applying = False
+        self._on_rate(None)
+        self._on_processing(None)
+        self._enable()
+
+    def _on_preset(self, change: dict[str, Any]) -> None:
+        if change["new"] in PRESETS:
+            self.apply(change["new"])
+
+    def _enable(self) -> None:
+        """Grey out what cannot change now: start-only knobs while running, what a mitigation owns."""
+        running = self.experiment is not None
+        for w in self._start_only:
+            w.disabled = running
+        share = self.protocol.value == "share"
+        self.parallel.disabled = running or share
+        self.pause_resume.disabled = self.buffer_size.disabled = running or share
+        self.rate.disabled = running and bool(self.aimd.value)  # AIMD sets the rate
+        self.consumers.disabled = running and bool(self.autoscaler.value)  # the autoscaler sets the count
+        self.start_button.disabled = running
+        self.stop_button.disabled = not running
+
+    # ------------------------------------------------------------------ live steering
+    def _on_rate(self, _: Any) -> None:
+        exp = self.experiment
+        if exp is None or self._applying or self.aimd.value:
+            return
+        profile = rate_profile(self.settings)
+        offset = time.monotonic() - exp.events.t0
+        exp.set_rate(profile if isinstance(profile, Constant) else _Shifted(profile, offset))
+
+    def _on_consumers(self, change: dict[str, Any]) -> None:
+        exp = self.experiment
+        if exp is not None and not self._applying and not self.autoscaler.value:
+            threading.Thread(target=exp.scale, args=(int(change["new"]),), daemon=True,
+                             name="kafkabp-playground-scale").start()
+
+    def _on_processing(self, _: Any) -> None:
+        exp = self.experiment
+        if exp is not None and not self._applying:
+            exp.set_processing(processing_model(self.model.value, float(self.processing.value)))
+
+    # ------------------------------------------------------------------ start / stop / reset
+    def _in_thread(self, fn: Callable[[], Any]) -> None:
+        """Button clicks start and stop in a thread: the kernel stays free to redraw (a quota takes seconds)."""
+        def run() -> None:
+            try:
+                fn()
+            except Exception as exc:
+                self.status.value = f"<b>failed</b>: {html.escape(repr(exc))}"
+                self._enable()
+
+        threading.Thread(target=run, daemon=True, name="kafkabp-playground-button").start()
+
+    def start(self) -> Experiment:
+        """Start a fresh experiment with the controls' settings; it stops by itself after the time limit."""
+        with self._busy:
+            if self.experiment is not None:
+                return self.experiment
+            s = self.settings
+            self.status.value = "starting…"
+            client = None
+            if s.quota != "off":
+                client = admin.unique_name("kafkabp-playground")
+                self.status.value = f"setting a {s.quota} quota of {s.quota_kb:,} KB/s (Kafka's kafka-configs: a few s)…"
+                rate = s.quota_kb * 1000
+                admin.set_client_quota(client, **{f"{s.quota}_byte_rate": rate})
+                self._quota_client = client
+            try:
+                exp = Experiment(**experiment_kwargs(s, client_id=client))
+                exp.start()
+            except BaseException:
+                self._drop_quota()
+                raise
+            self.experiment, self.result = exp, None
+            self._running_settings = s
+            update_figure(self.figure, pd.DataFrame(columns=[c for _, c, _, _ in TRACES] + ["t"]))
+            self._enable()
+            self._halt.clear()
+            self._thread = threading.Thread(target=self._loop, args=(exp, s.time_limit), daemon=True,
+                                            name="kafkabp-playground")
+            self._thread.start()
+            return exp
+
+    def _loop(self, exp: Experiment, limit: float) -> None:
+        drawn = -1
+        window_s = (STATUS_WINDOW - 1) * STATUS_SAMPLE_S
+        while not self._halt.wait(self.refresh) and self.experiment is exp:
+            try:
+                tl = exp.timeline()
+                if len(tl) != drawn:
+                    update_figure(self.figure, tl)
+                    drawn = len(tl)
+                problem = exp.broker_problem()
+                if problem:
+                    self.status.value = f"<b>{problem}</b>: start the broker again (`kafkabp broker up`) or press Stop."
+                elif len(tl):
+                    last = tl.iloc[-1]
+                    if len(tl) < STATUS_WINDOW:
+                        judged = f"status: filling Burrow's window ({len(tl)} of {STATUS_WINDOW} samples)"
+                    else:
+                        parts = exp.monitor.partition_statuses()
+                        judged = status_text(group_status(parts.values()), parts, window_s)
+                    elapsed = time.monotonic() - exp.events.t0
+                    self.status.value = (
+                        f"t = {last['t']:.0f} s of {limit:.0f} · lag <b>{int(last['lag']):,}</b> · time lag "
+                        f"{last['time_lag']:.1f} s · in {last['produce_rate']:,.0f} msg/s · out "
+                        f"{last['consume_rate']:,.0f} msg/s · consumers {exp.consumer_group.size} · drains in "
+                        f"{_rate_text(exp.monitor.drain_time())}{_worst_partition(exp)}<br>{judged}"
+                        + (" · stopping: time limit" if elapsed >= limit else ""))
+            except Exception as exc:  # keep the loop alive; show what went wrong
+                self.status.value = f"update failed: {html.escape(repr(exc))}"
+            if time.monotonic() - exp.events.t0 >= limit:
+                threading.Thread(target=self.stop, daemon=True, name="kafkabp-playground-stop").start()
+                break
+
+    def stop(self) -> Result | None:
+        """Stop the experiment (every client and thread), drop its quota, keep its result."""
+        self._halt.set()
+        with self._busy:
+            self._halt.set()  # also when a start finished while this stop waited for it
+            exp, self.experiment = self.experiment, None
+            if exp is None:
+                return self.result
+            self.status.value = "stopping…"
+            try:
+                exp.stop()
+                self.result = exp.result()
+                self.results.append(self.result)
+                update_figure(self.figure, self.result.timeline)
+            finally:
+                self._drop_quota()
+                self._enable()
+            s = self.result.summary
+            self.status.value = (f"stopped after {s['duration']:.0f} s: produced {s['produced']:,}, consumed "
+                                 f"{s['consumed']:,}, peak lag {s['peak_lag']:,}, final lag {s['final_lag']:,}, "
+                                 f"lost {s['lost'] if s['lost'] is not None else '?'}. Press Start to run again.")
+            return self.result
+
+    def _drop_quota(self) -> None:
+        client, self._quota_client = self._quota_client, None
+        if client:
+            try:
+                admin.remove_client_quota(client)
+            except Exception as exc:
+                self.status.value += f" (could not remove the quota on {client}: {html.escape(repr(exc))})"
+
+    def reset(self) -> None:
+        """Stop, clear the chart and put every control back where it started."""
+        self.stop()
+        self.apply(self.initial)
+        self.preset.value = "(choose a preset)"
+        self.preset_help.value = ""
+        update_figure(self.figure, pd.DataFrame(columns=[c for _, c, _, _ in TRACES] + ["t"]))
+        self.result = None
+        self.status.value = "Reset. Choose a preset or set the knobs, then press <b>Start</b>."
+
+    def run(self, seconds: float | None = None) -> Result:
+        """From code: Start, wait ``seconds`` (default: the time limit), Stop; returns the result."""
+        self.start()
+        limit = float(self.time_limit.value) if seconds is None else float(seconds)
+        end = time.monotonic() + limit
+        while time.monotonic() < end and self.experiment is not None:
+            time.sleep(0.1)
+        result = self.stop()
+        assert result is not None
+        return result
+
+
+def playground(preset: str | None = None, **settings: Any) -> Playground:
+    """The playground: every knob, the mitigations, presets, Start / Stop / Reset, a live chart.
+
+    ``playground("overloaded")`` starts from a preset; ``playground(rate=2000, consumers=2)`` from settings (see
+    :class:`Settings`). Nothing runs until Start (or :meth:`Playground.run`).
+    """
+    if preset is not None and settings:
+        base = PRESETS[preset][0] if preset in PRESETS else None
+        if base is None:
+            raise ValueError(f"unknown preset {preset!r}; presets: {list(PRESETS)}")
+        pg = Playground(base.replace(**settings))
+        pg.preset_help.value = f"<i>{html.escape(PRESETS[preset][1])}</i>"
+        return pg
+    if preset is not None:
+        return Playground(preset=preset)
+    return Playground(Settings(**settings))
+
+
+def stop_playgrounds() -> None:
+    """Stop every playground's experiment in this kernel."""
+    for p in list(_ACTIVE):
+        p.stop()
+
+
+__all__ = ["PRESETS", "Playground", "Settings", "experiment_kwargs", "live_figure", "playground", "processing_model",
+           "rate_profile", "stop_playgrounds"]

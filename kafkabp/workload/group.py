@@ -1,0 +1,169 @@
+"""What every kind of consumer group shares: members in threads, scaling live, counts, latencies, stopping.
+
+:class:`~kafkabp.workload.consumer.ConsumerGroup` (classic and KIP-848 groups) and
+:class:`~kafkabp.workload.share.ShareGroup` (KIP-932) differ in how a member reads and acknowledges; how
+members are started, scaled, counted and stopped is written once, here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from array import array
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+
+from kafkabp.workload.base import _LIVE, EventLog
+from kafkabp.workload.processing import Processing
+
+MAX_CONSUMERS = 64  # each member is a thread with its own Kafka client; a 2-core laptop runs dozens, not thousands
+LATENCY_CAP = 10_000  # an evenly spaced sample of 5,000-10,000: enough for p99, cheap per record
+
+
+def check_count(n: Any) -> None:
+    """A member count a group can run, or one clear error."""
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n <= MAX_CONSUMERS:
+        raise ValueError(f"consumers must be a whole number from 0 to {MAX_CONSUMERS} (each is a thread with its own "
+                         f"Kafka client; members beyond the partition count sit idle anyway), got {n!r}")
+
+
+class MemberGroup:
+    """Members in threads: ``start``, ``scale(n)`` live, exact counts, a processed timeline, ``stop``.
+
+    A subclass sets ``member_type`` (called as ``member_type(group, index)``; a member has ``name``, ``thread``,
+    ``stop_event``, ``consumed``, ``done_t``/``done_n``, ``error``, ``cpu_seconds``, ``pool_cpu_seconds`` and
+    ``peak_buffered``) and may do something before the first member starts (:meth:`_before_start`).
+    """
+
+    member_type: Callable[[Any, int], Any]
+    join_timeout = 10.0  # seconds a leaving member may take to hand over its partitions or records
+    processing: Processing
+    events: EventLog
+
+    def _init_members(self, consumers: int) -> None:
+        check_count(consumers)
+        self.initial = consumers
+        self.workers: list[Any] = []
+        self._retired: list[Any] = []
+        self._ids = itertools.count()
+        self._latency = array("d")
+        self._latency_seen = 0
+        self._lat_stride = 1
+        self._lat_lock = threading.Lock()
+        self._started = False
+
+    def _before_start(self) -> None:
+        """Run once before the first member starts (a share group sets its group config here)."""
+
+    def start(self) -> "MemberGroup":
+        if self._started:
+            raise RuntimeError("this group was already started; use scale(n) to change its size")
+        self._started = True
+        self._before_start()
+        _LIVE.add(self)
+        self.scale(self.initial)
+        return self
+
+    def scale(self, n: int) -> None:
+        """Grow or shrink to ``n`` members; leaving members hand over their work and leave the group."""
+        check_count(n)
+        before = len(self.workers)
+        if before != n:  # logged first: the new members' "joined" events come after it
+            self.events.add("scale", "", f"{before} -> {n}")
+        while len(self.workers) < n:
+            w = self.member_type(self, next(self._ids))
+            self.workers.append(w)
+            w.thread.start()
+        leaving = self.workers[n:]
+        del self.workers[n:]
+        for w in leaving:
+            w.stop_event.set()
+        for w in leaving:
+            w.thread.join(self.join_timeout)
+        self._retired.extend(leaving)
+
+    @property
+    def size(self) -> int:
+        return len(self.workers)
+
+    def set_processing(self, processing: Processing) -> None:
+        """Change the processing model live (members pick it up at their next message)."""
+        self.processing = processing
+        self.events.add("note", "", f"processing -> {processing}")
+
+    @property
+    def consumed(self) -> int:
+        """Messages processed, by every member the group ever had."""
+        return sum(w.consumed for w in self.members)
+
+    @property
+    def members(self) -> list[Any]:
+        """Every member this group ever had, live and retired."""
+        return self.workers + self._retired
+
+    @property
+    def peak_buffered(self) -> int:
+        """The most messages one member held fetched and not yet processed, at once."""
+        return max((w.peak_buffered for w in self.members), default=0)
+
+    def processed_frame(self, t0: float) -> pd.DataFrame:
+        """Per member, when it had processed how many messages (seconds since ``t0``)."""
+        frames = [pd.DataFrame({"t": np.frombuffer(w.done_t, dtype=float) - t0, "member": w.name,
+                                "processed": np.frombuffer(w.done_n, dtype=np.int64)})
+                  for w in self.members if len(w.done_t)]
+        frames = [pd.DataFrame({"t": [0.0], "member": w.name, "processed": [0]}) for w in self.members] + frames
+        if not frames:
+            return pd.DataFrame({"t": pd.Series(dtype=float), "member": pd.Series(dtype=str),
+                                 "processed": pd.Series(dtype=np.int64)})
+        return pd.concat(frames, ignore_index=True).sort_values(["member", "t"], kind="stable").reset_index(drop=True)
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU time of the member threads that have ended (Python's side of consuming), with their pools'."""
+        return sum(w.cpu_seconds + w.pool_cpu_seconds for w in self.members)
+
+    def _record_latencies(self, msgs: list[Any], processed_at: float | list[float]) -> None:
+        """Keep end-to-end latencies (processed minus produced) as an evenly spaced sample of every message.
+
+        Every ``stride``-th message is kept; when the sample reaches its cap, every other one is dropped and
+        the stride doubles, so memory stays bounded and the cost per message stays small.
+        """
+        with self._lat_lock:
+            start = (-self._latency_seen) % self._lat_stride
+            self._latency_seen += len(msgs)
+            for i in range(start, len(msgs), self._lat_stride):
+                ts_type, ts = msgs[i].timestamp()
+                if ts_type and ts > 0:
+                    done = processed_at if isinstance(processed_at, float) else processed_at[i]
+                    self._latency.append(done - ts / 1000.0)
+            if len(self._latency) >= LATENCY_CAP:
+                self._latency = array("d", self._latency[::2])
+                self._lat_stride *= 2
+
+    def latencies(self) -> list[float]:
+        with self._lat_lock:
+            return list(self._latency)
+
+    def errors(self) -> list[BaseException]:
+        return [w.error for w in self.members if w.error is not None]
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Every member hands over and leaves the group; every thread ends."""
+        workers = list(self.workers)
+        for w in workers:
+            w.stop_event.set()
+        deadline = time.monotonic() + timeout
+        for w in workers:
+            w.thread.join(max(0.1, deadline - time.monotonic()))
+        self._retired.extend(workers)
+        self.workers = []
+        _LIVE.discard(self)
+
+    def __enter__(self) -> Any:
+        return self.start() if not self._started else self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,89 @@
+"""Re-running and interrupting experiments leaves nothing behind (issue 13): no thread, no client, no group
+member, no course topic, and the next run works. Each kind of experiment the lessons run is re-run and
+interrupted (a kernel interrupt is a KeyboardInterrupt in the main thread); KAFKABP_LEAK_REPEATS=20 repeats
+each 20 times (the default, 2, keeps make test short)."""
+
+from __future__ import annotations
+
+import _thread
+import os
+import threading
+import time
+from typing import Any
+
+import pytest
+
+import kafkabp
+from kafkabp import admin
+from kafkabp.workload.base import _LIVE
+
+pytestmark = pytest.mark.integration
+
+REPEATS = int(os.environ.get("KAFKABP_LEAK_REPEATS", "2"))
+
+# One of each kind of experiment the lessons run: plain, scaled, parallel, flow control, a controller,
+# a limited source, a backlog, KIP-848, a share group.
+KINDS: dict[str, dict[str, Any]] = {
+    "01 plain": dict(rate=2_000, consumers=2, processing=kafkabp.fixed(0.001)),
+    "04 parallel": dict(rate=1_000, consumers=1, keys="uniform", parallel=8, processing=kafkabp.fixed(0.005)),
+    "05 KIP-848": dict(rate=1_000, consumers=2, protocol="consumer"),
+    "07 AIMD + demand": dict(rate=500, demand=800, source_buffer=500, consumers=1, processing=kafkabp.fixed(0.001),
+                             mitigations="aimd"),
+    "03 backlog": dict(rate=200, consumers=1, backlog=5_000),
+    "09 pause/resume": dict(rate=800, consumers=1, processing=kafkabp.fixed(0.005),
+                            buffer=kafkabp.Buffer(200, when_full="pause", resume_at=50)),
+    "12 share group": dict(rate=500, consumers=3, partitions=1, protocol="share", processing=kafkabp.fixed(0.002)),
+}
+
+
+def _experiment(kind: str) -> kafkabp.Experiment:
+    args = dict(KINDS[kind])
+    if args.get("mitigations") == "aimd":
+        args["mitigations"] = [kafkabp.AIMD(target_lag=500, start_rate=300)]
+    return kafkabp.Experiment(**args)
+
+
+def _interrupt_after(seconds: float) -> threading.Timer:
+    """What the kernel's stop button does: KeyboardInterrupt in the main thread."""
+    timer = threading.Timer(seconds, _thread.interrupt_main)
+    timer.daemon = True
+    timer.start()
+    return timer
+
+
+def _python_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.is_alive()}
+
+
+def _assert_nothing_left(exp: kafkabp.Experiment, baseline: set[threading.Thread]) -> None:
+    deadline = time.monotonic() + 10
+    while (_python_threads() - baseline) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not {t.name for t in _python_threads() - baseline}, "threads left behind"
+    assert not [x for x in _LIVE], f"clients still registered: {list(_LIVE)}"
+    topics = admin.admin_client().list_topics(timeout=10).topics
+    assert exp.topic not in topics, f"topic {exp.topic} left behind"
+    if exp.params["protocol"] != "share":
+        assert admin.describe_group(exp.group).empty, f"group {exp.group} still has members"
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_rerun_and_interrupt_leave_nothing_behind(kind: str, kafka_bootstrap: str) -> None:
+    baseline = _python_threads()
+    for i in range(REPEATS):
+        exp = _experiment(kind)  # re-run: a fresh experiment, as re-running the cell makes
+        r = exp.run(2.0, progress=False)
+        assert r.summary["produced"] > 0 and r.summary["lost"] in (0, None), (kind, i, r.summary)
+        _assert_nothing_left(exp, baseline)
+
+        exp = _experiment(kind)  # interrupt: the stop button, somewhere in the run
+        timer = _interrupt_after(0.5 + 1.5 * (i % 3) / 2)
+        with pytest.raises(KeyboardInterrupt):
+            try:
+                exp.run(30.0, progress=False)
+            finally:
+                timer.cancel()
+        assert exp._stopped, (kind, i)
+        _assert_nothing_left(exp, baseline)
+    r = _experiment(kind).run(2.0, progress=False)  # and the next run works
+    assert r.summary["consumed"] > 0 or kind == "03 backlog", r.summary

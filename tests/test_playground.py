@@ -1,0 +1,112 @@
+"""The playground (lesson 13): settings, presets and controls without a broker; a live run steered on one."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import kafkabp
+from kafkabp import playground as pg
+from kafkabp.mitigations import AIMD, Autoscaler
+
+
+def test_every_preset_is_valid_and_builds_an_experiment() -> None:
+    assert {"healthy", "overloaded", "hot key", "stalled"} <= set(pg.PRESETS)
+    for name, (settings, help_text) in pg.PRESETS.items():
+        kwargs = pg.experiment_kwargs(settings, client_id="c")
+        assert kwargs["consumers"] == settings.consumers and kwargs["partitions"] == settings.partitions, name
+        assert help_text, name
+    hot = pg.experiment_kwargs(pg.PRESETS["hot key"][0])
+    assert hot["keys"] == "hot" and hot["hot_fraction"] == pg.HOT_FRACTION
+    stalled = pg.experiment_kwargs(pg.PRESETS["stalled"][0])
+    assert stalled["commit_while_busy"] and stalled["processing"].seconds == pg.STUCK_SECONDS
+
+
+def test_mitigations_are_toggles() -> None:
+    s = pg.Settings(aimd=True, autoscaler=True, pause_resume=True, buffer_size=500, parallel=4, quota="consumer")
+    kw = pg.experiment_kwargs(s, client_id="me")
+    assert [type(m) for m in kw["mitigations"]] == [AIMD, Autoscaler]
+    assert kw["buffer"].size == 500 and kw["buffer"].when_full == "pause" and kw["parallel"] == 4
+    assert kw["consumer_config"] == {"client.id": "me"} and "producer_config" not in kw
+    plain = pg.experiment_kwargs(pg.Settings())
+    assert plain["mitigations"] == [] and plain["buffer"] is None and plain["parallel"] == 1
+    assert pg.experiment_kwargs(s)["mitigations"][0] is not kw["mitigations"][0]  # fresh objects every start
+
+
+def test_profiles_and_processing_models() -> None:
+    assert pg.rate_profile(pg.Settings(rate=100))(5) == 100
+    step = pg.rate_profile(pg.Settings(rate=100, profile="step ×2", time_limit=30))
+    assert step(9) == 100 and step(11) == 200
+    burst = pg.rate_profile(pg.Settings(rate=100, profile="burst ×3"))
+    assert burst(1) == 300 and burst(5) == 100
+    ramp = pg.rate_profile(pg.Settings(rate=100, profile="ramp", time_limit=60))
+    assert ramp(0) == 25 and ramp(60) == 200
+    shifted = pg._Shifted(step, 10.0)  # a live rate change keeps the profile's clock
+    assert shifted(0) == 200
+    assert pg.processing_model("fixed", 2).seconds == 0.002 and pg.processing_model("cpu", 0).seconds == 0
+
+
+def test_bad_settings_are_named() -> None:
+    with pytest.raises(ValueError, match="share group takes neither"):
+        pg.Settings(protocol="share", parallel=4)
+    with pytest.raises(ValueError, match="profile must be one of"):
+        pg.Settings(profile="sine")
+    with pytest.raises(ValueError, match="unknown preset"):
+        pg.playground("nonsense")
+
+
+def test_controls_show_settings_presets_and_reset() -> None:
+    p = pg.playground("overloaded", consumers=2)
+    assert p.settings == pg.PRESETS["overloaded"][0].replace(consumers=2)
+    assert p.experiment is None and not p.start_button.disabled and p.stop_button.disabled  # nothing runs yet
+    p.preset.value = "hot key"
+    assert p.settings == pg.PRESETS["hot key"][0] and "one key" in p.preset_help.value
+    p.apply(pg.Settings(rate=1234, message_size=500))  # values not on a slider's list are added to it
+    assert p.settings.rate == 1234 and p.settings.message_size == 500
+    p.protocol.value = "share"
+    assert p.parallel.disabled and p.pause_resume.disabled
+    p.reset()
+    assert p.settings == pg.PRESETS["overloaded"][0].replace(consumers=2)
+
+
+def test_a_new_playground_stops_the_old_one() -> None:
+    first = pg.playground()
+    second = pg.playground()
+    assert first not in pg._ACTIVE and second in pg._ACTIVE
+
+
+@pytest.mark.integration
+def test_the_playground_steers_a_live_experiment_and_stops_by_itself(kafka_bootstrap: str) -> None:
+    p = pg.playground("healthy")
+    p.time_limit.value = 20.0
+    p.start_button.click()  # starts in a thread, like a click in the browser
+    assert kafkabp.wait_for(lambda: p.experiment is not None, 30), p.status.value
+    exp = p.experiment
+    try:
+        assert p.stop_button.disabled is False and p.partitions.disabled
+        assert kafkabp.wait_for(lambda: len(p.figure.data[0].x) >= 3, 15)
+        p.rate.value = 2_000.0
+        p.consumers.value = 2
+        assert abs(exp.producer.target_rate - 2_000) < 1
+        assert kafkabp.wait_for(lambda: exp.consumer_group.size == 2, 15)
+        # the measured rate follows the slider: the last samples' produce rate near 2,000
+        assert kafkabp.wait_for(lambda: exp.timeline()["produce_rate"].iloc[-1] > 1_500, 10), exp.timeline().tail()
+        assert kafkabp.wait_for(lambda: max(p.figure.data[1].y) > 1_500, 5)  # and the chart shows it
+        assert kafkabp.wait_for(lambda: p.experiment is None, 25), "the time limit did not stop it"
+    finally:
+        p.stop()
+    s = p.result.summary
+    assert 15 <= s["duration"] <= 25 and s["failed"] == 0 and s["lost"] == 0, s
+    assert p.start_button.disabled is False and not p.partitions.disabled
+    time.sleep(0.5)
+    assert not [t for t in threading.enumerate() if t.name.startswith("kafkabp-") and t.is_alive()]
+
+
+@pytest.mark.integration
+def test_a_quota_is_set_for_the_run_and_removed_after(kafka_bootstrap: str) -> None:
+    p = pg.playground("consumer quota")
+    result = p.run(8)
+    assert p._quota_client is None and result.summary["consumer_throttle_events"] >= 1, result.summary
+    assert result.summary["consume_rate"] < 0.8 * result.summary["produce_rate"], result.summary

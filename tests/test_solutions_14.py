@@ -1,0 +1,85 @@
+"""The solution to lesson 14's exercise (the first move), and the interview answer assembled from stored numbers."""
+
+from __future__ import annotations
+
+import doctest
+from pathlib import Path
+
+import pytest
+
+import kafkabp
+from _solutions import load_solution
+from kafkabp import interview
+
+solutions = load_solution("solutions_14")
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "expected"),
+    [
+        ((500, 0.001, 1, 4), {}, ("keeps up", 1)),
+        ((2_800, 0.001, 1, 4), {}, ("add consumers", 4)),          # 3 would leave one consumer with 2 partitions
+        ((1_500, 0.001, 1, 4), {}, ("add consumers", 2)),
+        ((1_000, 0.001, 1, 4), {}, ("add consumers", 2)),          # λ = μ is not keeping up
+        ((5_000, 0.001, 4, 4), {}, ("process in parallel", 4)),
+        ((5_000, 0.001, 2, 4), {"key_order": False}, ("share group", 6)),
+        ((4_000, 0.001, 4, 4), {"key_order": False}, ("share group", 5)),
+        ((500, 0.01, 8, 4), {}, ("process in parallel", 4)),       # 8 consumers, 4 of them idle: 400 msg/s
+    ],
+)
+def test_first_move(args: tuple, kwargs: dict, expected: tuple[str, int]) -> None:
+    assert solutions.first_move(*args, **kwargs) == expected
+
+
+def test_the_docstring_examples() -> None:
+    assert doctest.testmod(solutions).failed == 0
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KAFKABP_RESULTS", str(tmp_path))
+    return tmp_path
+
+
+def test_a_fresh_machine_gets_the_whole_answer_and_every_lesson_to_run(store: Path) -> None:
+    ans = interview.answer(notebooks=NOTEBOOKS)
+    assert not ans.quoted and ans.missing == sorted({p.lesson for p in interview.POINTS})
+    assert "On my machine" not in ans.markdown and "[03 · Scaling consumers](03_scaling_consumers.ipynb)" in ans.markdown
+
+
+def test_after_lessons_01_and_02_it_quotes_their_numbers_and_names_the_rest(store: Path) -> None:
+    kafkabp.remember("01", "lag_slope", 1003.2, unit="msg/s", note="λ = 2,000, μ = 1,000")
+    kafkabp.remember("01", "latency_ratio", 31.2, unit="×")
+    kafkabp.remember("02", "time_lag_spread", 9.7, unit="×")
+    kafkabp.remember("02", "hot_partition_share", 91.3, unit="%")
+    kafkabp.remember("15", "acks_all_p99", 45.0, unit="ms", note="three nodes")  # a lesson it does not know yet
+    ans = interview.answer(notebooks=NOTEBOOKS)
+    for text in ("1,003 msg/s", "31.2×", "9.7×", "91.3 %"):
+        assert text in ans.markdown, text
+    assert {m.lesson for m in ans.quoted} == {"01", "02"}
+    assert ans.missing == ["03", "04", "05", "06", "07", "08", "09", "10", "11", "12"]
+    assert "Still to run" in ans.markdown and "[10 · Retention and data loss]" in ans.markdown
+    assert [m.key for m in ans.extra] == ["acks_all_p99"] and "45.0 ms" in ans.markdown
+    assert "](15_" not in ans.markdown or (NOTEBOOKS / "15_replication_backpressure.ipynb").exists()
+
+
+def test_the_notebooks_store_every_number_the_answer_uses() -> None:
+    """Each point's numbers are remembered by its lesson's notebook, under the same key."""
+    for p in interview.POINTS:
+        path = next(NOTEBOOKS.glob(f"{p.lesson}_*.ipynb"))
+        text = path.read_text()
+        for key in p.keys:
+            assert f'kafkabp.remember(\\"{p.lesson}\\", \\"{key}\\"' in text, (path.name, key)
+
+
+def test_the_quiz_gives_feedback() -> None:
+    q = interview.quiz()
+    assert len(q.questions) >= 5 and q.correct == [None] * len(q.questions)
+    assert q.check(0) == (False, "no answer")
+    ok, why = q.choose(0, q.questions[0].right)
+    assert ok and "✅" in q.feedbacks[0].value
+    wrong = (q.questions[1].right + 1) % len(q.questions[1].options)
+    ok, why = q.choose(1, wrong)
+    assert not ok and "❌" in q.feedbacks[1].value and why in q.questions[1].options[wrong][1]
+    assert "1 of" in q.score.value and "2 answered" in q.score.value
