@@ -47,6 +47,10 @@ test-notebooks: setup
 bench: setup  ## throughput, rate accuracy, control latency, monitor cost: see benchmarks/README.md
 	$(BIN)/python benchmarks/run.py
 
+.PHONY: html
+html: setup  ## execute every lesson against the broker and render the course to build/html (open build/html/index.html)
+	$(BIN)/python -m kafkabp.site build/html
+
 strip:  ## remove outputs and saved widget state from every notebook before committing
 	$(BIN)/jupyter nbconvert --clear-output --inplace --log-level=WARN \
 		--ClearMetadataPreprocessor.enabled=True --ClearMetadataPreprocessor.clear_cell_metadata=False \

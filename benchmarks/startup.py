@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -134,6 +135,7 @@ def main() -> None:
                   + ", ".join(f"{v:.1f}" for v in values))
         print("warm start phases:", phases.stdout.strip() or phases.stderr[-2000:])
         print(flush=True)
+    shutil.rmtree(work, ignore_errors=True)  # six HOMEs of 56 MB jars and class-data archives
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from kafkabp.broker import (
     ensure_broker,
     ensure_broker_info,
     kafka_tool,
+    restart_broker,
     stop_broker,
 )
 from kafkabp.experiment import Experiment, run_experiment
@@ -66,7 +67,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BrokerError", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
-    "kafka_tool", "stop_broker",
+    "kafka_tool", "restart_broker", "stop_broker",
     "alter_topic_config", "committed_offsets", "create_topic", "delete_group", "delete_topic",
     "describe_group", "remove_client_quota", "set_client_quota", "topic_bytes", "topic_exists", "unique_name",
     "Buffer", "Burst", "Constant", "ConsumerGroup", "Processing", "Ramp", "RateProducer", "Step",

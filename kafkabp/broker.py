@@ -409,6 +409,10 @@ transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 share.coordinator.state.topic.replication.factor=1
 share.coordinator.state.topic.min.isr=1
+# A restarted node (kafkabp.restart_broker) registers again only once its old registration has expired:
+# broker.session.timeout.ms (Kafka's default 9 s) is the wait, so keep it short on one node.
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=2000
 # Snappy lessons: no delay before the first rebalance, quick heartbeats for KIP-848 groups.
 group.initial.rebalance.delay.ms=0
 group.consumer.heartbeat.interval.ms=1000
@@ -626,29 +630,44 @@ def _free_listen_port(avoid: int = 0) -> int:
     return port
 
 
-def _start_local(port: int | None) -> BrokerInfo:
+def _ports_of(props: Path) -> tuple[int, int]:
+    """The client and controller ports a written server.properties listens on."""
+    text = props.read_text()
+    found = {m.group(1): int(m.group(2)) for m in re.finditer(r"(PLAINTEXT|CONTROLLER)://127\.0\.0\.1:(\d+)", text)}
+    return found["PLAINTEXT"], found["CONTROLLER"]
+
+
+def _start_local(port: int | None, *, keep_data: bool = False) -> BrokerInfo:
+    """Start the local node: on a fresh copy of the formatted storage, or (``keep_data``) again on the data
+    and the ports it had, so that topics, offsets and clients' addresses survive a restart."""
     java = find_java_info()
     libs = kafka_libs(verify=True)
-    if port is None:
-        port = int(os.environ.get("KAFKABP_PORT", "0")) or None
-    if port is not None and not _port_is_free(port):
-        raise BrokerError(
-            f"port {port} on 127.0.0.1 is taken by another program. Stop it, pick another port "
-            "(`kafkabp broker up --port N` or KAFKABP_PORT=N), or leave the port unset for a free one."
-        )
-    port = port or _free_listen_port()
-    controller_port = _free_listen_port(avoid=port)
     home = _local_dir()
     data, logs = home / "data", home / "logs"
+    props = home / "server.properties"
     # an explicit, sorted classpath of real paths: class-data archives record it, and must see the same
     # one each time (also through a symlinked KAFKA_HOME)
     classpath = os.pathsep.join(sorted(os.path.realpath(p) for p in libs.glob("*.jar")))
-    template = _storage_template(java.path, classpath)
-    shutil.rmtree(data, ignore_errors=True)  # a fresh cluster each start: lessons need no history
-    shutil.copytree(template, data)
+    if keep_data:
+        if not (props.exists() and (data / "meta.properties").exists()):
+            raise BrokerError(f"there is no local broker data in {home} to restart on: start a broker first "
+                              "(kafkabp.ensure_broker() or `kafkabp broker up`)")
+        port, controller_port = _ports_of(props)
+    else:
+        if port is None:
+            port = int(os.environ.get("KAFKABP_PORT", "0")) or None
+        if port is not None and not _port_is_free(port):
+            raise BrokerError(
+                f"port {port} on 127.0.0.1 is taken by another program. Stop it, pick another port "
+                "(`kafkabp broker up --port N` or KAFKABP_PORT=N), or leave the port unset for a free one."
+            )
+        port = port or _free_listen_port()
+        controller_port = _free_listen_port(avoid=port)
+        template = _storage_template(java.path, classpath)
+        shutil.rmtree(data, ignore_errors=True)  # a fresh cluster each start: lessons need no history
+        shutil.copytree(template, data)
+        props.write_text(_server_properties(port, controller_port, data))
     logs.mkdir(parents=True, exist_ok=True)
-    props = home / "server.properties"
-    props.write_text(_server_properties(port, controller_port, data))
     heap = os.environ.get("KAFKABP_BROKER_HEAP", "512m")
     jvm = [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
     class_data, training = _class_data_flags(java, jvm, classpath, "broker")
@@ -859,6 +878,34 @@ def stop_broker() -> bool:
             info.kind == "docker" and bool(info.container) and _container_running(info.container))
         _stop(info)
         return was_up
+
+
+def restart_broker(*, crash: bool = True) -> BrokerInfo:
+    """Stop the local broker and start it again on the same data and address; clients reconnect by themselves.
+
+    ``crash=True`` kills the JVM with SIGKILL: no clean shutdown, so the broker recovers its logs at start, as
+    after a real crash (a killed process's writes are in the OS page cache, so nothing written is lost; a
+    power cut could lose what was not yet flushed). ``crash=False`` stops it cleanly (SIGTERM) first.
+    """
+    global _CURRENT
+    with _lock():
+        info = _read_state()
+        if info is None or info.kind != "local" or not info.pid:
+            raise BrokerError("restart_broker() restarts the local broker kafkabp started: start one first with "
+                              "kafkabp.ensure_broker() (an external cluster or a container is not kafkabp's to restart)")
+        if crash:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(info.pid, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while _pid_alive(info.pid) and time.monotonic() < deadline:
+                for child in _CHILDREN:
+                    if child.pid == info.pid:
+                        child.poll()
+                time.sleep(0.05)
+        else:
+            _kill(info.pid)
+        _CURRENT = _start_local(None, keep_data=True)
+        return _CURRENT
 
 
 # --------------------------------------------------------------------------- Kafka's own tools

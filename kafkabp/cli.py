@@ -120,8 +120,24 @@ def _jars_check(optional: bool) -> bool:
                    "a proxy in HTTPS_PROXY, or KAFKA_HOME to an unpacked Kafka distribution", optional=optional)
 
 
+def _first_start_hint(mode: str | None) -> None:
+    """Say why the first local start takes longer (jars downloaded once), before it happens."""
+    from kafkabp import jars
+
+    mode = (mode or os.environ.get("KAFKABP_BROKER") or "auto").lower()
+    if mode not in ("auto", "local") or os.environ.get("KAFKA_HOME") or (
+            mode == "auto" and os.environ.get("KAFKA_BOOTSTRAP_SERVERS")):
+        return
+    locked = jars.read_lock(broker.KAFKA_VERSION)
+    if not jars.is_complete(broker.kafka_libs(resolve=False), locked) and (
+            mode == "local" or not broker.docker_available()):
+        print(f"first start: fetching Apache Kafka {broker.KAFKA_VERSION}'s {len(locked)} jars "
+              f"({sum(j.size for j in locked) / 1e6:.0f} MB, once) from {jars.repository()[0]}", file=sys.stderr)
+
+
 def _broker(args: argparse.Namespace) -> int:
     if args.action == "up":
+        _first_start_hint(args.mode)
         info = broker.ensure_broker_info(mode=args.mode, port=args.port)
         print(info.bootstrap)
         print(f"{'started' if info.started else 'reusing'} {info.kind} broker"
@@ -182,6 +198,11 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("name")
     t.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("bootstrap", help="print the bootstrap address (starting a broker if needed)")
+    r = sub.add_parser("reset", help="workshops: delete the course's topics, groups and quotas (kafkabp...)",
+                       description="Stop this process's experiments, delete the course's topics, consumer groups and "
+                       "client quotas (names starting with kafkabp); restart notebook kernels first.")
+    r.add_argument("--restart", action="store_true", help="also restart the local broker with empty data")
+    r.add_argument("--results", action="store_true", help="also forget the stored results (lesson 14)")
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "lab":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -197,6 +218,11 @@ def main(argv: list[str] | None = None) -> int:
             return broker.run_kafka_tool_cli(args.name, args.args)
         if args.command == "bootstrap":
             print(broker.ensure_broker())
+            return 0
+        if args.command == "reset":
+            from kafkabp.workshop import reset
+
+            reset(restart=args.restart, results=args.results)
             return 0
     except broker.BrokerError as exc:
         print(f"error: {exc}", file=sys.stderr)

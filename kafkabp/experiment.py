@@ -311,6 +311,18 @@ class Experiment:
             return None
         return f"⚠ broker unreachable since t = {self._outage_start - self.events.t0:.1f} s"
 
+    def _add_missed_outages(self, at_least: float = 3.0) -> None:
+        """Gaps in the lag samples the progress loop did not see (it was busy, e.g. in an action that restarted
+        the broker): each of ``at_least`` seconds or more is an outage too, marked on the timeline."""
+        t0 = self.events.t0
+        for start, end in self.monitor.gaps:
+            a, b = start - t0, end - t0
+            if b - a >= at_least and not any(x <= b and a <= (y if y is not None else b) for x, y in self.outages):
+                self.outages.append((a, b))
+                self.events.add("broker_unreachable", "", "lag samples failed (seen afterwards)", at=start)
+                self.events.add("broker_reachable", "", "", at=end)
+        self.outages.sort()
+
     def run(self, duration: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = ()) -> Result:
         """Start, run ``duration`` seconds, stop; always cleans up. Returns the :class:`Result`."""
         bar = _Progress(progress)
@@ -347,6 +359,7 @@ class Experiment:
             self._scan_unread()
         if self.outages and self.outages[-1][1] is None:  # still down at the end
             self.outages[-1] = (self.outages[-1][0], time.monotonic() - self.events.t0)
+        self._add_missed_outages()
         self._result = self._collect()
         if not self.keep and self._started and self._outage_start is None:  # no broker, nothing to delete
             try:

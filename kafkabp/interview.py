@@ -98,7 +98,8 @@ POINTS: tuple[Point, ...] = (
           "once the time lag passes the topic's retention, the broker deletes unread messages and the consumer "
           "jumps ahead silently"),
     Point("measure", "Offset lag and time lag", "02", ("time_lag_spread",),
-          lambda m: f"the same offset lag meant time lags {_n(m, 'time_lag_spread')} apart{_note(m, 'time_lag_spread')}, "
+          lambda m: f"the same offset lag meant time lags {_n(m, 'time_lag_spread')} apart"
+                    f"{_note(m, 'time_lag_spread')}, "
                     "so I judge lag in seconds (time lag) and its trend (Burrow's rules), "
                     "not a fixed message count",
           "offset lag (log end − committed offset, `kafka-consumer-groups --describe`) per partition, time lag "
@@ -107,7 +108,7 @@ POINTS: tuple[Point, ...] = (
           lambda m: f"an alert on time lag against retention fired {_n(m, 'alert_lead_s')} before the first loss",
           "alert on time lag as a fraction of retention (and on a growing trend), not on a message count"),
     Point("mitigations", "Scale out consumers", "03", ("drain_s_1", "drain_s_4", "plateau_8_vs_4"),
-          lambda m: f"4 consumers drained a backlog in {_n(m, 'drain_s_4')} against {_n(m, 'drain_s_1')} for one"
+          lambda m: f"one consumer drained a backlog in {_n(m, 'drain_s_1')}, four in {_n(m, 'drain_s_4')}"
                     f"{_note(m, 'drain_s_4')}; 8 consumers on 4 partitions did {_n(m, 'plateau_8_vs_4')} what 4 did",
           "more consumers raise μ up to one consumer per partition",
           "capped by the partition count (extra consumers sit idle); every join or leave is a rebalance that "
@@ -120,12 +121,13 @@ POINTS: tuple[Point, ...] = (
           "is held to one core by the GIL"),
     Point("mitigations", "Tune poll and fetch", "05", ("batch_speedup", "storm_evictions"),
           lambda m: f"bigger `consume()` batches drained {_n(m, 'batch_speedup')} faster; a handler slower than "
-                    f"`max.poll.interval.ms` caused {_n(m, 'storm_evictions')} evictions{_note(m, 'storm_evictions')}",
+                    f"`max.poll.interval.ms` was evicted {_n(m, 'storm_evictions')} times{_note(m, 'storm_evictions')}",
           "bigger batches cost less per message; keep a batch's work well under `max.poll.interval.ms`",
           "bigger batches and `fetch.min.bytes`/`fetch.wait.max.ms` add latency; a batch too slow for the poll "
           "interval gets the member evicted and its work redone"),
     Point("mitigations", "Batch and compress on the producer", "06", ("linger_requests_cut", "zstd_ratio"),
-          lambda m: f"`linger.ms` cut produce requests {_n(m, 'linger_requests_cut')}{_note(m, 'linger_requests_cut')}; "
+          lambda m: f"`linger.ms` cut produce requests {_n(m, 'linger_requests_cut')}"
+                    f"{_note(m, 'linger_requests_cut')}; "
                     f"zstd stored {_n(m, 'zstd_ratio')} fewer bytes{_note(m, 'zstd_ratio')}",
           "`linger.ms`, `batch.size` and compression make fewer, bigger requests: less load on broker and network",
           "records wait up to `linger.ms` in the client; compression costs CPU; the producer's own queue "
@@ -136,8 +138,10 @@ POINTS: tuple[Point, ...] = (
           "throttle the producer: a token bucket (open loop) or a controller on lag (closed loop, AIMD)",
           "the source must hold messages back or shed them: the backpressure moves upstream, it does not vanish"),
     Point("mitigations", "Broker quotas", "08", ("quota_accuracy", "neighbour_p50_ms"),
-          lambda m: f"a `producer_byte_rate` quota held a producer to {_n(m, 'quota_accuracy')}{_note(m, 'quota_accuracy')}; "
-                    f"its quiet neighbour's median latency was {_n(m, 'neighbour_p50_ms')}{_note(m, 'neighbour_p50_ms')}",
+          lambda m: f"a `producer_byte_rate` quota held a producer to {_n(m, 'quota_accuracy')}"
+                    f"{_note(m, 'quota_accuracy')}"
+                    f"; a quiet producer beside it kept a median latency of {_n(m, 'neighbour_p50_ms')}"
+                    f"{_note(m, 'neighbour_p50_ms')}",
           "the broker itself throttles clients past `producer_byte_rate` / `consumer_byte_rate`",
           "coarse and per client id: it protects neighbours and the cluster, and the throttled client's latency "
           "and queue grow instead"),

@@ -1,22 +1,29 @@
 """Apache Kafka's jars for the local broker, from a lock file: fetched in parallel, every byte verified.
 
-Why not Maven? Maven resolves the ~150 artifacts of Kafka's dependency tree one after another (about
-50 s from empty caches); the resolved tree never changes for a given Kafka version, so kafkabp ships it
-as a lock file (``resources/kafka-<version>.lock``: Maven coordinates, SHA-256 and size of each jar) and
-downloads the jars directly, 16 at a time, over plain HTTPS (about 8 s for 56 MB).
+Why not resolve with Maven each time? Maven walks the ~150 artifacts of Kafka's dependency tree one
+after another (about 50 s from empty caches); the resolved tree never changes for a given Kafka version,
+so kafkabp ships it as a lock file (``resources/kafka-<version>.lock``: Maven coordinates, SHA-256 and
+size of each jar) and fetches just those jars, 16 at a time, from Maven Central through jgo (a Maven
+client for Python, https://github.com/scijava/jgo): one ``Artifact.resolve()`` per locked jar, no
+dependency resolution, about 8 s for 56 MB.
 
 Where the bytes come from, in this order, each checked against the lock's SHA-256:
 
 1. a jar already in the cache directory (kept when it verifies, deleted and fetched again when not);
-2. the local Maven repository (``~/.m2/repository``, or ``<localRepository>`` in ``~/.m2/settings.xml``);
-3. a download from ``KAFKABP_MAVEN_MIRROR`` if set, else the first ``<mirror>`` in ``~/.m2/settings.xml``
-   whose ``<mirrorOf>`` covers ``central`` (``central``, ``*`` or ``external:*``), else Maven Central.
-   Proxies come from the usual ``HTTPS_PROXY`` variables (urllib reads them). Mirror credentials in
-   ``settings.xml`` are not used: such a mirror works through the Maven fallback in :mod:`kafkabp.broker`.
+2. the local Maven repository (``~/.m2/repository``, or ``<localRepository>`` in ``~/.m2/settings.xml``),
+   read only: a copy there is used when it verifies, and never changed;
+3. a download by jgo from ``KAFKABP_MAVEN_MIRROR`` if set, else from the first ``<mirror>`` in
+   ``~/.m2/settings.xml`` whose ``<mirrorOf>`` covers ``central`` (``central``, ``*`` or ``external:*``),
+   both passed to jgo as its only remote repository; else from jgo's own default repository (Maven
+   Central). Proxies come from the usual ``HTTPS_PROXY`` variables (requests, under jgo, reads them).
+   Mirror credentials in ``settings.xml`` are not used: such a mirror works through the Maven fallback
+   in :mod:`kafkabp.broker`.
 
-A download goes to a temporary name in the cache directory and is renamed only once its size and
-SHA-256 match, so a partial or corrupt file never takes a jar's name; a mismatch is retried, then
-reported with the URL. The lock file is (re)generated with Maven: ``python -m kafkabp.jars lock``.
+jgo downloads into a scratch Maven repository beside the cache directory (same file system); a jar is
+renamed into the cache only once its size and SHA-256 match, so a partial or corrupt file never takes a
+jar's name. A mismatch or a network error deletes the scratch file and fetches again (3 attempts), then
+fails naming the artifact, the URL and what to do. The lock file is (re)generated with Maven:
+``python -m kafkabp.jars lock``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,6 @@ import argparse
 import contextlib
 import fcntl
 import hashlib
-import http.client
 import logging
 import os
 import re
@@ -35,19 +41,21 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.error
 import urllib.request
 import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
-CENTRAL = "https://repo.maven.apache.org/maven2"
+if TYPE_CHECKING:  # jgo (and requests under it) is imported only when something is downloaded:
+    from jgo.maven import MavenContext  # a warm start never pays its ~0.15 s import
+
 MIRROR_ENV = "KAFKABP_MAVEN_MIRROR"
+DEFAULT_SOURCE = "Maven Central, through jgo"  # jgo's default repository, when no mirror is set
 THREADS = 16
-TIMEOUT_S = 15.0  # per connect / per read: a stalled server fails the attempt, not the whole fetch
+TIMEOUT_S = 15  # per connect / per read: a stalled server fails the attempt, not the whole fetch
 RETRIES = 3
 MARKER = ".complete"  # holds the lock's digest once every jar in the directory verified against it
 
@@ -87,7 +95,11 @@ class Jar:
 
 @dataclass
 class Report:
-    """What :func:`install` did: counts per source, bytes downloaded, seconds, and the repository used."""
+    """What :func:`install` did: counts per source, bytes downloaded, seconds, and the repository used.
+
+    ``url`` is the repository's base URL, ``source`` says which one in words (a mirror, or Maven Central
+    through jgo): the summary line names ``source``.
+    """
 
     kept: int = 0
     from_m2: int = 0
@@ -96,13 +108,14 @@ class Report:
     bytes: int = 0
     seconds: float = 0.0
     url: str = ""
+    source: str = ""
     refetched: list[str] = field(default_factory=list)  # jars in the cache that failed their checksum
 
     def __str__(self) -> str:
         parts = [f"{self.kept} already cached"] if self.kept else []
         parts += [f"{self.from_m2} from ~/.m2"] if self.from_m2 else []
         parts += [f"{self.from_dirs} from Maven's copy"] if self.from_dirs else []
-        parts += [f"{self.downloaded} downloaded ({self.bytes / 1e6:.0f} MB from {self.url})"] if self.downloaded else []
+        parts += [f"{self.downloaded} downloaded ({self.bytes / 1e6:.0f} MB from {self.source or self.url})"] if self.downloaded else []
         bad = f"; {len(self.refetched)} corrupt and replaced" if self.refetched else ""
         return f"{', '.join(parts) or 'nothing to do'}{bad}, all verified, in {self.seconds:.1f} s"
 
@@ -152,7 +165,8 @@ def generate_lock(version: str, mvn: str = "mvn", check_remote: bool = True) -> 
     """Resolve ``resources/pom.xml`` with Maven into a scratch directory and describe every jar it brings.
 
     Maven is needed here only, by whoever updates the lock (not by learners). With ``check_remote``
-    every jar's SHA-1 is compared with the ``.sha1`` file the repository publishes beside it.
+    every jar's SHA-1 is compared with the ``.sha1`` file the repository publishes beside it (fetched
+    through jgo from the same repository as the jars: the mirror, or Maven Central).
     """
     pom = resources.files("kafkabp") / "resources" / "pom.xml"
     with tempfile.TemporaryDirectory(prefix="kafkabp-lock-") as tmp, resources.as_file(pom) as pom_path:
@@ -171,15 +185,21 @@ def generate_lock(version: str, mvn: str = "mvn", check_remote: bool = True) -> 
 
         def check(jar: Jar) -> None:
             sha1 = hashlib.sha1((Path(tmp) / jar.repo_path).read_bytes()).hexdigest()
-            url = f"{repository()[0]}/{jar.repo_path}.sha1"
-            with _urlopen(url) as resp:
-                published = resp.read().decode().split()[0].strip().lower()
+            artifact = context().project(jar.group, jar.artifact).at_version(jar.version).artifact(
+                jar.classifier, "jar.sha1")  # the published checksum is an artifact of its own to jgo
+            url = f"{_base_url(context())}/{jar.repo_path}.sha1"
+            try:
+                published = artifact.resolve().read_text().split()[0].strip().lower()
+            except (RuntimeError, OSError, IndexError) as exc:  # requests' errors are OSErrors
+                raise JarError(f"could not fetch {url} through jgo: {exc}") from exc
             if published != sha1:
                 raise JarError(f"{url} says SHA-1 {published}, Maven's copy has {sha1}")
 
         if check_remote:
-            with ThreadPoolExecutor(THREADS) as pool:
-                list(pool.map(check, jars))
+            with tempfile.TemporaryDirectory(prefix="kafkabp-lock-jgo-") as scratch:
+                context = _context_per_thread(Path(scratch))
+                with ThreadPoolExecutor(THREADS) as pool:
+                    list(pool.map(check, jars))
     if not any(j.artifact == "kafka_2.13" and j.version == version for j in jars):
         raise JarError(f"the pom did not bring kafka_2.13 {version}: check resources/pom.xml's kafka.version")
     return jars
@@ -234,14 +254,66 @@ def local_repository(path: Path | None = None) -> Path:
     return Path(_expand(custom)) if custom and custom.strip() else Path(os.path.expanduser("~/.m2/repository"))
 
 
+def remote_repos() -> dict[str, str] | None:
+    """The remote repositories jgo downloads from, as ``{name: base URL}``; None for jgo's default.
+
+    A mirror (``KAFKABP_MAVEN_MIRROR``, else settings.xml's mirror of Central) is the only one, in
+    Central's place as Maven's ``<mirrorOf>`` puts it; with no mirror jgo uses its own default
+    repository, Maven Central, so kafkabp's code names no repository host.
+    """
+    if os.environ.get(MIRROR_ENV):
+        return {"kafkabp-mirror": os.environ[MIRROR_ENV].rstrip("/")}
+    mirror = settings_mirror()
+    if mirror:
+        return {mirror[1] or "mirror": mirror[0]}
+    return None
+
+
 def repository() -> tuple[str, str]:
-    """``(base URL, where it came from)``: the mirror from the environment, from settings.xml, or Central."""
+    """``(base URL, where it came from)``: the mirror from the environment, from settings.xml, or Central.
+
+    For messages and ``kafkabp doctor``'s probe; Maven Central's URL is jgo's default, read from jgo.
+    """
     if os.environ.get(MIRROR_ENV):
         return os.environ[MIRROR_ENV].rstrip("/"), MIRROR_ENV
     mirror = settings_mirror()
     if mirror:
         return mirror[0], f"mirror {mirror[1] or mirror[0]} in {settings_file()}"
-    return CENTRAL, "Maven Central"
+    return _base_url(maven_context(Path(tempfile.gettempdir()), remote=None)), DEFAULT_SOURCE
+
+
+def maven_context(repo_cache: Path, remote: dict[str, str] | None = None,
+                  timeout: float = TIMEOUT_S) -> MavenContext:
+    """A jgo Maven context that downloads into ``repo_cache`` from ``remote`` (None: jgo's default).
+
+    ``repo_cache`` is a scratch repository, not ``~/.m2``: jgo writes a download straight to its final
+    name there (a cut-off transfer leaves a partial file that jgo would later return as is), so kafkabp
+    checks every file itself and deletes what fails; the user's ``~/.m2`` is only ever read.
+    """
+    from jgo.maven import MavenContext
+
+    return MavenContext(repo_cache=repo_cache, remote_repos=remote, timeout=int(timeout))
+
+
+def _base_url(context: MavenContext) -> str:
+    return next(iter(context.remote_repos.values())).rstrip("/")
+
+
+def _context_per_thread(repo_cache: Path, timeout: float = TIMEOUT_S) -> Callable[[], MavenContext]:
+    """A function returning this thread's own jgo context (one per worker thread, made on first use).
+
+    jgo's download path keeps no shared mutable state for a fixed-version artifact (one
+    ``requests.get`` per file, no session), but a context per thread costs nothing and keeps it so.
+    """
+    local, remote = threading.local(), remote_repos()
+
+    def get() -> MavenContext:
+        ctx = getattr(local, "context", None)
+        if ctx is None:
+            ctx = local.context = maven_context(repo_cache, remote, timeout)
+        return ctx
+
+    return get
 
 
 # --------------------------------------------------------------------------- verifying and fetching
@@ -284,6 +356,7 @@ def verify(libs: Path, jars: Sequence[Jar]) -> list[str]:
 
 
 def _urlopen(url: str, timeout: float = TIMEOUT_S):  # noqa: ANN202 - http.client.HTTPResponse
+    """A plain GET, for ``kafkabp doctor``'s one reachability probe (downloads go through jgo)."""
     request = urllib.request.Request(url, headers={"User-Agent": "kafkabp (python urllib)"})
     return urllib.request.urlopen(request, timeout=timeout)
 
@@ -305,40 +378,46 @@ def _tmp_name(dest: Path) -> Path:
     return Path(name)
 
 
-def download(jar: Jar, base_url: str, dest: Path, retries: int = RETRIES, timeout: float = TIMEOUT_S) -> int:
-    """Download ``jar`` to ``dest`` through a temporary file; retry a failed or mismatching attempt.
+def download(jar: Jar, dest: Path, context: MavenContext, retries: int = RETRIES) -> int:
+    """Fetch ``jar`` with jgo into ``context``'s scratch repository, check it, and move it to ``dest``.
 
-    Returns the bytes written. A 404 is not retried. After ``retries`` attempts a :class:`JarError`
-    names the URL and the last problem (HTTP error, time-out, short read, or checksum mismatch).
+    ``context.repo_cache`` must be a scratch repository on ``dest``'s file system (the final rename is
+    atomic; whatever fails its check is deleted from it). Returns the bytes placed. A jar that the
+    repository does not serve (jgo: "not found", no answer 200) is not retried; a network error, a
+    cut-off transfer or a size/SHA-256 mismatch is, ``retries`` attempts in all; then a
+    :class:`JarError` names the artifact, the URL, the last problem and what to do.
     """
-    url = f"{base_url}/{jar.repo_path}"
-    problem = ""
+    url = f"{_base_url(context)}/{jar.repo_path}"
+    artifact = context.project(jar.group, jar.artifact).at_version(jar.version).artifact(jar.classifier, "jar")
+    scratch = context.repo_cache / jar.repo_path
+    problem, fix = "", "check the network (a proxy goes in HTTPS_PROXY) or set KAFKABP_MAVEN_MIRROR to a mirror"
     for attempt in range(retries):
         if attempt:
             time.sleep(0.5 * 2 ** (attempt - 1))
-        tmp = _tmp_name(dest)
+        scratch.unlink(missing_ok=True)  # jgo returns a file already there as it is, even a partial one
         try:
-            digest, size = hashlib.sha256(), 0
-            with _urlopen(url, timeout) as resp, open(tmp, "wb") as out:
-                while block := resp.read(1 << 16):
-                    digest.update(block)
-                    out.write(block)
-                    size += len(block)
-            if size == jar.size and digest.hexdigest() == jar.sha256:
-                os.replace(tmp, dest)
+            path = Path(artifact.resolve())
+            if path != scratch:  # not jgo's fresh download (it found a copy elsewhere): leave that one alone
+                shutil.copyfile(path, scratch)
+            size, digest = scratch.stat().st_size, sha256_file(scratch)
+            if size == jar.size and digest == jar.sha256:
+                os.replace(scratch, dest)
                 return size
-            problem = (f"got {size} bytes with SHA-256 {digest.hexdigest()[:16]}…, "
-                       f"the lock says {jar.size} bytes, {jar.sha256[:16]}…")
-        except urllib.error.HTTPError as exc:
-            problem = f"HTTP {exc.code} {exc.reason}"
-            if exc.code == 404:
-                break
-        except (OSError, http.client.HTTPException) as exc:  # time-outs, resets, short reads (IncompleteRead)
+            problem = (f"got {size} bytes with SHA-256 {digest[:16]}…, the lock says {jar.size} bytes, "
+                       f"{jar.sha256[:16]}…")
+            fix = ("that repository serves other bytes than Maven Central (a captive portal, a broken mirror?): "
+                   f"fix or unset {MIRROR_ENV} / the <mirror> in ~/.m2/settings.xml")
+        except RuntimeError as exc:  # jgo: no remote repository answered 200 for this file
+            problem = "not found (that repository has no such file, or answered with an error)"
+            fix = f"point {MIRROR_ENV} (or the <mirror> in ~/.m2/settings.xml) at a full Maven Central mirror"
+            log.debug("jgo: %s", exc)
+            break
+        except Exception as exc:  # noqa: BLE001 - requests' errors (time-outs, resets, cut-off transfers) and OSErrors
             problem = f"{type(exc).__name__}: {exc}"
         finally:
-            tmp.unlink(missing_ok=True)
+            scratch.unlink(missing_ok=True)
         log.info("fetching %s failed (attempt %d of %d): %s", url, attempt + 1, retries, problem)
-    raise JarError(f"could not fetch {url}: {problem}")
+    raise JarError(f"could not fetch {jar.coordinates} from {url}: {problem}; {fix}")
 
 
 @contextlib.contextmanager
@@ -352,6 +431,23 @@ def _dir_lock(libs: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+@contextlib.contextmanager
+def _scratch_repository(libs: Path) -> Iterator[Path]:
+    """An empty scratch Maven repository for jgo beside ``libs``, removed afterwards (call it under the lock).
+
+    Beside ``libs`` so that a verified jar is renamed into place (same file system); scratch
+    directories that a killed installer left behind are removed first.
+    """
+    prefix = f".{libs.name}.jgo-"
+    for stale in libs.parent.glob(prefix + "*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    scratch = Path(tempfile.mkdtemp(dir=libs.parent, prefix=prefix))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def install(libs: Path, jars: Sequence[Jar], *, download_missing: bool = True, extra_dirs: Sequence[Path] = (),
             m2: Path | None = None, threads: int = THREADS) -> Report:
     """Make ``libs`` hold exactly the locked jars, each verified; return what it took.
@@ -363,10 +459,9 @@ def install(libs: Path, jars: Sequence[Jar], *, download_missing: bool = True, e
     """
     start = time.monotonic()
     libs.mkdir(parents=True, exist_ok=True)
-    base_url, _ = repository()
-    report = Report(url=base_url)
+    report = Report()
     m2 = m2 or local_repository()
-    with _dir_lock(libs):
+    with _dir_lock(libs), _scratch_repository(libs) as scratch:
         if is_complete(libs, jars):
             return report
         (libs / MARKER).unlink(missing_ok=True)
@@ -374,6 +469,7 @@ def install(libs: Path, jars: Sequence[Jar], *, download_missing: bool = True, e
         for path in libs.iterdir():
             if path.is_file() and path.name != MARKER and path.name not in wanted:
                 path.unlink()  # stale .part files, jars of an older lock
+        context = _context_per_thread(scratch)
 
         def obtain(jar: Jar) -> tuple[str, int]:
             dest = libs / jar.filename
@@ -393,7 +489,7 @@ def install(libs: Path, jars: Sequence[Jar], *, download_missing: bool = True, e
             if given_up.is_set():  # one jar failed after its retries: the rest would likely wait as long
                 return "skipped", 0
             try:
-                return "downloaded", download(jar, base_url, dest)
+                return "downloaded", download(jar, dest, context())
             except JarError:
                 given_up.set()
                 raise
@@ -425,6 +521,9 @@ def install(libs: Path, jars: Sequence[Jar], *, download_missing: bool = True, e
             untried = f" ({skipped} more not tried)" if skipped else ""
             raise JarError(f"{len(errors)} of {len(jars)} jars failed{untried}:\n" + "\n".join(errors[:5]) + more)
         (libs / MARKER).write_text(lock_digest(jars) + "\n")
+    if report.downloaded:
+        report.url, where = repository()
+        report.source = where if where == DEFAULT_SOURCE else report.url
     report.seconds = time.monotonic() - start
     return report
 

@@ -91,6 +91,7 @@ class LagMonitor:
         self.last_error: str | None = None
         self.last_ok: float | None = None  # monotonic time of the last good sample
         self.failing_since: float | None = None  # first failure of the current run of failures
+        self.gaps: list[tuple[float, float]] = []  # (first failure, next good sample), monotonic times
         self._reader: admin.OffsetReader | None = None
         self.listeners: list[Callable[[pd.DataFrame], None]] = []  # called after each good sample
         self.listener_error: BaseException | None = None
@@ -110,6 +111,8 @@ class LagMonitor:
             if self.failing_since is None:
                 self.failing_since = time.monotonic()
             raise
+        if self.failing_since is not None:  # a run of failed samples just ended: the gap, for the record
+            self.gaps.append((self.failing_since, time.monotonic()))
         self.last_ok, self.failing_since = time.monotonic(), None
         now = time.monotonic()
         rows = []

@@ -84,7 +84,7 @@ def _plain(value: Any) -> int | float | str | bool | None:
 
 @dataclass(frozen=True)
 class Measurement:
-    """One stored number: what it is (``lesson``, ``key``), its ``value`` and ``unit``, a ``note``, and when (``at``)."""
+    """One stored number: what (``lesson``, ``key``), its ``value`` and ``unit``, a ``note``, and when (``at``)."""
 
     lesson: str
     key: str

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import ipywidgets as widgets
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -61,7 +62,8 @@ MODELS = {
 }
 PROTOCOLS = {"classic": "classic consumer group", "consumer": "KIP-848 consumer group",
              "share": "share group (KIP-932)"}
-KEYS = {"none": "no keys (spread over partitions)", "uniform": "many keys, evenly", "hot": "one key in half of the messages"}
+KEYS = {"none": "no keys (spread over partitions)", "uniform": "many keys, evenly",
+        "hot": "one key in half of the messages"}
 QUOTAS = ("off", "producer", "consumer")
 MESSAGE_SIZES = (10, 100, 1_000, 10_000, 100_000)
 TIME_LIMITS = (10, 20, 30, 60, 120, 300, 600)
@@ -235,7 +237,8 @@ def live_figure() -> go.FigureWidget:
     fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.72, 0.28], vertical_spacing=0.06,
                         specs=[[{"secondary_y": True}], [{}]])
     styles = {"total lag": dict(width=3, color="black"), "produce rate": dict(width=1.5, color="#1f77b4"),
-              "consume rate": dict(width=1.5, color="#2ca02c"), "target rate": dict(width=1, dash="dot", color="#888"),
+              "consume rate": dict(width=1.5, color="#2ca02c"),
+              "target rate": dict(width=1, dash="dot", color="#888", shape="hv"),
               "consumers": dict(width=2, shape="hv", color="#d62728")}
     for name, _, row, secondary in TRACES:
         fig.add_trace(go.Scatter(x=[], y=[], name=name, mode="lines", line=styles[name]), row=row, col=1,
@@ -244,12 +247,22 @@ def live_figure() -> go.FigureWidget:
     fig.update_yaxes(title_text="rate (msg/s)", rangemode="tozero", row=1, col=1, secondary_y=True, tickmode="auto")
     fig.update_yaxes(title_text="consumers", rangemode="tozero", row=2, col=1, dtick=1)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
-    fig.update_layout(height=480, margin=dict(l=60, r=60, t=40, b=40), template="plotly_white", title="playground",
-                      legend=dict(orientation="h", y=1.08, x=0), hovermode="x unified")
+    fig.update_layout(height=480, margin=dict(l=60, r=60, t=30, b=40), template="plotly_white",
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), hovermode="x unified")
     try:
         return go.FigureWidget(fig)
     except ImportError as exc:  # plotly >= 6 renders FigureWidget through anywidget
         raise ImportError("the playground's live chart needs anywidget: pip install anywidget") from exc
+
+
+def with_targets(timeline: pd.DataFrame, targets: list[tuple[float, float]]) -> pd.DataFrame:
+    """``timeline`` with its target_rate column from ``targets`` ((t, rate) as the producer was set), stepwise."""
+    if not targets or timeline.empty:
+        return timeline
+    ts = np.array([t for t, _ in targets])
+    rates = np.array([r if math.isfinite(r) else np.nan for _, r in targets])
+    idx = np.searchsorted(ts, timeline["t"].to_numpy(), side="right") - 1
+    return timeline.assign(target_rate=np.where(idx >= 0, rates[idx.clip(0)], rates[0]))
 
 
 def update_figure(fig: go.FigureWidget, timeline: pd.DataFrame) -> None:
@@ -335,7 +348,8 @@ class Playground(widgets.VBox):
         self.target_lag = widgets.IntSlider(value=s.target_lag, min=100, max=20_000, step=100, layout=narrow)
         self.autoscaler = check(s.autoscaler, "KEDA autoscaler, lagThreshold")
         self.lag_threshold = widgets.IntSlider(value=s.lag_threshold, min=10, max=5_000, step=10, layout=narrow)
-        self.max_replicas = widgets.IntSlider(value=s.max_replicas, min=1, max=MAX_CONSUMERS, description="max replicas",
+        self.max_replicas = widgets.IntSlider(value=s.max_replicas, min=1, max=MAX_CONSUMERS,
+                                              description="max replicas",
                                               layout=narrow)
         self.pause_resume = check(s.pause_resume, "pause/resume buffer of")
         self.buffer_size = widgets.IntSlider(value=s.buffer_size, min=100, max=20_000, step=100, layout=narrow)
@@ -503,7 +517,7 @@ class Playground(widgets.VBox):
             client = None
             if s.quota != "off":
                 client = admin.unique_name("kafkabp-playground")
-                self.status.value = f"setting a {s.quota} quota of {s.quota_kb:,} KB/s (Kafka's kafka-configs: a few s)…"
+                self.status.value = f"setting a {s.quota} quota of {s.quota_kb:,} KB/s (kafka-configs: a few s)…"
                 rate = s.quota_kb * 1000
                 admin.set_client_quota(client, **{f"{s.quota}_byte_rate": rate})
                 self._quota_client = client
@@ -526,9 +540,13 @@ class Playground(widgets.VBox):
     def _loop(self, exp: Experiment, limit: float) -> None:
         drawn = -1
         window_s = (STATUS_WINDOW - 1) * STATUS_SAMPLE_S
+        self.targets = [(0.0, exp.producer.target_rate)]  # what the producer was allowed, as it changed
         while not self._halt.wait(self.refresh) and self.experiment is exp:
             try:
-                tl = exp.timeline()
+                target = exp.producer.target_rate
+                if target != self.targets[-1][1]:
+                    self.targets.append((time.monotonic() - exp.events.t0, target))
+                tl = with_targets(exp.timeline(), self.targets)
                 if len(tl) != drawn:
                     update_figure(self.figure, tl)
                     drawn = len(tl)
@@ -568,7 +586,7 @@ class Playground(widgets.VBox):
                 exp.stop()
                 self.result = exp.result()
                 self.results.append(self.result)
-                update_figure(self.figure, self.result.timeline)
+                update_figure(self.figure, with_targets(self.result.timeline, getattr(self, "targets", [])))
             finally:
                 self._drop_quota()
                 self._enable()

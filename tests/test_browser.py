@@ -122,16 +122,16 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 def _open(browser: Any, lab: dict[str, Any], name: str) -> Any:
     page = browser.new_page()
     page.set_default_timeout(60_000)
-    page.goto(f"{lab['base']}/lab/tree/{name}?token={lab['token']}")
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for()
+    page.goto(f"{lab['base']}/lab/tree/{name}?reset&token={lab['token']}")  # reset: only this notebook open
+    page.locator(".jp-Notebook .jp-Cell:visible").first.wait_for()
     # the kernel is up once the notebook toolbar's execution indicator says idle
-    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').first.wait_for(timeout=90_000)
+    page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]:visible').first.wait_for(timeout=90_000)
     return page
 
 
 def _run_cells_through(page: Any, count: int) -> None:
     """Run the notebook's first ``count`` cells with Shift+Enter, as a learner would."""
-    page.locator(".jp-Notebook .jp-Cell").first.click(position={"x": 5, "y": 5})
+    page.locator(".jp-Notebook .jp-Cell:visible").first.click(position={"x": 5, "y": 5})
     page.keyboard.press("Escape")  # command mode
     for _ in range(count):
         page.keyboard.press("Shift+Enter")
@@ -143,26 +143,40 @@ def _cell_index(path: Path, text: str) -> int:
     return next(i for i, c in enumerate(cells) if text in "".join(c["source"]))
 
 
-TRACE_JS = """() => { const g = document.querySelector('.js-plotly-plot');
-  if (!g || !g.data) return null;
+TRACE_JS = """g => { if (!g.data) return null;
   const t = g.data.find(d => d.name === 'produce rate'); const lag = g.data.find(d => d.name === 'total lag');
   return {x: Array.from(t.x || []), y: Array.from(t.y || []), lag: Array.from(lag.y || [])}; }"""
 
 
+def _chart_data(plot: Any, until: Any, timeout: float) -> dict[str, Any]:
+    """The live chart's produce-rate and lag traces as the page holds them, once ``until(data)`` is true."""
+    deadline = time.monotonic() + timeout
+    while True:
+        data = plot.evaluate(TRACE_JS)
+        if data and until(data):
+            return data
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the chart in the page did not get there: {data}")
+        time.sleep(0.5)
+
+
 def test_the_playground_steers_the_broker_from_the_browser(lab: dict[str, Any], browser: Any) -> None:
+    from playwright.sync_api import expect
+
     page = _open(browser, lab, "13_playground.ipynb")
     _run_cells_through(page, _cell_index(lab["work"] / "13_playground.ipynb", "kafkabp.playground(") + 1)
-    start = page.get_by_role("button", name="Start", exact=True)
+    cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="kafkabp.playground(")
+    start = cell.locator("button.jupyter-button", has_text="Start")
     start.wait_for(timeout=120_000)  # the kernel imported kafkabp and drew the widgets
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
-    page.locator("select").first.select_option("healthy")  # a preset from the page: 500 msg/s
-    rate = page.locator(".widget-slider", has_text="producer rate")
+    plot = cell.locator(".js-plotly-plot")
+    plot.wait_for(timeout=60_000)
+    cell.locator(".widget-dropdown", has_text="preset").locator("select").select_option("healthy")  # 500 msg/s
+    rate = cell.locator(".widget-slider", has_text="producer rate")
     readout = rate.locator(".widget-readout")
-    assert readout.inner_text().strip() == "500", readout.inner_text()
+    expect(readout).to_have_text("500")
 
     start.click()
-    page.wait_for_function(f"() => {{ const d = ({TRACE_JS})(); return d && d.x.length >= 4; }}", timeout=60_000)
-    before = page.evaluate(TRACE_JS)
+    before = _chart_data(plot, lambda d: len(d["x"]) >= 4, 60)
     assert max(before["y"]) < 900, before  # the producer at 500 msg/s
 
     handle = rate.locator(".noUi-handle")
@@ -172,39 +186,40 @@ def test_the_playground_steers_the_broker_from_the_browser(lab: dict[str, Any], 
             break
         handle.press("ArrowRight")
         time.sleep(0.1)
-    assert readout.inner_text().strip() == "2,000", readout.inner_text()
+    expect(readout).to_have_text("2,000")
 
     # the chart's data changed in the page, and the measured produce rate followed the slider
-    page.wait_for_function(f"() => {{ const d = ({TRACE_JS})(); return d && d.x.length > {len(before['x']) + 3} && "
-                           "d.y[d.y.length - 1] > 1500; }", timeout=30_000)
-    after = page.evaluate(TRACE_JS)
+    after = _chart_data(plot, lambda d: len(d["x"]) > len(before["x"]) + 3 and d["y"][-1] > 1_500, 30)
     assert len(after["x"]) > len(before["x"]) and after["y"][-1] > 1_500 and max(after["lag"]) > 0, after
-    status = page.locator(".widget-html", has_text="lag").first.inner_text()
+    status = cell.locator(".widget-html", has_text="lag ").first.inner_text()
     assert "msg/s" in status, status
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "playground.png"
-    page.locator(".js-plotly-plot").first.scroll_into_view_if_needed()
+    plot.scroll_into_view_if_needed()
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
 
-    page.get_by_role("button", name="Stop", exact=True).click()
-    page.get_by_text("stopped after").wait_for(timeout=60_000)
+    cell.locator("button.jupyter-button", has_text="Stop").click()
+    cell.get_by_text("stopped after").wait_for(timeout=60_000)
     page.close()
 
 
 def test_lesson_01s_dashboard_draws_its_sliders(lab: dict[str, Any], browser: Any) -> None:
+    from playwright.sync_api import expect
+
     page = _open(browser, lab, "01_creating_backpressure.ipynb")
-    index = _cell_index(lab["work"] / "01_creating_backpressure.ipynb", "panel = dashboard(")
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="panel = dashboard(")
+    expect(cell).to_have_count(1)
     cell.scroll_into_view_if_needed()
     cell.locator(".jp-InputArea-editor").click()
+    expect(page.locator(".jp-Notebook .jp-CodeCell.jp-mod-active")).to_contain_text("panel = dashboard(")
     page.keyboard.press("Shift+Enter")  # only the dashboard cell: nothing runs on the broker until Start
     for label in ("producer rate (msg/s)", "consumers", "processing (ms/msg)", "partitions (at start)"):
-        slider = page.locator(".widget-slider", has_text=label)
+        slider = cell.locator(".widget-slider", has_text=label)
         slider.first.wait_for(timeout=120_000)
         assert slider.first.locator(".noUi-handle").is_visible(), label
-    assert page.locator(".widget-slider", has_text="producer rate (msg/s)").locator(".widget-readout").inner_text() \
-        .strip() == "2,000"
-    assert page.get_by_role("button", name="Start", exact=True).is_visible()
+    expect(cell.locator(".widget-slider", has_text="producer rate (msg/s)").locator(".widget-readout")).to_have_text(
+        "2,000")
+    assert cell.locator("button.jupyter-button", has_text="Start").is_visible()
     page.close()

@@ -22,7 +22,8 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_remember_then_recall_one_lesson_and_all() -> None:
-    assert kafkabp.remember(1, "lag_slope", np.float64(1003.4), unit="msg/s", note="model λ − μ = 1,000 msg/s") is None
+    note = "model λ − μ = 1,000 msg/s"
+    assert kafkabp.remember(1, "lag_slope", np.float64(1003.4), unit="msg/s", note=note) is None
     m = kafkabp.recall("01", "lag_slope")
     assert isinstance(m.value, float) and m.lesson == "01" and m.at
     kafkabp.remember("04", "batch_speedup", np.int64(41), unit="×")

