@@ -713,10 +713,77 @@ def bench_share(r: Report) -> None:
     r.row("(l) share group / classic group throughput", spread(ratio), ">= 3", med(ratio) >= 3)
 
 
+def bench_monitor_scale(r: Report) -> None:
+    """(n) LagMonitor and snapshot at scale: one group that has committed offsets on 10, 100 and 1,000 partitions
+    (1 x 10, 10 x 10 and 10 x 100 topics, 5 records in each partition). The monitor samples every topic the group
+    reads at 2 Hz (0.5 s) for D s (D = 20 s; --quick 8 s): its thread's CPU (pthread clock) as % of one core, and
+    each sample's wall time (median / max). Target at 1,000 partitions: <= 5 % of a core, every sample <= 200 ms."""
+    duration = 8.0 if r.quick else 20.0
+    shapes = {10: (1, 10), 100: (10, 10), 1000: (10, 100)}
+    out: dict[str, Any] = {}
+    for total, (n_topics, per_topic) in shapes.items():
+        topics = [kafkabp.unique_name(f"bench-scale{total}") for _ in range(n_topics)]
+        group = kafkabp.unique_name("bench-scale-g")
+        try:
+            for t in topics:
+                kafkabp.create_topic(t, per_topic, timeout=120)
+                fill_partitions(t, per_topic, 5)
+            c = Consumer({**kafkabp.client_config(), "group.id": group, "enable.auto.commit": False})
+            c.commit(offsets=[TopicPartition(t, p, 2) for t in topics for p in range(per_topic)], asynchronous=False)
+            c.close()
+            t0 = time.perf_counter()
+            snap = kafkabp.snapshot(group, timeout=30)
+            snap_ms = (time.perf_counter() - t0) * 1000
+            mine = snap[snap["topic"].isin(topics)]  # a group without members: snapshot reads every topic
+            if len(mine) != total or int(mine["lag"].sum()) != 3 * total:
+                raise RuntimeError(f"snapshot of {total} partitions read {len(mine)} rows, lag {mine['lag'].sum()}")
+            mon = kafkabp.LagMonitor(group, None, 0.5, timeout=30)  # type: ignore[arg-type]
+            walls: list[float] = []
+            inner = mon.sample
+
+            def timed() -> Any:
+                s = time.perf_counter()
+                try:
+                    return inner()
+                finally:
+                    walls.append(time.perf_counter() - s)
+
+            mon.sample = timed  # type: ignore[method-assign]
+            mon.start()
+            clock = thread_cpu(mon)
+            time.sleep(1.5)  # the first samples open the offset reader
+            th0, n0 = clock(), len(walls)
+            time.sleep(duration)
+            th, kept = clock() - th0, walls[n0:]
+            mon.stop()
+            if mon.errors:
+                raise RuntimeError(f"LagMonitor failed {mon.errors} samples at {total} partitions: {mon.last_error}")
+            out[str(total)] = {"cpu_pct": 100 * th / duration, "sample_ms_median": 1000 * med(kept),
+                               "sample_ms_max": 1000 * max(kept), "samples": len(kept), "snapshot_ms": snap_ms}
+            x = out[str(total)]
+            r.note("n", f"{total} partitions ({n_topics} x {per_topic}): monitor thread {x['cpu_pct']:.2f} % of a core, "
+                   f"sample {x['sample_ms_median']:.0f} ms median / {x['sample_ms_max']:.0f} ms max over "
+                   f"{len(kept)} samples; one snapshot() {snap_ms:.0f} ms")
+        finally:
+            drop_group(group)
+            for t in topics:
+                try:
+                    kafkabp.delete_topic(t, timeout=120)
+                except Exception as exc:  # noqa: BLE001 - the measurement stands; say what was left
+                    r.note("n", f"could not delete topic {t}: {exc}")
+    r.data["n"] = out
+    for total in shapes:
+        x = out[str(total)]
+        met = (x["cpu_pct"] <= 5.0 and x["sample_ms_max"] <= 200.0) if total == 1000 else None
+        r.row(f"(n) LagMonitor at 2 Hz, {total:,} partitions",
+              f"{x['cpu_pct']:.2f} % of a core; sample {x['sample_ms_median']:.0f} / {x['sample_ms_max']:.0f} ms "
+              "(median / max)", "<= 5 %, <= 200 ms" if total == 1000 else "-", met)
+
+
 BENCHES: dict[str, Callable[[Report], None]] = {
     "a": bench_producer, "b": bench_consumer, "c": bench_rate, "d": bench_control, "e": bench_monitor,
     "f": bench_parallel, "g": bench_ledger, "h": bench_rebalance, "i": bench_controller, "j": bench_quota,
-    "k": bench_pause, "l": bench_share, "m": bench_autoscaler}
+    "k": bench_pause, "l": bench_share, "m": bench_autoscaler, "n": bench_monitor_scale}
 
 
 def table(rows: list[Row]) -> str:

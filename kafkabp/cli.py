@@ -55,7 +55,7 @@ def doctor() -> int:
             broker.wait_until_ready(broker.external_config(), 12)
             _ok(True, f"external broker at {external} answers")
         except broker.BrokerError as exc:
-            good = _ok(False, str(exc)) and good
+            good = _ok(False, str(broker.redact(str(exc)))) and good
     else:
         info = broker.running_broker()
         _ok(info is not None, f"kafkabp's {info.kind} broker is up at {info.bootstrap}" if info else
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
             reset(restart=args.restart, results=args.results)
             return 0
     except broker.BrokerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {broker.redact(str(exc))}", file=sys.stderr)
         return 1
     raise AssertionError(args.command)
 

@@ -44,24 +44,40 @@ def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, met
     ``positions`` replaces the committed offsets with another source of (offset, metadata) per partition:
     a share group has no committed offsets (see :meth:`kafkabp.workload.share.ShareGroup.positions`).
     """
-    topics = {topic} if topic else admin.group_topics(group, timeout)
-    parts = [(t, p) for t in sorted(topics) for p in admin.topic_partitions(t, timeout=timeout)]
-    with_meta = positions(parts) if positions is not None else admin.read_committed(group, parts, timeout, reader)
-    committed = {tp: off for tp, (off, _) in with_meta.items()}
-    end = _offsets(parts, OffsetSpec.latest(), timeout)
-    start = _offsets([tp for tp in parts if tp not in committed], OffsetSpec.earliest(), timeout)
-    rows = []
-    for tp in parts:
-        c = committed.get(tp)
-        base = c if c is not None else start[tp]
-        rows.append({"topic": tp[0], "partition": tp[1], "committed_offset": c,
-                     "log_end_offset": end[tp], "lag": max(0, end[tp] - base),
-                     "commit_metadata": with_meta.get(tp, (0, ""))[1]})
-    df = pd.DataFrame(rows, columns=SNAPSHOT_COLUMNS + ["commit_metadata"])
+    cols = _snapshot_columns(group, topic, timeout, reader, positions)
+    df = pd.DataFrame(cols, columns=SNAPSHOT_COLUMNS + ["commit_metadata"])
     if not metadata:
         df = df.drop(columns="commit_metadata")
     df["committed_offset"] = df["committed_offset"].astype("Int64")
     return df
+
+
+def _snapshot_columns(group: str, topic: str | None, timeout: float, reader: admin.OffsetReader | None,
+                      positions: Callable[[list[tuple[str, int]]], dict[tuple[str, int], tuple[int, str]]] | None,
+                      ) -> dict[str, list[Any]]:
+    """:func:`snapshot`'s columns as plain lists (committed_offset None where never committed), no pandas."""
+    topics, md = ({topic}, None) if topic else admin._group_topics(group, timeout)
+    # the cluster's metadata that group_topics already read (a group without members), else one request per topic
+    parts = admin.partitions_of(sorted(topics), timeout=timeout, metadata=md)
+    with_meta = positions(parts) if positions is not None else admin.read_committed(group, parts, timeout, reader)
+    committed = {tp: off for tp, (off, _) in with_meta.items()}
+    if reader is not None:  # the monitor's reader: one call, no future per partition
+        end = reader.log_offsets(parts, latest=True, timeout=timeout)
+        start = reader.log_offsets([tp for tp in parts if tp not in committed], latest=False, timeout=timeout)
+    else:
+        end = _offsets(parts, OffsetSpec.latest(), timeout)
+        start = _offsets([tp for tp in parts if tp not in committed], OffsetSpec.earliest(), timeout)
+    cols: dict[str, list[Any]] = {c: [] for c in SNAPSHOT_COLUMNS + ["commit_metadata"]}
+    for tp in parts:  # column lists, not a dict per row: a sample of 1,000 partitions stays cheap
+        c = committed.get(tp)
+        base = c if c is not None else start[tp]
+        cols["topic"].append(tp[0])
+        cols["partition"].append(tp[1])
+        cols["committed_offset"].append(c)
+        cols["log_end_offset"].append(end[tp])
+        cols["lag"].append(max(0, end[tp] - base))
+        cols["commit_metadata"].append(with_meta.get(tp, (0, ""))[1])
+    return cols
 
 
 class LagMonitor:
@@ -103,8 +119,7 @@ class LagMonitor:
             self._reader = admin.OffsetReader(self.group)
             _LIVE.add(self)  # stop_all() closes the reader's consumer
         try:
-            snap = snapshot(self.group, self.topic, timeout=self.timeout, metadata=True, reader=self._reader,
-                            positions=self.positions)
+            snap = _snapshot_columns(self.group, self.topic, self.timeout, self._reader, self.positions)
         except Exception as exc:
             self.errors += 1
             self.last_error = repr(exc)
@@ -116,18 +131,28 @@ class LagMonitor:
         self.last_ok, self.failing_since = time.monotonic(), None
         now = time.monotonic()
         rows = []
+        # plain Python lists, not a DataFrame read row by row: a thousand partitions twice a second stays cheap
+        columns = zip(snap["topic"], snap["partition"], snap["log_end_offset"], snap["lag"], snap["committed_offset"],
+                      snap["commit_metadata"])
+        t = now - self.t0
         with self._lock:
-            for r in snap.itertuples(index=False):
-                table = self._tables.setdefault(r.partition, TimeLagTable())
-                table.add(int(r.log_end_offset), now)
-                committed = int(r.committed_offset) if not pd.isna(r.committed_offset) else int(r.log_end_offset) - int(r.lag)
-                tl = table.time_lag(committed, int(r.log_end_offset), now)
-                win = self._windows.setdefault(r.partition, deque(maxlen=self.window))
-                win.append(OffsetSample(now, committed, int(r.lag), str(r.commit_metadata)))
-                rows.append({"t": now - self.t0, "topic": r.topic, "partition": int(r.partition),
-                             "log_end_offset": int(r.log_end_offset), "committed_offset": committed,
-                             "lag": int(r.lag), "time_lag": float(tl),
-                             "has_commit": not pd.isna(r.committed_offset)})
+            for topic, partition, end, lag, offset, meta in columns:
+                has_commit = offset is not None
+                end, lag, partition = int(end), int(lag), int(partition)
+                key = partition if self.topic else (topic, partition)  # every topic of the group: (topic, partition)
+                table = self._tables.get(key)
+                if table is None:
+                    table = self._tables[key] = TimeLagTable()
+                table.add(end, now)
+                committed = int(offset) if has_commit else end - lag
+                tl = table.time_lag(committed, end, now)
+                win = self._windows.get(key)
+                if win is None:
+                    win = self._windows[key] = deque(maxlen=self.window)
+                win.append(OffsetSample(now, committed, lag, str(meta)))
+                rows.append({"t": t, "topic": topic, "partition": partition, "log_end_offset": end,
+                             "committed_offset": committed, "lag": lag, "time_lag": float(tl),
+                             "has_commit": has_commit})
             self._rows.extend(rows)
         return pd.DataFrame(rows)
 

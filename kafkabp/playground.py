@@ -58,7 +58,7 @@ MODELS = {
     "exponential": "random, mean as set: mostly short, now and then long",
     "lognormal": "random, mean as set, a long tail (σ = 1)",
     "cpu": "busy CPU in Python (holds the GIL: threads do not help)",
-    "stuck": "the first message hangs for an hour while the consumer keeps committing (a stalled consumer)",
+    "stuck": "after 3 s a message hangs for an hour while the consumer keeps committing (a stalled consumer)",
 }
 PROTOCOLS = {"classic": "classic consumer group", "consumer": "KIP-848 consumer group",
              "share": "share group (KIP-932)"}
@@ -69,6 +69,7 @@ MESSAGE_SIZES = (10, 100, 1_000, 10_000, 100_000)
 TIME_LIMITS = (10, 20, 30, 60, 120, 300, 600)
 HOT_FRACTION = 0.5
 STUCK_SECONDS = 3_600.0
+STUCK_AFTER = 3.0  # seconds of normal work (and commits) before the "stuck" model hangs: Burrow's STALL, not STOP
 TRACES = (("total lag", "lag", 1, False), ("produce rate", "produce_rate", 1, True),
           ("consume rate", "consume_rate", 1, True), ("target rate", "target_rate", 1, True),
           ("consumers", "consumers", 2, False))
@@ -138,8 +139,9 @@ PRESETS: dict[str, tuple[Settings, str]] = {
                 "4 consumers could do 4,000 msg/s, but one key is half the traffic: its partition gets 1,250 msg/s, "
                 "more than one consumer's 1,000. More consumers do not help; the status line names the partition."),
     "stalled": (Settings(rate=1_000, consumers=1, model="stuck", time_limit=60),
-                "The consumer hangs on a message but keeps committing the same offset: after Burrow's 20 s window "
-                "the status reads STALL, and the lag grows at the full 1,000 msg/s."),
+                "After 3 s the consumer hangs on a message but keeps committing the same offset: once Burrow's 20 s "
+                "window is full the status reads STALL (a consumer that never committed would read STOP), and the "
+                "lag grows at the full 1,000 msg/s."),
     "bursty": (Settings(rate=600, profile="burst ×3", consumers=1, processing_ms=1.0),
                "Bursts of 1,800 msg/s for 2 s every 10 s against μ = 1,000: lag piles up in each burst and drains "
                "between them. The log absorbs bursts: that is what it is for."),
@@ -163,8 +165,8 @@ PRESETS: dict[str, tuple[Settings, str]] = {
                                         "4 share consumers on 1 partition: 800 msg/s between them, where a classic "
                                         "group would be capped at one consumer's 200."),
     "consumer quota": (Settings(rate=2_000, consumers=2, processing_ms=0.0, quota="consumer", quota_kb=100),
-                       "The broker throttles the group to 100 KB/s, about 1,000 msg/s of 100 bytes: lag grows although "
-                       "the consumers are idle half the time."),
+                       "The broker throttles the group to 100 KB/s: under 1,000 msg/s of 100-byte messages with their "
+                       "overhead, so lag grows although processing is free."),
 }
 
 
@@ -219,7 +221,8 @@ def experiment_kwargs(settings: Settings, *, client_id: str | None = None) -> di
                                       max_replica_count=s.max_replicas, polling_interval=1, stabilization_window=10,
                                       policy_period=3))
     kwargs: dict[str, Any] = dict(
-        rate=rate_profile(s), consumers=s.consumers, processing=processing_model(s.model, s.processing_ms),
+        rate=rate_profile(s), consumers=s.consumers,
+        processing=processing_model("fixed" if s.model == "stuck" else s.model, s.processing_ms),  # hangs later
         partitions=s.partitions, message_size=s.message_size, keys=None if s.keys == "none" else s.keys,
         hot_fraction=HOT_FRACTION, protocol=s.protocol, parallel=s.parallel,
         buffer=Buffer(s.buffer_size, when_full="pause") if s.pause_resume else None,
@@ -527,6 +530,11 @@ class Playground(widgets.VBox):
             except BaseException:
                 self._drop_quota()
                 raise
+            if s.model == "stuck":  # work and commit first, then hang: the committed offset stands still
+                timer = threading.Timer(STUCK_AFTER, lambda: self.experiment is exp and exp.set_processing(
+                    processing_model("stuck", 0)))
+                timer.daemon = True
+                timer.start()
             self.experiment, self.result = exp, None
             self._running_settings = s
             update_figure(self.figure, pd.DataFrame(columns=[c for _, c, _, _ in TRACES] + ["t"]))

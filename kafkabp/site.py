@@ -42,11 +42,15 @@ def execute(path: Path, timeout: float = 900) -> tuple[dict, float]:
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
+    # store_widget_state=True although the page keeps no widget state: with False, nbclient 0.10-0.11 fails on
+    # any ipywidgets Output widget that captures output (KeyError in output_widget.py: the state it updates was
+    # never stored). The state (a live chart's carries plotly's 5 MB bundle) is dropped below.
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
-                            resources={"metadata": {"path": str(path.parent)}}, store_widget_state=False)
+                            resources={"metadata": {"path": str(path.parent)}}, store_widget_state=True)
     start = time.monotonic()
     client.execute()
     took = time.monotonic() - start
+    nb.metadata.pop("widgets", None)
     for i, cell in enumerate(nb.cells):
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
         if errors and not cell.source.lstrip().startswith("# NBVAL_RAISES_EXCEPTION"):

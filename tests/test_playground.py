@@ -23,7 +23,8 @@ def test_every_preset_is_valid_and_builds_an_experiment() -> None:
     hot = pg.experiment_kwargs(pg.PRESETS["hot key"][0])
     assert hot["keys"] == "hot" and hot["hot_fraction"] == pg.HOT_FRACTION
     stalled = pg.experiment_kwargs(pg.PRESETS["stalled"][0])
-    assert stalled["commit_while_busy"] and stalled["processing"].seconds == pg.STUCK_SECONDS
+    assert stalled["commit_while_busy"] and stalled["processing"].seconds == 0.001  # until it hangs, after 3 s
+    assert pg.processing_model("stuck", 1).seconds == pg.STUCK_SECONDS
 
 
 def test_mitigations_are_toggles() -> None:

