@@ -295,6 +295,23 @@ def time_lag_alerts(result: Any, retention_s: float, fractions: Sequence[float] 
     return pd.DataFrame(rows, columns=["fraction", "threshold_s", "fired_at", "loss_at", "warning_s"])
 
 
+def _tool_rows(out: str, group: str, columns: dict[str, str], min_cells: int) -> list[dict[str, str | None]]:
+    """The rows for ``group`` of a ``kafka-*-groups --describe`` table, as {our column: the cell under its header}."""
+    rows: list[dict[str, str | None]] = []
+    header: list[str] | None = None
+    for line in out.splitlines():
+        cells = line.split()
+        if not cells:
+            continue
+        if cells[0] == "GROUP" and "PARTITION" in cells:
+            header = cells
+            continue
+        if header and len(cells) >= min_cells and cells[0] == group:
+            rec = dict(zip(header, cells))
+            rows.append({ours: rec.get(theirs) for ours, theirs in columns.items()})
+    return rows
+
+
 def describe_with_kafka_tool(group: str, timeout: float = 60.0) -> pd.DataFrame:
     """Kafka's own view: ``kafka-consumer-groups --describe --group G`` parsed into a DataFrame.
 
@@ -304,20 +321,8 @@ def describe_with_kafka_tool(group: str, timeout: float = 60.0) -> pd.DataFrame:
 
     out = kafka_tool("kafka-consumer-groups", "--bootstrap-server", bootstrap(), "--describe",
                      "--group", group, timeout=timeout).stdout
-    rows = []
-    header: list[str] | None = None
-    for line in out.splitlines():
-        cells = line.split()
-        if not cells:
-            continue
-        if cells[0] == "GROUP" and "PARTITION" in cells:
-            header = cells
-            continue
-        if header and len(cells) >= 6 and cells[0] == group:
-            rec = dict(zip(header, cells))
-            rows.append({k: rec.get(h) for k, h in (("topic", "TOPIC"), ("partition", "PARTITION"),
-                                                    ("current_offset", "CURRENT-OFFSET"),
-                                                    ("log_end_offset", "LOG-END-OFFSET"), ("lag", "LAG"))})
+    rows = _tool_rows(out, group, {"topic": "TOPIC", "partition": "PARTITION", "current_offset": "CURRENT-OFFSET",
+                                   "log_end_offset": "LOG-END-OFFSET", "lag": "LAG"}, min_cells=6)
     df = pd.DataFrame(rows, columns=["topic", "partition", "current_offset", "log_end_offset", "lag"])
     for col in ("partition", "current_offset", "log_end_offset", "lag"):
         df[col] = pd.to_numeric(df[col].replace("-", pd.NA), errors="coerce").astype("Int64")
@@ -335,19 +340,8 @@ def describe_share_group_with_kafka_tool(group: str, timeout: float = 60.0) -> p
 
     out = kafka_tool("kafka-share-groups", "--bootstrap-server", bootstrap(), "--describe",
                      "--group", group, timeout=timeout).stdout
-    rows = []
-    header: list[str] | None = None
-    for line in out.splitlines():
-        cells = line.split()
-        if not cells:
-            continue
-        if cells[0] == "GROUP" and "PARTITION" in cells:
-            header = cells
-            continue
-        if header and len(cells) >= 4 and cells[0] == group:
-            rec = dict(zip(header, cells))
-            rows.append({"topic": rec.get("TOPIC"), "partition": rec.get("PARTITION"),
-                         "start_offset": rec.get("START-OFFSET"), "lag": rec.get("LAG")})
+    rows = _tool_rows(out, group, {"topic": "TOPIC", "partition": "PARTITION", "start_offset": "START-OFFSET",
+                                   "lag": "LAG"}, min_cells=4)
     df = pd.DataFrame(rows, columns=["topic", "partition", "start_offset", "lag"])
     for col in ("partition", "start_offset", "lag"):
         df[col] = pd.to_numeric(df[col].replace("-", pd.NA), errors="coerce").astype("Int64")
