@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import re
 import threading
@@ -325,11 +326,14 @@ def read_committed(group: str, partitions: list[tuple[str, int]], timeout: float
         return own.committed(partitions, timeout)
 
 
-def delete_group(group: str, timeout: float = 10.0) -> None:
-    """Delete an empty consumer group (its committed offsets go with it)."""
+def delete_group(group: str, timeout: float = 30.0) -> None:
+    """Delete an empty consumer or share group (its committed offsets or share state go with it)."""
     fut = admin_client().delete_consumer_groups([group], request_timeout=timeout)[group]
     try:
-        fut.result(timeout=timeout)
+        fut.result(timeout=timeout + 5)
+    except concurrent.futures.TimeoutError:
+        raise TimeoutError(f"the broker did not confirm deleting group {group!r} within {timeout:.0f} s (a busy "
+                           "broker; a share group's state goes too): try again, or `kafkabp reset` later") from None
     except KafkaException as exc:
         if exc.args[0].code() not in (KafkaError.GROUP_ID_NOT_FOUND,):
             raise
