@@ -143,11 +143,13 @@ def delete_topic(name: str, timeout: float = DEFAULT_TIMEOUT, missing_ok: bool =
 
 def alter_topic_config(name: str, config: Mapping[str, Any], timeout: float = DEFAULT_TIMEOUT) -> None:
     """Set topic configs (e.g. ``retention.ms``) without touching the others."""
-    res = ConfigResource(
-        ResourceType.TOPIC, name,
-        incremental_configs=[ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET)
-                             for k, v in config.items()],
-    )
+    _set_configs(ResourceType.TOPIC, name, config, timeout)
+
+
+def _set_configs(kind: ResourceType, name: str, config: Mapping[str, Any], timeout: float) -> None:
+    """IncrementalAlterConfigs: set these configs of one topic or group, leaving the others as they are."""
+    res = ConfigResource(kind, name, incremental_configs=[
+        ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET) for k, v in config.items()])
     for fut in admin_client().incremental_alter_configs([res], request_timeout=timeout).values():
         fut.result(timeout=timeout)
 
@@ -174,13 +176,7 @@ def alter_group_config(group: str, config: Mapping[str, Any], timeout: float = D
     The group need not exist yet: a share group created later starts with these settings.
     """
     _check_name(group, "group")
-    res = ConfigResource(
-        ResourceType.GROUP, group,
-        incremental_configs=[ConfigEntry(k, str(v), incremental_operation=AlterConfigOpType.SET)
-                             for k, v in config.items()],
-    )
-    for fut in admin_client().incremental_alter_configs([res], request_timeout=timeout).values():
-        fut.result(timeout=timeout)
+    _set_configs(ResourceType.GROUP, group, config, timeout)
 
 
 def describe_group(group: str, timeout: float = 10.0) -> pd.DataFrame:
