@@ -323,16 +323,29 @@ def read_committed(group: str, partitions: list[tuple[str, int]], timeout: float
 
 
 def delete_group(group: str, timeout: float = 30.0) -> None:
-    """Delete an empty consumer or share group (its committed offsets or share state go with it)."""
-    fut = admin_client().delete_consumer_groups([group], request_timeout=timeout)[group]
-    try:
-        fut.result(timeout=timeout + 5)
-    except concurrent.futures.TimeoutError:
-        raise TimeoutError(f"the broker did not confirm deleting group {group!r} within {timeout:.0f} s (a busy "
-                           "broker; a share group's state goes too): try again, or `kafkabp reset` later") from None
-    except KafkaException as exc:
-        if exc.args[0].code() not in (KafkaError.GROUP_ID_NOT_FOUND,):
-            raise
+    """Delete an empty consumer or share group (its committed offsets or share state go with it).
+
+    Delete a share group before its topic: Kafka 4.4 first tries to delete the group's share state for
+    every partition it read, and for a topic deleted a moment ago it answers UNKNOWN_TOPIC_OR_PART, after
+    up to ~30 s. A second request succeeds, so that answer is retried (twice).
+    """
+    deadline = time.monotonic() + timeout
+    for attempt in range(3):
+        left = max(10.0, deadline - time.monotonic())
+        fut = admin_client().delete_consumer_groups([group], request_timeout=left)[group]
+        try:
+            fut.result(timeout=left + 5)
+            return
+        except concurrent.futures.TimeoutError:
+            raise TimeoutError(f"the broker did not confirm deleting group {group!r} within {timeout:.0f} s (a busy "
+                               "broker; a share group's state goes too): try again, or `kafkabp reset` later") from None
+        except KafkaException as exc:
+            code = exc.args[0].code()
+            if code == KafkaError.GROUP_ID_NOT_FOUND:
+                return
+            if code != KafkaError.UNKNOWN_TOPIC_OR_PART or attempt == 2:
+                raise
+        time.sleep(0.5)
 
 
 def topic_bytes(topic: str, timeout: float = 60.0) -> int:

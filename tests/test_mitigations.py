@@ -87,8 +87,8 @@ def test_producer_metrics_and_stored_bytes(kafka_bootstrap: str) -> None:
         stored = kafkabp.topic_bytes(r.topic)
         assert stored >= 100 * r.summary["delivered"], (stored, r.summary["delivered"])
     finally:
-        kafkabp.delete_topic(r.topic)
         kafkabp.delete_group(r.group)
+        kafkabp.delete_topic(r.topic)
 
 
 def test_a_consumer_quota_throttles_the_group(kafka_bootstrap: str) -> None:

@@ -116,8 +116,8 @@ def test_lag_reading_matches_kafka_share_groups(kafka_bootstrap: str) -> None:
         for row in tool.itertuples():
             assert row.lag == last.loc[row.partition, "lag"], (tool, last)
     finally:
+        kafkabp.delete_group(e.group)  # the group first: see delete_group
         kafkabp.delete_topic(e.topic)
-        kafkabp.delete_group(e.group)
 
 
 @pytest.mark.integration
@@ -144,8 +144,8 @@ def test_a_share_group_on_its_own_drains_a_topic_and_scales_and_stops_cleanly(ka
         assert len(g.processed_frame(0.0)) > 3 and g.cpu_seconds > 0 and len(g.latencies()) > 0
     finally:
         producer.stop()
+        kafkabp.delete_group(group)  # the group first: see delete_group
         kafkabp.delete_topic(topic)
-        kafkabp.delete_group(group)
 
 
 def _ends(topic: str) -> dict[int, int]:
