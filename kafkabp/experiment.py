@@ -98,14 +98,16 @@ class _Progress:
             except ImportError:
                 pass
 
-    def update(self, text: str, force: bool = False) -> None:
+    def update(self, text: Callable[[], str], force: bool = False) -> None:
+        """Show ``text()`` at most once a second (it reads every lag monitor: not worth doing 10 times a second)."""
         if not self.enabled or (not force and time.monotonic() - self._last < 1.0):
             return
         self._last = time.monotonic()
+        shown = text()
         if self.handle is not None:
-            self.handle.update(text)
+            self.handle.update(shown)
         else:
-            print(text, file=sys.stderr, flush=True)
+            print(shown, file=sys.stderr, flush=True)
 
 
 class Experiment:
@@ -241,12 +243,12 @@ class Experiment:
                 raise RuntimeError(f"a mitigation failed: {self.monitor.listener_error!r}") from self.monitor.listener_error
             for err in self.consumer_group.errors() + ([self.producer.error] if self.producer.error else []):
                 raise RuntimeError(f"a client of this experiment failed: {err!r}") from err
-            bar.update(_progress_text(_running() or [self]))
+            bar.update(lambda: _progress_text(_running() or [self]))
             if now >= end:
                 break
             time.sleep(min(0.1, end - now))
         if _bar is None:
-            bar.update(_progress_text(_running() or [self]) + "  (still running: stop() or the with-block ends it)",
+            bar.update(lambda: _progress_text(_running() or [self]) + "  (still running: stop() or the with-block ends it)",
                        force=True)
 
     def _on_sample(self, rows: pd.DataFrame) -> None:
@@ -332,7 +334,7 @@ class Experiment:
         finally:
             self.stop()
         s = self.result().summary
-        bar.update(f"{self.label}: done after {s['duration']:.1f} s · {s['produced']:,} produced · "
+        bar.update(lambda: f"{self.label}: done after {s['duration']:.1f} s · {s['produced']:,} produced · "
                    f"{s['consumed']:,} consumed · final lag {s['final_lag']:,}"
                    + (f" · ⚠ broker unreachable {s['broker_unreachable_s']:.1f} s" if s["broker_outages"] else ""),
                    force=True)

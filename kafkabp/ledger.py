@@ -209,22 +209,30 @@ def scan_unread(ledger: Ledger, topic: str, start: dict[int, int], end: dict[int
         ledger.unread_scanned = True
         return True
     consumer = Consumer({**client_config(), "group.id": f"kafkabp-scan-{topic}", "enable.auto.commit": False,
-                         "logger": _rdkafka_log, "enable.partition.eof": True, "auto.offset.reset": "earliest"})
+                         "logger": _rdkafka_log, "enable.partition.eof": True, "auto.offset.reset": "earliest",
+                         # big fetches: a producer-only run leaves ~10^6 records to read (7.5 s → 3.4 s here)
+                         "max.partition.fetch.bytes": 16 << 20, "fetch.max.bytes": 64 << 20,
+                         "queued.max.messages.kbytes": 256 << 10})
     deadline = time.monotonic() + timeout
     try:
         consumer.assign([TopicPartition(topic, p, s) for p, (s, _) in todo.items()])
         while todo and time.monotonic() < deadline:
-            msgs = consumer.consume(num_messages=10_000, timeout=0.5)
-            good = [m for m in msgs if m.error() is None and m.partition() in todo and m.offset() < todo[m.partition()][1]]
-            ledger.record_unread([m.value() for m in good])
-            for m in good:
-                if m.offset() >= todo[m.partition()][1] - 1:
-                    todo.pop(m.partition(), None)
-            for m in msgs:  # at the log's end: nothing more to read (retention may have deleted the rest)
-                err = m.error()
-                if (err is not None and err.code() == KafkaError._PARTITION_EOF and m.partition() in todo
-                        and m.offset() >= todo[m.partition()][1]):
-                    todo.pop(m.partition(), None)
+            values: list[bytes | None] = []
+            done: set[int] = set()
+            for m in consumer.consume(num_messages=10_000, timeout=0.5):  # one pass, few calls: ~10^6 messages
+                part, err = m.partition(), m.error()
+                stop = todo.get(part, (0, -1))[1]
+                offset = m.offset()
+                if err is None:
+                    if offset < stop:
+                        values.append(m.value())
+                    if offset >= stop - 1:
+                        done.add(part)
+                elif err.code() == KafkaError._PARTITION_EOF and offset >= stop:  # at the log's end: nothing more
+                    done.add(part)  # (retention may have deleted the rest)
+            ledger.record_unread(values)
+            for part in done:
+                todo.pop(part, None)
     finally:
         consumer.close()
     ledger.unread_scanned = not todo

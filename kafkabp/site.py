@@ -18,9 +18,11 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
+SEE = re.compile(r"^#+ .*\bSee\b", re.MULTILINE)  # the lesson template's "See" heading
+LESSON = re.compile(r"\d\d_[A-Za-z0-9_]+\.ipynb$")
 LINK = re.compile(r'href="(\d\d_[A-Za-z0-9_]+)\.ipynb(#[^"]*)?"')
 
 
@@ -72,24 +74,42 @@ def render(nb: dict, title: str, nav: str) -> str:
 
 
 def build(out: Path, notebooks: Sequence[Path] | None = None, *, timeout: float = 900) -> dict[str, float]:
-    """Execute and render ``notebooks`` (default: every lesson in notebooks/) into ``out``; seconds per lesson."""
+    """Execute and render ``notebooks`` (default: every lesson in notebooks/) into ``out``; seconds per lesson.
+
+    Raises :class:`SiteError` when a cell fails or :func:`check_site` finds a page or a figure missing.
+    """
     os.environ.setdefault("PLOTLY_RENDERER", "notebook_connected")  # the kernels inherit it
-    paths = sorted(notebooks or (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    executed: dict[Path, tuple[dict, float | None]] = {}
+    for path in lessons(notebooks):
+        print(f"executing {path.name} …", file=sys.stderr, flush=True)
+        executed[path] = execute(path, timeout)
+        print(f"  {executed[path][1]:,.0f} s", file=sys.stderr, flush=True)
+    write_site(out, executed)
+    problems = check_site(out, executed)
+    if problems:
+        raise SiteError("the site is incomplete: " + "; ".join(problems))
+    return {path.stem: float(took or 0.0) for path, (_, took) in executed.items()}
+
+
+def lessons(notebooks: Sequence[Path] | None = None) -> list[Path]:
+    """The lesson notebooks in course order (default: every ``NN_name.ipynb`` in notebooks/)."""
+    return sorted(notebooks or (p for p in (ROOT / "notebooks").glob("*.ipynb") if LESSON.match(p.name)))
+
+
+def write_site(out: Path, executed: Mapping[Path, tuple[dict, float | None]]) -> None:
+    """Render executed notebooks (by path, with the seconds each took if known) as pages, and the index."""
+    paths = sorted(executed)
     out.mkdir(parents=True, exist_ok=True)
-    titles = {p.stem: _title(json.loads(p.read_text(encoding="utf-8"))) for p in paths}
-    timings: dict[str, float] = {}
+    titles = {p.stem: _title(executed[p][0]) for p in paths}
     for i, path in enumerate(paths):
         prev = f'<a href="{paths[i - 1].stem}.html">← {html.escape(titles[paths[i - 1].stem])}</a>' if i else ""
         nxt = f'<a href="{paths[i + 1].stem}.html">{html.escape(titles[paths[i + 1].stem])} →</a>' \
             if i + 1 < len(paths) else ""
         nav = f'{prev} &nbsp;·&nbsp; <a href="index.html">the course</a> &nbsp;·&nbsp; {nxt}'
-        print(f"executing {path.name} …", file=sys.stderr, flush=True)
-        nb, took = execute(path, timeout)
-        timings[path.stem] = took
-        (out / f"{path.stem}.html").write_text(render(nb, titles[path.stem], nav), encoding="utf-8")
-        print(f"  {took:,.0f} s → {out / (path.stem + '.html')}", file=sys.stderr, flush=True)
-    rows = "\n".join(f'<li><a href="{stem}.html">{html.escape(titles[stem])}</a> '
-                     f'<small>(executed in {timings[stem]:,.0f} s)</small></li>' for stem in timings)
+        (out / f"{path.stem}.html").write_text(render(executed[path][0], titles[path.stem], nav), encoding="utf-8")
+    rows = "\n".join(f'<li><a href="{p.stem}.html">{html.escape(titles[p.stem])}</a>'
+                     + (f' <small>(executed in {took:,.0f} s)</small>' if (took := executed[p][1]) is not None else "")
+                     + "</li>" for p in paths)
     (out / "index.html").write_text(
         "<!doctype html><html><head><meta charset='utf-8'><title>kafkabp: backpressure in Apache Kafka</title></head>"
         "<body style='font-family:sans-serif;max-width:50em;margin:2em auto'>"
@@ -97,7 +117,48 @@ def build(out: Path, notebooks: Sequence[Path] | None = None, *, timeout: float 
         "<p>Every lesson below was executed against a real Kafka broker when this site was built "
         f"({time.strftime('%Y-%m-%d %H:%M')}). Run them yourself: <code>make lab</code>.</p>"
         f"<ol start='0'>{rows}</ol></body></html>", encoding="utf-8")
-    return timings
+
+
+def figures(nb: dict) -> int:
+    """How many plotly figures the executed notebook drew (outputs that carry a figure, not live widgets)."""
+    return sum(1 for cell in nb["cells"] for o in cell.get("outputs", [])
+               if "Plotly.newPlot" in str(o.get("data", {}).get("text/html", ""))
+               or "application/vnd.plotly.v1+json" in o.get("data", {}))
+
+
+def _has_see_section(nb: dict) -> bool:
+    return any(SEE.search("".join(c["source"])) for c in nb["cells"] if c["cell_type"] == "markdown")
+
+
+def _has_live_widget(nb: dict) -> bool:
+    """A live chart (the playground's): it needs a kernel, so a static page shows it as text."""
+    return any("application/vnd.jupyter.widget-view+json" in o.get("data", {})
+               for cell in nb["cells"] for o in cell.get("outputs", []))
+
+
+def check_site(out: Path, executed: Mapping[Path, tuple[dict, float | None]]) -> list[str]:
+    """What is wrong with a built site: a lesson without its page, index entry or navigation, or a figure missing.
+
+    Every lesson with a "See" section must draw at least one figure (or show a live chart, which needs a kernel), and
+    its page must carry every figure drawn.
+    """
+    problems = []
+    index = (out / "index.html").read_text(encoding="utf-8") if (out / "index.html").exists() else ""
+    for path, (nb, _) in sorted(executed.items()):
+        page_file = out / f"{path.stem}.html"
+        if not page_file.exists():
+            problems.append(f"{path.stem}: no page")
+            continue
+        page, drawn = page_file.read_text(encoding="utf-8"), figures(nb)
+        if f'href="{path.stem}.html"' not in index:
+            problems.append(f"{path.stem}: not in index.html")
+        if '<a href="index.html">the course</a>' not in page:
+            problems.append(f"{path.stem}: no navigation")
+        if drawn == 0 and _has_see_section(nb) and not _has_live_widget(nb):
+            problems.append(f"{path.stem}: has a See section but drew no figure")
+        if page.count("Plotly.newPlot") < drawn:
+            problems.append(f"{path.stem}: drew {drawn} figures, its page carries {page.count('Plotly.newPlot')}")
+    return problems
 
 
 def main(argv: Sequence[str] | None = None) -> int:

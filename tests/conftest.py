@@ -17,3 +17,10 @@ def kafka_bootstrap() -> str:
     if info.started and not os.environ.get("KAFKABP_KEEP_BROKER"):
         kafkabp.stop_all()
         kafkabp.stop_broker()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``after_notebooks`` run last: they read what the lessons' cells put out in this same run."""
+    last = [item for item in items if item.get_closest_marker("after_notebooks")]
+    if last:
+        items[:] = [item for item in items if not item.get_closest_marker("after_notebooks")] + last

@@ -1,7 +1,13 @@
-"""`make html`: an executed lesson becomes a page with its plotly figures and links to the other pages."""
+"""`make html`: an executed lesson becomes a page with its plotly figures and links to the other pages.
+
+The last test renders the site from the lessons nbval ran in this same session (``make test`` runs them all), so
+every lesson page is checked without executing the course twice; ``make html`` executes it on its own.
+"""
 
 from __future__ import annotations
 
+import copy
+import os
 from pathlib import Path
 
 import pytest
@@ -35,3 +41,53 @@ def test_a_failing_cell_stops_the_build(tmp_path: Path) -> None:
     nbformat.write(nb, path)
     with pytest.raises(site.SiteError, match="cell 1: ZeroDivisionError"):
         site.build(tmp_path / "html", [path])
+
+
+def _lessons_run_by_nbval(items: list[pytest.Item]) -> dict[Path, tuple[dict, None]]:
+    """Each lesson nbval ran in this session, with the outputs its cells gave (the notebook itself is left alone)."""
+    runs: dict[Path, tuple[dict, None]] = {}
+    for item in items:
+        outputs = getattr(item, "test_outputs", None)
+        nb = getattr(item.parent, "nb", None)
+        if outputs is None or nb is None or not site.LESSON.match(Path(str(item.parent.path)).name):
+            continue
+        path = Path(str(item.parent.path))
+        executed = runs.setdefault(path, (copy.deepcopy(nb), None))[0]
+        index = next(i for i, cell in enumerate(nb.cells) if cell is item.cell)
+        executed.cells[index].outputs = outputs
+    return runs
+
+
+@pytest.mark.after_notebooks
+def test_every_lesson_page_of_this_run_exists_and_carries_its_figures(request: pytest.FixtureRequest) -> None:
+    runs = _lessons_run_by_nbval(request.session.items)
+    if not runs:
+        pytest.skip("no lesson ran in this session: run it with notebooks/ (make test does), or build with make html")
+    out = Path(os.environ.get("KAFKABP_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts")) / "site"
+    site.write_site(out, runs)
+    assert site.check_site(out, runs) == []
+    collected = {Path(str(item.parent.path)).name for item in request.session.items if hasattr(item, "test_outputs")}
+    assert {p.name for p in runs} == {name for name in collected if site.LESSON.match(name)}  # each lesson ran
+
+
+def test_the_site_check_names_a_missing_page_a_missing_figure_and_a_see_section_without_one(tmp_path: Path) -> None:
+    import nbformat
+
+    def lesson(name: str, figure: bool) -> tuple[Path, tuple[dict, None]]:
+        nb = nbformat.v4.new_notebook()
+        nb.cells = [nbformat.v4.new_markdown_cell(f"# Lesson {name}"), nbformat.v4.new_markdown_cell("## 3 · See"),
+                    nbformat.v4.new_code_cell("fig")]
+        if figure:
+            nb.cells[2].outputs = [nbformat.v4.new_output(
+                "display_data", data={"text/html": "<div id='f'></div><script>Plotly.newPlot('f', [])</script>"})]
+        return tmp_path / f"{name}.ipynb", (nb, None)
+
+    runs = dict([lesson("01_good", True), lesson("02_blank", False), lesson("03_gone", True)])
+    out = tmp_path / "html"
+    site.write_site(out, runs)
+    assert site.check_site(out, runs) == ["02_blank: has a See section but drew no figure"]
+    (out / "03_gone.html").unlink()
+    page = out / "01_good.html"
+    page.write_text(page.read_text().replace("Plotly.newPlot", "nothing"))
+    assert site.check_site(out, runs) == ["01_good: drew 1 figures, its page carries 0",
+                                          "02_blank: has a See section but drew no figure", "03_gone: no page"]
