@@ -7,11 +7,9 @@ import json
 import logging
 import math
 import queue
-import random
 import re
 import threading
 import time
-from array import array
 from typing import Any, Mapping
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
@@ -20,36 +18,27 @@ from kafkabp.broker import _rdkafka_log, client_config
 from kafkabp.ledger import HEADER_SIZE, Ledger
 from kafkabp.workload.base import EventLog, check_client_config
 from kafkabp.workload.flow import Buffer
-from kafkabp.workload.group import MemberGroup
+from kafkabp.workload.group import Member, MemberGroup
 from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
 from kafkabp.workload.processing import Processing
 
 
 
-class _Worker:
+class _Worker(Member):
     """One group member: its own Consumer in its own thread."""
 
+    suffix = "c"
+
     def __init__(self, group: "ConsumerGroup", index: int) -> None:
-        self.group, self.index = group, index
-        self.name = f"{group.group}-c{index}"
-        self.stop_event = threading.Event()
-        self.consumed = 0
-        self.owned: set[tuple[str, int]] = set()
+        super().__init__(group, index)
+        self.group: ConsumerGroup = group
         self.pending: dict[tuple[str, int], int] = {}
         self.committed: dict[tuple[str, int], int] = {}
-        self.error: BaseException | None = None
-        self.rng = random.Random(index)
-        self.done_t, self.done_n = array("d"), array("q")  # when it had processed how many (per batch)
-        self.cpu_seconds = 0.0  # this worker thread's CPU time (librdkafka's own threads not included)
-        self.pool_cpu_seconds = 0.0  # its key-ordered pool threads' CPU time (parallel > 1)
-        self.stats: dict[str, Any] | None = None  # librdkafka's last statistics, when asked for
         self.pool: KeyOrderedPool | None = None  # with parallel > 1: key-ordered threads
         self.tracker: PrefixTracker | None = None
         self._in_flight: collections.Counter[int] = collections.Counter()
         self._pool_clock = threading.local()  # each pool thread's running deadline
         self.paused = False  # flow control: its partitions are paused because the buffer is full
-        self.peak_buffered = 0  # the most messages its buffer held at once
-        self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
 
     def _conf(self) -> dict[str, Any]:
         g = self.group
@@ -70,12 +59,6 @@ class _Worker:
 
     def _on_stats(self, raw: str) -> None:
         self.stats = json.loads(raw)
-
-    def _done(self, n: int) -> None:
-        """Count ``n`` more processed messages, with the time (for throughput and rebalance pauses)."""
-        self.consumed += n
-        self.done_t.append(time.monotonic())
-        self.done_n.append(self.consumed)
 
     def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
         items = [(tp, off) for tp, off in self.pending.items() if only is None or tp in only]
@@ -239,47 +222,38 @@ class _Worker:
             if self.stop_event.wait(min(left, 0.1)):
                 return False
 
-    def _run(self) -> None:
+    def _loop(self) -> None:
         g = self.group
-        cpu0 = time.thread_time()
-        g.events.add("joined", self.name, "")
-        try:
-            self.consumer = Consumer(self._conf())
-            self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
-                                    on_lost=self._on_lost)
-            if g.parallel > 1 or g.buffer is not None:
-                bound = (g.buffer.high if g.buffer.size is not None else math.inf) if g.buffer is not None else None
-                self.pool = KeyOrderedPool(g.parallel, self._process_one, self.name, max_in_flight=bound)
-                self.tracker = PrefixTracker()
-                self._run_parallel(g)
-            last_commit = time.monotonic()
-            busy_until = time.monotonic()
-            while not self.stop_event.is_set():
-                msgs = self.consumer.consume(num_messages=g.batch_size, timeout=0.1)
-                proc = g.processing
-                now = time.monotonic()
-                if msgs and proc.per_batch:
-                    busy_until = max(busy_until, now) + proc.per_batch
-                    if not self._sleep_until(busy_until):
-                        break
+        self.consumer = Consumer(self._conf())
+        self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+        if g.parallel > 1 or g.buffer is not None:
+            bound = (g.buffer.high if g.buffer.size is not None else math.inf) if g.buffer is not None else None
+            self.pool = KeyOrderedPool(g.parallel, self._process_one, self.name, max_in_flight=bound)
+            self.tracker = PrefixTracker()
+            self._run_parallel(g)
+        last_commit = time.monotonic()
+        busy_until = time.monotonic()
+        while not self.stop_event.is_set():
+            msgs = self.consumer.consume(num_messages=g.batch_size, timeout=0.1)
+            proc = g.processing
+            now = time.monotonic()
+            if msgs and proc.per_batch:
+                busy_until = max(busy_until, now) + proc.per_batch
+                if not self._sleep_until(busy_until):
+                    break
+            busy_until = max(busy_until, time.monotonic())
+            if proc.fn is not None:
+                self._process_with_handler(msgs, proc)
+            elif proc.seconds > 0:
+                if not self._process_each(msgs, busy_until):
+                    break
                 busy_until = max(busy_until, time.monotonic())
-                if proc.fn is not None:
-                    self._process_with_handler(msgs, proc)
-                elif proc.seconds > 0:
-                    if not self._process_each(msgs, busy_until):
-                        break
-                    busy_until = max(busy_until, time.monotonic())
-                else:
-                    self._process_batch(msgs)
-                if time.monotonic() - last_commit >= g.commit_interval:
-                    self._commit(asynchronous=True)
-                    last_commit = time.monotonic()
-        except BaseException as exc:
-            self.error = exc
-            g.events.add("error", self.name, repr(exc)[:200])
-        finally:
-            self._close()
-            self.cpu_seconds = time.thread_time() - cpu0
+            else:
+                self._process_batch(msgs)
+            if time.monotonic() - last_commit >= g.commit_interval:
+                self._commit(asynchronous=True)
+                last_commit = time.monotonic()
 
     def _good(self, msgs: list[Any]) -> list[Any]:
         """The messages without errors; errors other than end-of-partition become events."""

@@ -8,6 +8,7 @@ members are started, scaled, counted and stopped is written once, here.
 from __future__ import annotations
 
 import itertools
+import random
 import threading
 import time
 from array import array
@@ -30,12 +31,67 @@ def check_count(n: Any) -> None:
                          f"Kafka client; members beyond the partition count sit idle anyway), got {n!r}")
 
 
+class Member:
+    """One member in its own thread: the bookkeeping every kind shares; a subclass writes :meth:`_loop` and
+    :meth:`_close` (how it reads, processes and acknowledges, and how it leaves)."""
+
+    suffix = "m"  # member names are <group>-<suffix><index>
+
+    def __init__(self, group: Any, index: int) -> None:
+        self.group, self.index = group, index
+        self.name = f"{group.group}-{self.suffix}{index}"
+        self.stop_event = threading.Event()
+        self.consumed = 0  # messages processed (and, in a share group, accepted)
+        self.owned: set[tuple[str, int]] = set()
+        self.error: BaseException | None = None
+        self.rng = random.Random(index)
+        self.done_t, self.done_n = array("d"), array("q")  # when it had processed how many (per batch)
+        self.cpu_seconds = 0.0  # this member thread's CPU time (librdkafka's own threads not included)
+        self.pool_cpu_seconds = 0.0  # its processing pool's threads' CPU time, if it has a pool
+        self.stats: dict[str, Any] | None = None  # librdkafka's last statistics, when asked for
+        self.peak_buffered = 0  # the most messages it held at once
+        self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
+
+    def _done(self, n: int) -> None:
+        """Count ``n`` more processed messages, with the time (for throughput and rebalance pauses)."""
+        self.consumed += n
+        self.done_t.append(time.monotonic())
+        self.done_n.append(self.consumed)
+
+    def _run(self) -> None:
+        """The thread: join, loop until stopped, and leave, recording an error rather than losing it."""
+        cpu0 = time.thread_time()
+        self.group.events.add("joined", self.name, "")
+        try:
+            self._loop()
+        except BaseException as exc:
+            self.error = exc
+            self.group.events.add("error", self.name, repr(exc)[:200])
+        finally:
+            self._close()
+            self.cpu_seconds = time.thread_time() - cpu0
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def _sleep_until(self, deadline: float) -> bool:
+        """Sleep until ``deadline`` in short steps; False if asked to stop meanwhile."""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return True
+            if self.stop_event.wait(min(left, 0.1)):
+                return False
+
+
 class MemberGroup:
     """Members in threads: ``start``, ``scale(n)`` live, exact counts, a processed timeline, ``stop``.
 
-    A subclass sets ``member_type`` (called as ``member_type(group, index)``; a member has ``name``, ``thread``,
-    ``stop_event``, ``consumed``, ``done_t``/``done_n``, ``error``, ``cpu_seconds``, ``pool_cpu_seconds`` and
-    ``peak_buffered``) and may do something before the first member starts (:meth:`_before_start`).
+    A subclass sets ``member_type`` (a :class:`Member` subclass, called as ``member_type(group, index)``) and may
+    do something before the first member starts (:meth:`_before_start`).
     """
 
     member_type: Callable[[Any, int], Any]

@@ -26,10 +26,8 @@ from __future__ import annotations
 import collections
 import functools
 import math
-import random
 import threading
 import time
-from array import array
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
@@ -40,7 +38,7 @@ from kafkabp.broker import _rdkafka_log, client_config
 from kafkabp.ledger import HEADER, HEADER_SIZE, MAGIC, Ledger
 from kafkabp.workload.base import EventLog
 from kafkabp.workload.consumer import _spin_cpu
-from kafkabp.workload.group import MemberGroup
+from kafkabp.workload.group import Member, MemberGroup
 from kafkabp.workload.processing import Processing
 
 ACK_TYPES = ("accept", "release", "reject")
@@ -112,27 +110,18 @@ class _Done:
         return self.floor + len(self.above)
 
 
-class _Member:
+class _Member(Member):
     """One share-group member: its own ShareConsumer in its own thread."""
 
+    suffix = "s"
+
     def __init__(self, group: "ShareGroup", index: int) -> None:
-        self.group, self.index = group, index
-        self.name = f"{group.group}-s{index}"
-        self.stop_event = threading.Event()
-        self.consumed = 0  # processed and accepted
+        super().__init__(group, index)
+        self.group: ShareGroup = group
         self.acks: collections.Counter[str] = collections.Counter()
         self.partitions: set[int] = set()  # partitions it received records from
-        self.error: BaseException | None = None
-        self.rng = random.Random(index)
-        self.done_t, self.done_n = array("d"), array("q")
-        self.cpu_seconds = 0.0
-        self.pool_cpu_seconds = 0.0  # parity with ConsumerGroup's workers (no thread pool here)
-        self.stats: dict[str, Any] | None = None
-        self.owned: set[tuple[str, int]] = set()
-        self.in_hand = 0  # records acquired by this member and not yet acknowledged
+        self.in_hand = 0  # records acquired by this member and not yet acknowledged (peak_buffered: the most)
         self.in_hand_bytes = 0  # their values' bytes
-        self.peak_buffered = 0  # the most it held at once (one share fetch's worth)
-        self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
 
     def _conf(self) -> dict[str, Any]:
         g = self.group
@@ -153,40 +142,26 @@ class _Member:
             self.group._count("ack_failed", n)
             self.group.events.add("ack_failed", self.name, f"{n} records: {exc}"[:200])
 
-    def _done(self, n: int) -> None:
-        self.consumed += n
-        self.done_t.append(time.monotonic())
-        self.done_n.append(self.consumed)
-
-    def _run(self) -> None:
+    def _loop(self) -> None:
         g = self.group
-        cpu0 = time.thread_time()
-        g.events.add("joined", self.name, "")
-        try:
-            self.consumer = ShareConsumer(self._conf())
-            self.consumer.set_acknowledgement_commit_callback(self._on_ack_commit)
-            self.consumer.subscribe([g.topic])
-            busy_until = time.monotonic()
-            while not self.stop_event.is_set():
-                try:
-                    batch = self.consumer.poll(timeout=0.1)  # a Messages batch, acquired for this member
-                except KafkaException as exc:  # a coordinator moving, a broker restarting: poll again
-                    err = exc.args[0] if exc.args else None
-                    if not (isinstance(err, KafkaError) and err.retriable()):
-                        raise
-                    g.events.add("consume_error", self.name, err.str())
-                    self.stop_event.wait(0.2)
-                    continue
-                msgs = self._good(batch)
-                if not msgs:
-                    continue
-                busy_until = self._handle(msgs, max(busy_until, time.monotonic()))
-        except BaseException as exc:
-            self.error = exc
-            g.events.add("error", self.name, repr(exc)[:200])
-        finally:
-            self._close()
-            self.cpu_seconds = time.thread_time() - cpu0
+        self.consumer = ShareConsumer(self._conf())
+        self.consumer.set_acknowledgement_commit_callback(self._on_ack_commit)
+        self.consumer.subscribe([g.topic])
+        busy_until = time.monotonic()
+        while not self.stop_event.is_set():
+            try:
+                batch = self.consumer.poll(timeout=0.1)  # a Messages batch, acquired for this member
+            except KafkaException as exc:  # a coordinator moving, a broker restarting: poll again
+                err = exc.args[0] if exc.args else None
+                if not (isinstance(err, KafkaError) and err.retriable()):
+                    raise
+                g.events.add("consume_error", self.name, err.str())
+                self.stop_event.wait(0.2)
+                continue
+            msgs = self._good(batch)
+            if not msgs:
+                continue
+            busy_until = self._handle(msgs, max(busy_until, time.monotonic()))
 
     def _good(self, batch: Iterable[Any]) -> list[Any]:
         good = []
@@ -295,14 +270,6 @@ class _Member:
         self.group._settle(sent, ["release"] * len(sent))
         self.in_hand = self.in_hand_bytes = 0
         return time.monotonic()
-
-    def _sleep_until(self, deadline: float) -> bool:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return True
-            if self.stop_event.wait(min(left, 0.1)):
-                return False
 
     def _close(self) -> None:
         consumer = getattr(self, "consumer", None)
