@@ -510,11 +510,12 @@ def _write_state(info: BrokerInfo) -> None:
     _state_file().write_text(json.dumps(data, indent=2))
 
 
-def log_tail(lines: int = 30) -> str:
-    """The last lines of the local broker's log (and its stdout), for error messages."""
+def log_tail(lines: int = 30, home: Path | None = None) -> str:
+    """The last lines of the local broker's log (and its stdout), for error messages; ``home``: another
+    node's folder (a cluster node's, :mod:`kafkabp.cluster`)."""
     out = []
     for name in ("server.log", "stdout.log"):
-        path = _local_dir() / "logs" / name
+        path = (home or _local_dir()) / "logs" / name
         if path.exists():
             text = path.read_text(errors="replace").splitlines()[-lines:]
             out.append(f"--- {path}\n" + "\n".join(text))
@@ -689,11 +690,9 @@ def _start_local(port: int | None, *, keep_data: bool = False) -> BrokerInfo:
     java = find_java_info()
     libs = kafka_libs(verify=True)
     home = _local_dir()
-    data, logs = home / "data", home / "logs"
+    data = home / "data"
     props = home / "server.properties"
-    # an explicit, sorted classpath of real paths: class-data archives record it, and must see the same
-    # one each time (also through a symlinked KAFKA_HOME)
-    classpath = os.pathsep.join(sorted(os.path.realpath(p) for p in libs.glob("*.jar")))
+    classpath = _classpath(libs)
     if keep_data:
         if not (props.exists() and (data / "meta.properties").exists()):
             raise BrokerError(f"there is no local broker data in {home} to restart on: start a broker first "
@@ -713,22 +712,7 @@ def _start_local(port: int | None, *, keep_data: bool = False) -> BrokerInfo:
         shutil.rmtree(data, ignore_errors=True)  # a fresh cluster each start: lessons need no history
         shutil.copytree(template, data)
         props.write_text(_server_properties(port, controller_port, data))
-    logs.mkdir(parents=True, exist_ok=True)
-    heap = os.environ.get("KAFKABP_BROKER_HEAP", "512m")
-    jvm = [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
-    class_data, training = _class_data_flags(java, jvm, classpath, "broker")
-    cmd = [
-        java.path, *jvm, *class_data,
-        "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true", f"-Dkafka.logs.dir={logs}",
-        f"-Dlog4j2.configurationFile={_resource_path('log4j2-broker.properties')}",
-        "-cp", classpath, "kafka.Kafka", str(props),
-    ]
-    with open(logs / "stdout.log", "wb") as out:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, cwd=home)
-    _CHILDREN.append(proc)
-    if training:  # so that the next start knows when this JVM has finished writing its archive
-        Path(f"{training}.pid").write_text(str(proc.pid))
+    proc = _spawn_node(java, classpath, home)
     info = BrokerInfo(bootstrap=f"127.0.0.1:{port}", kind="local", pid=proc.pid,
                       version=KAFKA_VERSION, started=True)
     deadline = time.monotonic() + START_TIMEOUT_S
@@ -751,12 +735,41 @@ def _start_local(port: int | None, *, keep_data: bool = False) -> BrokerInfo:
                       f"Last lines of its log:\n{log_tail()}")
 
 
+def _classpath(libs: Path) -> str:
+    """An explicit, sorted classpath of real paths: class-data archives record it, and must see the same
+    one each time (also through a symlinked KAFKA_HOME)."""
+    return os.pathsep.join(sorted(os.path.realpath(p) for p in libs.glob("*.jar")))
+
+
+def _spawn_node(java: Java, classpath: str, home: Path) -> subprocess.Popen:
+    """Start one Kafka node (``kafka.Kafka home/server.properties``), logging to ``home/logs``; not waiting."""
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    heap = os.environ.get("KAFKABP_BROKER_HEAP", "512m")
+    jvm = [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+    class_data, training = _class_data_flags(java, jvm, classpath, "broker")
+    cmd = [
+        java.path, *jvm, *class_data,
+        "-XX:+ExitOnOutOfMemoryError", "-Djava.awt.headless=true", f"-Dkafka.logs.dir={logs}",
+        f"-Dlog4j2.configurationFile={_resource_path('log4j2-broker.properties')}",
+        "-cp", classpath, "kafka.Kafka", str(home / "server.properties"),
+    ]
+    with open(logs / "stdout.log", "wb") as out:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True, cwd=home)
+    _CHILDREN.append(proc)
+    if training:  # so that the next start knows when this JVM has finished writing its archive
+        Path(f"{training}.pid").write_text(str(proc.pid))
+    return proc
+
+
 _CHILDREN: list[subprocess.Popen] = []  # brokers started by this process, reaped on stop
 
 
-def _kill(pid: int, timeout: float = 30.0) -> None:
+def _kill(pid: int, timeout: float = 30.0, sig: int = signal.SIGTERM) -> None:
+    """Signal ``pid`` (SIGTERM: a clean shutdown) and wait until it is gone; SIGKILL after ``timeout`` s."""
     with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+        os.kill(pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for child in _CHILDREN:

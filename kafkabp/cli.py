@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kafkabp import broker
+from kafkabp import broker, cluster
 
 PACKAGES = ["confluent_kafka", "pandas", "plotly", "ipywidgets", "jupyterlab", "nbformat"]
 OPTIONAL = ["nbval", "testcontainers", "anywidget"]
@@ -136,6 +136,15 @@ def _first_start_hint(mode: str | None) -> None:
 
 
 def _broker(args: argparse.Namespace) -> int:
+    if args.action == "up" and args.nodes:
+        if args.port or args.mode:
+            print("error: --port and --mode are for the single broker; the local cluster runs from Kafka's jars "
+                  "on free ports: drop them, or drop --nodes", file=sys.stderr)
+            return 2
+        print(cluster.ensure_cluster(args.nodes))
+        print(f"local cluster up: {args.nodes} broker(s) and a controller (`kafkabp broker status` lists them)",
+              file=sys.stderr)
+        return 0
     if args.action == "up":
         _first_start_hint(args.mode)
         info = broker.ensure_broker_info(mode=args.mode, port=args.port)
@@ -145,13 +154,22 @@ def _broker(args: argparse.Namespace) -> int:
         return 0
     if args.action == "down":
         print("stopped the broker" if broker.stop_broker() else "no kafkabp broker was running")
+        if cluster.stop_cluster():
+            print("stopped the local cluster")
         return 0
     if args.action == "status":
-        info = broker.running_broker()
-        if info is None:
+        info, nodes = broker.running_broker(), cluster.cluster_info()
+        if info is None and nodes is None:
             print("down")
             return 1
-        print(f"up: {info.kind} broker at {info.bootstrap}" + (f", pid {info.pid}" if info.pid else ""))
+        if info:
+            print(f"up: {info.kind} broker at {info.bootstrap}" + (f", pid {info.pid}" if info.pid else ""))
+        if nodes:
+            print(f"cluster at {nodes.bootstrap}:")
+            for n in [*nodes.nodes, *([nodes.controller] if nodes.controller else [])]:
+                state = "paused" if n.paused else "up" if n.alive else "stopped"
+                role = "controller" if n is nodes.controller else "broker"
+                print(f"  node {n.id} ({role}) port {n.port}: {state}" + (f", pid {n.pid}" if n.alive else ""))
         return 0
     if args.action == "logs":
         info = broker._read_state()
@@ -188,6 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("action", choices=["up", "down", "status", "logs"])
     b.add_argument("--mode", choices=broker.MODES, default=None, help="force how to get a broker")
     b.add_argument("--port", type=int, default=None, help="port for a new local broker (default: a free one)")
+    b.add_argument("--nodes", type=int, default=None, choices=range(1, cluster.MAX_NODES + 1), metavar="N",
+                   help="up: a local cluster of N brokers (1-9) and a controller instead (lesson 15)")
     b.add_argument("--lines", type=int, default=50, help="log lines to show")
     sub.add_parser("doctor", help="check Python, packages, Java, Kafka jars, Docker and the broker")
     lab_p = sub.add_parser("lab", help="ensure the broker, then open JupyterLab on notebooks/ "
@@ -203,6 +223,20 @@ def main(argv: list[str] | None = None) -> int:
                        "client quotas (names starting with kafkabp); restart notebook kernels first.")
     r.add_argument("--restart", action="store_true", help="also restart the local broker with empty data")
     r.add_argument("--results", action="store_true", help="also forget the stored results (lesson 14)")
+    w = sub.add_parser("workshop", help="workshops on poor networks: prepare a folder of wheels and Kafka's jars, "
+                       "or take the jars from one (make setup OFFLINE=DIR does both sides)",
+                       description="prepare DIR: download every wheel `make setup` installs and Kafka's jars into DIR "
+                       "(on a machine with network). install DIR: copy Kafka's jars from DIR into kafkabp's cache, "
+                       "each checked, with no network (`make setup OFFLINE=DIR` runs it after DIR's wheels).")
+    w.add_argument("action", choices=["prepare", "install"])
+    w.add_argument("dir", type=Path)
+    w.add_argument("--platform", action="append", default=[],
+                   help="prepare: wheels for this platform tag instead of this machine's (e.g. macosx_11_0_arm64; "
+                   "repeatable; passed to pip download)")
+    w.add_argument("--python-version", default=None, help="prepare: wheels for this Python (e.g. 3.12) instead of "
+                   "this one (passed to pip download)")
+    w.add_argument("--python", default=None, metavar="PATH", help="prepare: wheels for another Python on this "
+                   "machine, e.g. /usr/bin/python3.12 (pip download --python: exact, unlike --python-version)")
     args, unknown = parser.parse_known_args(argv)
     if unknown and args.command != "lab":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
@@ -224,6 +258,10 @@ def main(argv: list[str] | None = None) -> int:
 
             reset(restart=args.restart, results=args.results)
             return 0
+        if args.command == "workshop":
+            from kafkabp.workshop import workshop_command
+
+            return workshop_command(args)
     except broker.BrokerError as exc:
         print(f"error: {broker.redact(str(exc))}", file=sys.stderr)
         return 1

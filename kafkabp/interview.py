@@ -97,6 +97,13 @@ POINTS: tuple[Point, ...] = (
                     f"{_note(m, 'lost')}, without an error on the consumer",
           "once the time lag passes the topic's retention, the broker deletes unread messages and the consumer "
           "jumps ahead silently"),
+    Point("symptoms", "Replication pushes back", "15", ("frozen_follower_wait_s", "buffer_errors_min_insync"),
+          lambda m: f"with `acks=all`, one frozen follower held every write for {_n(m, 'frozen_follower_wait_s')} "
+                    f"until the leader dropped it from the ISR; with fewer live replicas than "
+                    f"`min.insync.replicas`, writes stopped and `produce()` raised `BufferError` "
+                    f"{_n(m, 'buffer_errors_min_insync')}{_note(m, 'buffer_errors_min_insync')}",
+          "with `acks=all` a producer waits for every in-sync replica: a slow or lost follower raises produce "
+          "latency, and below `min.insync.replicas` writes are refused until the producer's own queue is full"),
     Point("measure", "Offset lag and time lag", "02", ("time_lag_spread",),
           lambda m: f"the same offset lag meant time lags {_n(m, 'time_lag_spread')} apart"
                     f"{_note(m, 'time_lag_spread')}, "
@@ -145,6 +152,13 @@ POINTS: tuple[Point, ...] = (
           "the broker itself throttles clients past `producer_byte_rate` / `consumer_byte_rate`",
           "coarse and per client id: it protects neighbours and the cluster, and the throttled client's latency "
           "and queue grow instead"),
+    Point("mitigations", "Choose acks and min.insync.replicas", "15", ("acks_all_vs_1_p50", "lost_acknowledged"),
+          lambda m: f"`acks=all` cost {_n(m, 'acks_all_vs_1_p50')} the median produce latency of `acks=1`; with "
+                    f"idempotence, a lost broker cost {_n(m, 'lost_acknowledged')} acknowledged messages",
+          "`acks`, the replication factor and `min.insync.replicas` trade produce latency and availability "
+          "against durability",
+          "`acks=1` answers sooner but loses acknowledged writes if the leader dies before its followers copy "
+          "them; `min.insync.replicas` equal to the replication factor stops writes when any replica is lost"),
     Point("mitigations", "Bounded buffers with pause/resume", "09", ("peak_mb_paused", "peak_mb_unbounded"),
           lambda m: f"pause()/resume() kept a slow sink's buffer at {_n(m, 'peak_mb_paused')} against "
                     f"{_n(m, 'peak_mb_unbounded')} unbounded, with no eviction",

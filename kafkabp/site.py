@@ -12,7 +12,6 @@ the exercise stubs marked ``# NBVAL_RAISES_EXCEPTION``.
 from __future__ import annotations
 
 import html
-import json
 import os
 import re
 import sys

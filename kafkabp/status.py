@@ -8,6 +8,7 @@ as none) and seglo/kafka-lag-exporter LookupTable.scala (MemoryTable), so the co
 
 from __future__ import annotations
 
+import bisect
 import enum
 import math
 from collections import deque
@@ -234,13 +235,18 @@ class TimeLagTable:
         extrapolate on the line from the oldest to the newest point (kafka-lag-exporter); None if < 2 points.
 
         A table that is all one flat run gives -inf below it and +inf above it, as kafka-lag-exporter does."""
-        if len(self._points) < 2:
+        points = self._points
+        if len(points) < 2:
             return None
-        left, right = self._points[0], self._points[-1]
-        for i in range(len(self._points) - 1, 0, -1):
-            if self._points[i - 1][0] <= offset <= self._points[i][0]:
-                left, right = self._points[i - 1], self._points[i]
-                break
+        # The newest pair with points[i - 1] <= offset <= points[i]: the last two for a group near the head; else,
+        # as offsets never decrease along the table (add() drops a lower one), the pair ending at the first point
+        # above `offset`, found by binary search. (Scanning back from the newest point cost a monitor of 1,000
+        # partitions 15 ms a sample when its group was 30 s behind.)
+        if points[-2][0] <= offset <= points[-1][0]:
+            left, right = points[-2], points[-1]
+        else:
+            i = self._first_above(offset)
+            left, right = (points[i - 1], points[i]) if 0 < i < len(points) else (points[0], points[-1])
         dx = right[1] - left[1]
         dy = right[0] - left[0]
         steps_back = right[0] - offset
@@ -258,6 +264,12 @@ class TimeLagTable:
         if committed_offset >= log_end_offset:
             return 0.0
         produced = self.time_at(committed_offset)
-        if produced is None or not math.isfinite(produced):
-            produced = next((t for offset, t in self._points if offset > committed_offset), now)
+        if produced is None or not math.isfinite(produced):  # the oldest point above committed_offset, if any
+            i = self._first_above(committed_offset)
+            produced = self._points[i][1] if i < len(self._points) else now
         return max(0.0, now - produced)
+
+    def _first_above(self, offset: int) -> int:
+        """Index of the oldest point whose offset is above ``offset`` (len(self) if none): offsets never decrease
+        along the table, and (offset, inf) sorts after every point at ``offset``."""
+        return bisect.bisect_right(self._points, (offset, math.inf))

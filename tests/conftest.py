@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Iterator
 
 import pytest
 
@@ -17,6 +18,20 @@ def kafka_bootstrap() -> str:
     if info.started and not os.environ.get("KAFKABP_KEEP_BROKER"):
         kafkabp.stop_all()
         kafkabp.stop_broker()
+
+
+@pytest.fixture(scope="module")
+def three_nodes(kafka_bootstrap: str) -> Iterator[str]:
+    """A local cluster of three brokers for one test module (lesson 15's); the process goes back to the single
+    broker after it, and the cluster stops (it holds about 1 GB)."""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        pytest.skip("the local cluster runs beside kafkabp's own broker, not an external one")
+    try:
+        yield kafkabp.ensure_cluster(3)
+    finally:
+        kafkabp.ensure_broker()  # the tests after this module use the single broker
+        assert kafkabp.client_config()["bootstrap.servers"] == kafka_bootstrap
+        kafkabp.stop_cluster()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import random
+import re
 import threading
 import time
 from typing import Any, Mapping, Sequence, Union
@@ -22,6 +23,47 @@ log = logging.getLogger("kafkabp")
 KeyMode = Union[str, None]
 
 
+def _error_names() -> dict[str, str]:
+    """librdkafka's error descriptions ("Broker: Not enough in-sync replicas") -> names ("NOT_ENOUGH_REPLICAS")."""
+    names: dict[str, str] = {}
+    for code in [*range(-200, -100), *range(0, 200)]:
+        try:
+            err = KafkaError(code)
+            name, text = err.name(), err.str()
+        except Exception:  # noqa: BLE001 - a code librdkafka does not know
+            continue
+        if name and text and not name.startswith("ERR_"):
+            names.setdefault(text, name)
+    return names
+
+
+_PRODUCE_ERROR = re.compile(r"encountered error: (.+?)(?: \(actions|$)")
+
+
+class _ProduceErrorLog(logging.Logger):
+    """One producer's librdkafka log when ``debug`` includes ``msg``: counts the errors produce requests met, by
+    code (``NOT_ENOUGH_REPLICAS``...). The client retries those itself, so no delivery report ever shows them.
+    Records at INFO and above go on to kafkabp's librdkafka logger, as without the debug setting."""
+
+    _names: dict[str, str] | None = None
+
+    def __init__(self, counts: dict[str, int]) -> None:
+        super().__init__("kafkabp.librdkafka.produce", logging.DEBUG)
+        self.counts = counts
+
+    def handle(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.INFO:
+            _rdkafka_log.handle(record)
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 3 and args[0] == "MSGSET":
+            m = _PRODUCE_ERROR.search(str(args[2]))
+            if m:
+                if _ProduceErrorLog._names is None:
+                    _ProduceErrorLog._names = _error_names()
+                name = _ProduceErrorLog._names.get(m.group(1), m.group(1))
+                self.counts[name] = self.counts.get(name, 0) + 1
+
+
 class RateProducer:
     """Produce ``message_size``-byte records to a topic at a target rate (or full speed) in a thread.
 
@@ -32,6 +74,9 @@ class RateProducer:
     Every value starts with the producer's id and a sequence number (12 bytes, see
     :mod:`kafkabp.ledger`; a ``message_size`` below 12 still writes those 12), so ``ledger`` can
     say exactly which messages were lost or processed twice.
+    ``latency_every=N`` keeps in ``ack_latencies`` the seconds from ``produce()`` to the delivery report of every
+    Nth message (a Python call per delivery: for modest rates); ``producer_config={"debug": "msg"}`` makes it count
+    the errors produce requests met and the client retried, by code, in ``produce_errors``.
     """
 
     def __init__(
@@ -53,6 +98,7 @@ class RateProducer:
         on_buffer_full: str = "block",
         demand: Rate = None,
         source_buffer: int | None = None,
+        latency_every: int = 0,
     ) -> None:
         if message_size < 0:
             raise ValueError(f"message_size must be >= 0 bytes, got {message_size}")
@@ -85,7 +131,8 @@ class RateProducer:
                              "every retry would count as a dropped message")
         if config is not None and not isinstance(config, Mapping):
             raise TypeError(f"producer_config must be a dict of settings, e.g. {{'linger.ms': 5}}, got {config!r}")
-        check_client_config("producer", {"linger.ms": 5, **(config or {})})  # before the broker is involved
+        # before the broker is involved (without `debug`: the throwaway check client would print its debug log)
+        check_client_config("producer", {"linger.ms": 5, **{k: v for k, v in (config or {}).items() if k != "debug"}})
         self._started_at = time.monotonic()
         self._key_list = [f"key-{i}".encode() for i in range(max(1, key_count))]
         self.max_messages = max_messages
@@ -113,7 +160,22 @@ class RateProducer:
         conf.update({"statistics.interval.ms": stats_interval_ms or 1000, "stats_cb": self._on_stats})
         self._stats_at = 0.0
         self._final_outstanding: int | None = None
+        # latency_every=N: report every delivery (one Python call per message: use it at modest rates) and keep the
+        # seconds from produce() to the delivery report of every Nth message (the broker's acknowledgement; with
+        # acks=0, the moment it was sent), from librdkafka's Message.latency().
+        if not isinstance(latency_every, int) or isinstance(latency_every, bool) or latency_every < 0:
+            raise ValueError(f"latency_every must be a whole number >= 0 (0: off), got {latency_every!r}")
+        self.latency_every, self._acked = latency_every, 0
+        self.ack_latencies: list[float] = []
+        if latency_every:
+            conf["delivery.report.only.error"] = False
         conf.update(config or {})
+        # Errors of produce requests (retried inside the client) by code, counted from librdkafka's `msg` debug log:
+        # only when asked for with producer_config={"debug": "msg"} (a log line per request costs a little).
+        self.produce_errors: dict[str, int] = {}
+        debug = {d.strip() for d in str(conf.get("debug") or "").split(",")}
+        if debug & {"msg", "all"} and conf.get("logger") is _rdkafka_log:
+            conf["logger"] = _ProduceErrorLog(self.produce_errors)
         self._producer = Producer(conf)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -129,6 +191,12 @@ class RateProducer:
             value = msg.value()
             if value is not None and len(value) >= HEADER_SIZE:
                 self.ledger.failed(self.producer_id, int.from_bytes(value[4:12], "big"))
+        elif self.latency_every:  # a delivery report for every message: note every Nth one's latency
+            self._acked += 1
+            if self._acked % self.latency_every == 0:
+                latency = msg.latency()  # librdkafka's own clock: produce() until acknowledged (µs resolution)
+                if latency is not None:
+                    self.ack_latencies.append(float(latency))
 
     def _on_error(self, err: KafkaError) -> None:
         """Client-level errors; ``_ALL_BROKERS_DOWN`` is the first sign that the broker is gone."""
@@ -326,5 +394,6 @@ class RateProducer:
         return {"produced": self.produced, "delivered": self.delivered, "failed": self.failed,
                 "buffer_full": self.buffer_full, "throttle_events": self.throttle_events,
                 "dropped": self.dropped, "shed": self.shed, "held_back": int(self.held_back),
-                "throttle_time_ms": self.throttle_time_ms, "errors": dict(self.errors)}
+                "throttle_time_ms": self.throttle_time_ms, "errors": dict(self.errors),
+                "produce_errors": dict(self.produce_errors)}
 
