@@ -133,6 +133,9 @@ def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any],
         "duration": duration,
         "produced": int(produced["produced"]), "delivered": int(produced["delivered"]),
         "failed": int(produced["failed"]), "consumed": int(consumed),
+        # why they failed, by librdkafka's error name: _PURGE_QUEUE/_PURGE_INFLIGHT = still unacknowledged when
+        # the run stopped (a broker that could not keep up), _MSG_TIMED_OUT = message.timeout.ms passed
+        "failed_by": dict(produced.get("failed_by", {})),
         "peak_lag": int(tl["lag"].max()) if len(tl) else 0,
         "final_lag": int(tl["lag"].iloc[-1]) if len(tl) else 0,
         "lag_slope": slope,

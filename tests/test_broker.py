@@ -179,6 +179,7 @@ def test_a_broker_that_dies_mid_experiment_is_reported(kafka_bootstrap: str, tmp
     # stopped at 4 s; stop_broker() itself takes a few seconds on a loaded machine (7.2 s seen at load 10-15)
     assert events[0]["kind"] == "broker_unreachable" and 3.5 <= events[0]["t"] <= 9.0, events
     assert s["failed"] > 0 and s["delivered"] + s["failed"] == s["produced"], s  # nothing lost silently
+    assert sum(s["failed_by"].values()) == s["failed"], s  # and each failure says why, by librdkafka's error name
     assert s["counts_exact"] is False and s["lost"] is None, s  # no broker to read the unread tail from
     assert seen["took"] < 45, seen["took"]
     state = Path(_isolated_env_home(tmp_path)) / "broker.json"

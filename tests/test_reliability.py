@@ -193,7 +193,9 @@ for mode, conf in (("idempotent", {"acks": "all", "enable.idempotence": True}),
     exp = kafkabp.Experiment(rate=2000, consumers=1, partitions=2, producer_config=conf, keep=True)
     r = exp.run(26, progress=False, actions=[(3.0, lambda e: kafkabp.restart_broker(crash=True))])
     p = r.processed
-    after = int(p[p["t"] > r.summary["duration"] - 6]["processed"].max() - p[p["t"] <= r.summary["duration"] - 6]["processed"].max())
+    cut = r.summary["duration"] - 6  # what the group processed in the last 6 s (0 if it never came back)
+    before, last = p.loc[p["t"] <= cut, "processed"].max(), p["processed"].max()
+    after = int((0 if last != last else last) - (0 if before != before else before))  # x != x: NaN, no rows
     records, distinct = log_records(exp.topic, 2)
     out[mode] = {**{k: r.summary[k] for k in ("produced", "delivered", "failed", "consumed", "lost", "duplicates",
                                              "counts_exact", "broker_outages", "broker_unreachable_s")},

@@ -140,7 +140,8 @@ class RateProducer:
         self.produced = self.failed = 0
         self.buffer_full = self.throttle_events = 0
         self.throttle_time_ms = 0.0
-        self.errors: dict[str, int] = {}
+        self.errors: dict[str, int] = {}  # client errors (error_cb) and failed deliveries, by error name
+        self.failed_by: dict[str, int] = {}  # failed deliveries only: sums to `failed`
         self.last_stats: dict[str, Any] | None = None
         self.stats_at_stop: dict[str, Any] | None = None  # the last statistics before stop() drained the queue
         self.last_busy_stats: dict[str, Any] | None = None  # the last statistics whose windows saw messages
@@ -188,6 +189,7 @@ class RateProducer:
         if err is not None:
             self.failed += 1
             self.errors[err.name()] = self.errors.get(err.name(), 0) + 1
+            self.failed_by[err.name()] = self.failed_by.get(err.name(), 0) + 1
             value = msg.value()
             if value is not None and len(value) >= HEADER_SIZE:
                 self.ledger.failed(self.producer_id, int.from_bytes(value[4:12], "big"))
@@ -395,5 +397,6 @@ class RateProducer:
                 "buffer_full": self.buffer_full, "throttle_events": self.throttle_events,
                 "dropped": self.dropped, "shed": self.shed, "held_back": int(self.held_back),
                 "throttle_time_ms": self.throttle_time_ms, "errors": dict(self.errors),
+                "failed_by": dict(self.failed_by),
                 "produce_errors": dict(self.produce_errors)}
 
