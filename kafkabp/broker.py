@@ -952,17 +952,7 @@ def restart_broker(*, crash: bool = True) -> BrokerInfo:
         if info is None or info.kind != "local" or not info.pid:
             raise BrokerError("restart_broker() restarts the local broker kafkabp started: start one first with "
                               "kafkabp.ensure_broker() (an external cluster or a container is not kafkabp's to restart)")
-        if crash:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(info.pid, signal.SIGKILL)
-            deadline = time.monotonic() + 30
-            while _pid_alive(info.pid) and time.monotonic() < deadline:
-                for child in _CHILDREN:
-                    if child.pid == info.pid:
-                        child.poll()
-                time.sleep(0.05)
-        else:
-            _kill(info.pid)
+        _kill(info.pid, sig=signal.SIGKILL if crash else signal.SIGTERM)
         _CURRENT = _start_local(None, keep_data=True)
         return _CURRENT
 
