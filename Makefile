@@ -18,7 +18,7 @@ PIP_FAILED = $(if $(OFFLINE),$(OFFLINE_FAILED))
 
 setup: $(STAMP)  ## create .venv and install kafkabp with its test tools (once)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	@$(if $(OFFLINE),test -d "$(OFFLINE)/wheels" || { echo "error: OFFLINE=$(OFFLINE) has no wheels/ folder: make it on a \
 machine with network with \`kafkabp workshop prepare DIR\` (see docs/instructor.md)" >&2; exit 1; })
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,9 +29,10 @@ machine with network with \`kafkabp workshop prepare DIR\` (see docs/instructor.
 		|| $(BIN)/python -m pip install --quiet $(PIP_FROM) -e ".[dev,java]" $(PIP_FAILED)
 	$(if $(OFFLINE),$(BIN)/kafkabp workshop install "$(OFFLINE)")
 	@# `jupyter nbconvert --execute` would save every widget's state in the notebook: the dashboard's chart
-	@# (plotly's FigureWidget) carries its 5 MB JavaScript bundle in that state.
+	@# (plotly's FigureWidget) carries its 5 MB JavaScript bundle in that state. kafkabp.site.drop_widget_state
+	@# drops it after the run (store_widget_state=false instead breaks nbclient on `interact`: see that function).
 	@mkdir -p $(VENV)/etc/jupyter
-	@echo '{"NotebookClient": {"store_widget_state": false}}' > $(VENV)/etc/jupyter/jupyter_config.json
+	@echo '{"Exporter": {"preprocessors": ["kafkabp.site.drop_widget_state"]}}' > $(VENV)/etc/jupyter/jupyter_config.json
 	touch $(STAMP)
 
 lab: setup  ## start (or reuse) the broker and open JupyterLab on notebooks/

@@ -302,7 +302,7 @@ class LagMonitor:
             return 0.0
         last = tl.iloc[-1]
         rates = [max(0.0, float(last[c])) if pd.notna(last[c]) else 0.0 for c in ("produce_rate", "consume_rate")]
-        return drain_time(float(last["lag"]), *rates)
+        return drain_time(max(0.0, float(last["lag"])), *rates)
 
 
 _SAMPLE_COLUMNS = ["t", "topic", "partition", "log_end_offset", "committed_offset", "lag", "time_lag", "has_commit"]

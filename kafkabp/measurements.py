@@ -71,15 +71,21 @@ def _key(key: Any) -> str:
     return key
 
 
-def _plain(value: Any) -> int | float | str | bool | None:
-    """A JSON-friendly copy of ``value``: numpy numbers become Python's; anything else is refused."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
+def _number(value: Any, unit: str) -> int | float:
+    """``value`` as a plain Python number (numpy's too), checked: a finite number, or ``math.inf`` for seconds (a
+    drain that never ends reads "never"). A text, a bool, None or NaN is refused: lesson 14 quotes the number in a
+    sentence, and "lag grew at abc" or "at n/a" is no answer."""
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    raise TypeError(f"remember() stores a number, a string, a bool or None, got {type(value).__name__}: {value!r}")
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        v = float(value)
+        if math.isfinite(v) or (v == math.inf and unit == "s"):
+            return v
+        raise ValueError(f"remember() stores a measured number, got {v!r}: "
+                         + ("NaN means the run measured nothing; look at its samples and run it again"
+                            if math.isnan(v) else "only a time in seconds may be infinite (unit='s', read 'never')"))
+    raise TypeError(f"remember() stores a number (an int or float, numpy's too), got {type(value).__name__}: "
+                    f"{value!r}; convert it first, e.g. float(x) for a count read from a table")
 
 
 @dataclass(frozen=True)
@@ -88,7 +94,7 @@ class Measurement:
 
     lesson: str
     key: str
-    value: int | float | str | bool | None
+    value: int | float
     unit: str = ""
     note: str = ""
     at: str = ""  # ISO 8601, UTC
@@ -134,12 +140,12 @@ def format_value(value: Any, unit: str = "") -> str:
 def remember(lesson: Any, key: str, value: Any, *, unit: str = "", note: str = "", quiet: bool = False) -> None:
     """Store one of a lesson's key numbers (replacing the same lesson's earlier one) and say so in one line.
 
-    ``lesson`` 1 or "01"; ``key`` a short name ("lag_slope"); ``value`` a number (numpy's too), a string, a bool or
-    None; ``unit`` e.g. "msg/s", "s", "×", "%", "MB"; ``note`` what it was measured against, in a few words;
+    ``lesson`` 1 or "01"; ``key`` a short name ("lag_slope"); ``value`` a finite number (numpy's too), or ``math.inf``
+    with ``unit="s"`` (a time that never came: "never"); ``unit`` e.g. "msg/s", "s", "×", "%", "MB"; ``note`` what it was measured against, in a few words;
     ``quiet`` stores without printing. Returns None (a Check cell's last line shows nothing more);
     :func:`recall` reads it back.
     """
-    m = Measurement(lesson_id(lesson), _key(key), _plain(value), str(unit), str(note),
+    m = Measurement(lesson_id(lesson), _key(key), _number(value, str(unit)), str(unit), str(note),
                     datetime.now(timezone.utc).isoformat(timespec="seconds"))
     folder = results_dir() / m.lesson
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,7 +170,9 @@ def _read(path: Path) -> Measurement | None:
     try:
         with open(path, encoding="utf-8") as f:
             raw = json.load(f)
-        return Measurement(**{k: raw[k] for k in ("lesson", "key", "value", "unit", "note", "at")})
+        m = Measurement(**{k: raw[k] for k in ("lesson", "key", "value", "unit", "note", "at")})
+        _number(m.value, m.unit)  # a number edited by hand into a word is skipped like a broken file
+        return m
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:  # edited by hand: say so, and skip it

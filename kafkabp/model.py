@@ -62,10 +62,11 @@ def growth_rate(arrival_rate: float, service_rate: float) -> float:
 
 
 def drain_time(lag: float, arrival_rate: float, service_rate: float) -> float:
-    """Seconds until lag reaches zero: lag / (service - arrival); 0.0 if lag <= 0, math.inf if service <= arrival."""
-    lag = float(lag)
-    if math.isnan(lag):
-        raise ValueError("lag=nan must be a number of messages")
+    """Seconds until lag reaches zero: lag / (service - arrival); 0.0 if lag is 0, math.inf if service <= arrival.
+
+    A negative lag is refused (a ValueError naming it): it means a committed offset past the log end, a reading to
+    fix, not a queue that is already empty."""
+    lag = _non_negative("lag", lag, "messages")
     lam = _non_negative("arrival_rate", arrival_rate, "messages per second")
     mu = _non_negative("service_rate", service_rate, "messages per second", allow_inf=True)
     if lag <= 0:

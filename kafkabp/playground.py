@@ -205,10 +205,26 @@ def processing_model(model: str, ms: float) -> Processing:
     return {"fixed": fixed, "exponential": exponential, "lognormal": lognormal, "cpu": cpu}[model](s)
 
 
-def experiment_kwargs(settings: Settings, *, client_id: str | None = None) -> dict[str, Any]:
+def describe(settings: Settings) -> str:
+    """A run's label for ``settings``: the preset's name when they are a preset's, else the knobs that set the load
+    and the mitigations that are on ("2,000 msg/s · 2 consumers · 1 ms · AIMD")."""
+    for name, (preset, _) in PRESETS.items():
+        if dataclasses.replace(preset, time_limit=settings.time_limit) == settings:
+            return name
+    s = settings
+    parts = [f"{s.rate:,.0f} msg/s", f"{s.consumers} consumer{'s' if s.consumers != 1 else ''}",
+             f"{s.processing_ms:g} ms"]
+    parts += [name for name, on in (("AIMD", s.aimd), ("autoscaler", s.autoscaler), ("pause/resume", s.pause_resume),
+                                    (f"{s.parallel} threads", s.parallel > 1), (f"{s.quota} quota", s.quota != "off"))
+              if on]
+    return " · ".join(parts)
+
+
+def experiment_kwargs(settings: Settings, *, client_id: str | None = None, label: str | None = None) -> dict[str, Any]:
     """The :class:`~kafkabp.experiment.Experiment` arguments for ``settings`` (fresh mitigation objects each time).
 
-    ``client_id``: the client id the quota applies to (the producer's or the consumers', as ``settings.quota`` says).
+    ``client_id``: the client id the quota applies to (the producer's or the consumers', as ``settings.quota`` says);
+    ``label``: the run's name in figures and tables (default: :func:`describe`).
     """
     s = settings
     mitigations: list[Any] = []
@@ -227,7 +243,7 @@ def experiment_kwargs(settings: Settings, *, client_id: str | None = None) -> di
         hot_fraction=HOT_FRACTION, protocol=s.protocol, parallel=s.parallel,
         buffer=Buffer(s.buffer_size, when_full="pause") if s.pause_resume else None,
         mitigations=mitigations, commit_while_busy=s.model == "stuck",
-        sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW, label="playground",
+        sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW, label=label or describe(s),
     )
     if s.quota != "off" and client_id:
         key = "producer_config" if s.quota == "producer" else "consumer_config"
@@ -510,8 +526,11 @@ class Playground(widgets.VBox):
 
         threading.Thread(target=run, daemon=True, name="kafkabp-playground-button").start()
 
-    def start(self) -> Experiment:
-        """Start a fresh experiment with the controls' settings; it stops by itself after the time limit."""
+    def start(self, label: str | None = None) -> Experiment:
+        """Start a fresh experiment with the controls' settings; it stops by itself after the time limit.
+
+        ``label`` names the run in figures and tables; by default the preset's name or the settings
+        (:func:`describe`), numbered when this playground already has a run of that name ("overloaded (2)")."""
         with self._busy:
             if self.experiment is not None:
                 return self.experiment
@@ -525,7 +544,7 @@ class Playground(widgets.VBox):
                 admin.set_client_quota(client, **{f"{s.quota}_byte_rate": rate})
                 self._quota_client = client
             try:
-                exp = Experiment(**experiment_kwargs(s, client_id=client))
+                exp = Experiment(**experiment_kwargs(s, client_id=client, label=self._unique(label or describe(s))))
                 exp.start()
             except BaseException:
                 self._drop_quota()
@@ -622,9 +641,18 @@ class Playground(widgets.VBox):
         self.result = None
         self.status.value = "Reset. Choose a preset or set the knobs, then press <b>Start</b>."
 
-    def run(self, seconds: float | None = None) -> Result:
-        """From code: Start, wait ``seconds`` (default: the time limit), Stop; returns the result."""
-        self.start()
+    def _unique(self, label: str) -> str:
+        taken = {r.label for r in self.results}
+        n, name = 1, label
+        while name in taken:
+            n += 1
+            name = f"{label} ({n})"
+        return name
+
+    def run(self, seconds: float | None = None, label: str | None = None) -> Result:
+        """From code: Start, wait ``seconds`` (default: the time limit), Stop; returns the result (named ``label``,
+        as :meth:`start` says)."""
+        self.start(label)
         limit = float(self.time_limit.value) if seconds is None else float(seconds)
         end = time.monotonic() + limit
         while time.monotonic() < end and self.experiment is not None:

@@ -6,7 +6,7 @@ course map. Links between lessons point at the HTML pages; every page has previo
 figures are written as HTML that loads plotly.js from its CDN (``PLOTLY_RENDERER=notebook_connected``): pages stay
 small (a few hundred KB), and a reader needs a network connection for the charts. Live widgets (dashboards,
 sliders, the playground) need a kernel: a static page shows them as text. A cell that raises is an error, except
-the exercise stubs marked ``# NBVAL_RAISES_EXCEPTION``.
+the exercise stubs (``is_exercise_stub``).
 """
 
 from __future__ import annotations
@@ -37,24 +37,39 @@ def _title(nb: dict) -> str:
     return ""
 
 
+def is_exercise_stub(cell: Mapping) -> bool:
+    """An exercise stub raises ``NotImplementedError`` until the learner fills it in; nbval, nbclient and ``jupyter
+    nbconvert --execute`` know it by its ``raises-exception`` tag (tests/test_repo.py checks every stub has it)."""
+    tags = cell.get("metadata", {}).get("tags", [])
+    return "raises-exception" in tags
+
+
+def drop_widget_state(nb: dict, resources: dict) -> tuple[dict, dict]:
+    """An nbconvert preprocessor (``make setup`` names it in the venv's Jupyter config): the executed notebook keeps
+    no widget state. nbconvert stores every widget's state by default, and a live chart's carries plotly's 5 MB
+    JavaScript bundle. Turning ``store_widget_state`` off instead breaks nbclient 0.10-0.11 on any ipywidgets Output
+    widget that captures output, as ``interact`` does (``KeyError`` in ``output_widget.py``: the state it updates
+    was never stored), so the state is kept while the notebook runs and dropped here, after it ran."""
+    nb.get("metadata", {}).pop("widgets", None)
+    return nb, resources
+
+
 def execute(path: Path, timeout: float = 900) -> tuple[dict, float]:
     """Run one notebook in its folder; returns the executed notebook (as nbformat) and the seconds it took."""
     import nbformat
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
-    # store_widget_state=True although the page keeps no widget state: with False, nbclient 0.10-0.11 fails on
-    # any ipywidgets Output widget that captures output (KeyError in output_widget.py: the state it updates was
-    # never stored). The state (a live chart's carries plotly's 5 MB bundle) is dropped below.
+    # store_widget_state=True although the page keeps no widget state: see drop_widget_state
     client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(path.parent)}}, store_widget_state=True)
     start = time.monotonic()
     client.execute()
     took = time.monotonic() - start
-    nb.metadata.pop("widgets", None)
+    drop_widget_state(nb, {})
     for i, cell in enumerate(nb.cells):
         errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if errors and not cell.source.lstrip().startswith("# NBVAL_RAISES_EXCEPTION"):
+        if errors and not is_exercise_stub(cell):
             e = errors[0]
             raise SiteError(f"{path.name}, cell {i}: {e['ename']}: {e['evalue']}")
     return nb, took

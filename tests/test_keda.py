@@ -195,6 +195,17 @@ def test_partition_limitation_counts_only_the_listed_partitions() -> None:
         keda.KafkaScaler(T(partition_limitation="7")).poll([(0, 1, 2)])
 
 
+def test_a_committed_offset_past_the_log_end_counts_negative_as_in_keda_and_wants_no_replica() -> None:
+    """KEDA's getLagForPartition returns latestOffset - consumerOffset unclamped (the two are read concurrently);
+    the port keeps that metric, and the replicas it asks for bottom out at 0, the HPA's floor at min replicas."""
+    s = keda.KafkaScaler(T(lag_threshold=10))
+    m = s.poll([PartitionLag(0, 1_000, 1_030, -30), PartitionLag(1, 1_000, 1_000, 0)])
+    assert (m.total_lag, m.metric, m.partitions_with_lag, m.replicas_wanted) == (-30, -30, 0, 0)
+    assert not m.active
+    hpa = keda.HPA(min_replicas=1, max_replicas=4)
+    assert hpa.step(0.0, 2, m.metric, 10).replicas >= 1  # the floor holds, whatever the window keeps
+
+
 def test_a_new_group_scales_to_one_replica_not_to_its_backlog() -> None:
     """latest (KEDA's default): 1 per partition never committed, so 4 uncommitted partitions ask for one replica."""
     s = keda.KafkaScaler(T(lag_threshold=10))

@@ -49,16 +49,30 @@ def test_a_second_run_replaces_the_number() -> None:
     assert kafkabp.recall("03", "drain_s_1").value == 9.5 and len(kafkabp.recall()) == 1
 
 
-def test_infinity_nan_strings_and_none_survive(store: Path) -> None:
+def test_a_time_that_never_came_survives_as_never(store: Path) -> None:
     kafkabp.remember("11", "recovered_s", math.inf, unit="s")
-    kafkabp.remember("11", "nothing", math.nan)
-    kafkabp.remember("11", "word", "ERR")
-    kafkabp.remember("11", "none", None)
     r = kafkabp.recall("11")
     assert r["recovered_s"].value == math.inf and r["recovered_s"].text == "never"
-    assert math.isnan(r["nothing"].value) and r["nothing"].text == "n/a"
-    assert r["word"].value == "ERR" and r["none"].value is None
     assert not list(store.rglob("*.tmp"))  # no temporary file left behind
+
+
+@pytest.mark.parametrize("value, error, says", [
+    ("abc", TypeError, "stores a number"), (None, TypeError, "stores a number"), (True, TypeError, "stores a number"),
+    ("1003", TypeError, "float"), (math.nan, ValueError, "measured nothing"), (math.inf, ValueError, "infinite"),
+    (-math.inf, ValueError, "infinite")])
+def test_what_is_not_a_measured_number_is_refused_and_nothing_is_stored(store: Path, value: object,
+                                                                        error: type, says: str) -> None:
+    with pytest.raises(error, match=says):
+        kafkabp.remember("01", "lag_slope", value, unit="msg/s")
+    assert kafkabp.recall("01") == {} and not list(store.rglob("*.json"))
+
+
+def test_a_stored_number_edited_into_a_word_is_skipped_with_a_warning(store: Path) -> None:
+    kafkabp.remember("01", "lag_slope", 1003.2, unit="msg/s")
+    path = store / "01" / "lag_slope.json"
+    path.write_text(path.read_text().replace("1003.2", '"abc"'))
+    with pytest.warns(RuntimeWarning, match="unreadable"):
+        assert kafkabp.recall("01") == {}
 
 
 def test_bad_input_is_refused_with_the_fix() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import threading
 import time
@@ -25,6 +26,15 @@ def test_every_preset_is_valid_and_builds_an_experiment() -> None:
     stalled = pg.experiment_kwargs(pg.PRESETS["stalled"][0])
     assert stalled["commit_while_busy"] and stalled["processing"].seconds == 0.001  # until it hangs, after 3 s
     assert pg.processing_model("stuck", 1).seconds == pg.STUCK_SECONDS
+
+
+def test_a_run_is_named_for_its_preset_or_its_settings() -> None:
+    assert pg.describe(pg.PRESETS["overloaded"][0]) == "overloaded"
+    assert pg.describe(dataclasses.replace(pg.PRESETS["overloaded"][0], time_limit=12.0)) == "overloaded"
+    mine = pg.Settings(rate=2_000, consumers=2, processing_ms=1.0, aimd=True, parallel=4)
+    assert pg.describe(mine) == "2,000 msg/s · 2 consumers · 1 ms · AIMD · 4 threads"
+    assert pg.experiment_kwargs(mine)["label"] == pg.describe(mine)
+    assert pg.experiment_kwargs(mine, label="mine")["label"] == "mine"
 
 
 def test_mitigations_are_toggles() -> None:
@@ -101,6 +111,7 @@ def test_the_playground_steers_a_live_experiment_and_stops_by_itself(kafka_boots
     finally:
         p.stop()
     s = p.result.summary
+    assert p.result.label == "healthy", p.result.label  # named for the settings it started with
     assert 15 <= s["duration"] <= 25 and s["failed"] == 0 and s["lost"] == 0, s
     assert p.start_button.disabled is False and not p.partitions.disabled
     time.sleep(0.5)

@@ -144,3 +144,44 @@ def test_notebook_00_names_the_markers_doctor_prints(capsys: pytest.CaptureFixtu
     text = _markdown(ROOT / "notebooks" / "00_setup.ipynb")
     harmless = [paragraph for paragraph in text.split("\n\n") if "harmless" in paragraph]
     assert harmless and all("`[--]`" in p and "[FAIL]" not in p and "Docker" in p for p in harmless), harmless
+
+
+LESSON_REF = re.compile(r"\b[Ll]essons? (\d\d)\b|\b(\d\d) · |\((\d\d)_[a-z_]+\.ipynb")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_lesson_calls_a_lesson_that_exists_coming(path: Path) -> None:
+    """A sentence that says "coming" about a lesson that has landed sends the learner away from it."""
+    existing = {p.name[:2] for p in NOTEBOOKS if re.match(r"\d\d_", p.name)}
+    for sentence in re.split(r"(?<=[.!?:])\s|\n\n", _markdown(path)):
+        if not re.search(r"\bcoming\b", sentence, re.I):
+            continue
+        named = {n for m in LESSON_REF.finditer(sentence) for n in m.groups() if n}
+        stale = sorted(named & existing)
+        assert not stale, f"{path.name} calls lesson {', '.join(stale)} 'coming', but it exists: {sentence.strip()!r}"
+
+
+def test_the_coming_check_sees_the_ways_lessons_are_named(tmp_path: Path) -> None:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(text) for text in (
+        "Share groups read a topic (lesson 12, coming).", "**13 · Playground** (coming): every knob.",
+        "Lesson 99 (pause/resume, coming) builds this.", "Commits keep coming, progress does not.")]
+    found = []
+    for cell in nb.cells:
+        found += [n for m in LESSON_REF.finditer(cell.source) for n in m.groups() if n]
+    assert found == ["12", "13", "99"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_every_exercise_stub_carries_the_raises_exception_tag(path: Path) -> None:
+    """A stub raises ``NotImplementedError`` until the learner fills it in. nbval and nbclient (``jupyter nbconvert
+    --execute``, what an instructor pre-runs lessons with) both know the ``raises-exception`` tag; nbclient stops at
+    an untagged stub, and nbval warns when nbval's ``# NBVAL_RAISES_EXCEPTION`` comment doubles the tag."""
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        stub = "raise NotImplementedError(" in cell.source
+        tagged = "raises-exception" in cell.metadata.get("tags", [])
+        assert stub == tagged, f"{path.name}, cell {i}: tag the exercise stub `raises-exception`, and only it"
+        assert "NBVAL_RAISES_EXCEPTION" not in cell.source, f"{path.name}, cell {i}: the tag is enough"

@@ -35,7 +35,7 @@ def test_a_failing_cell_stops_the_build(tmp_path: Path) -> None:
 
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.cells = [nbformat.v4.new_code_cell("# NBVAL_RAISES_EXCEPTION\nraise NotImplementedError('an exercise')"),
+    nb.cells = [nbformat.v4.new_code_cell("raise NotImplementedError('an exercise')", metadata={"tags": ["raises-exception"]}),
                 nbformat.v4.new_code_cell("1 / 0")]
     path = tmp_path / "99_broken.ipynb"
     nbformat.write(nb, path)

@@ -65,6 +65,14 @@ def test_after_lessons_01_and_02_it_quotes_their_numbers_and_names_the_rest(stor
     assert "[15 · " in ans.markdown  # lesson 15 is named with a link to run it
 
 
+def test_lesson_15s_point_reads_as_a_sentence(store: Path) -> None:
+    kafkabp.remember("15", "acks_all_vs_1_p50", 2.4, unit="×")
+    kafkabp.remember("15", "lost_acknowledged", 0, unit="messages", note="of 41,000 acknowledged")
+    text = interview.answer(notebooks=NOTEBOOKS).markdown
+    assert "a lost broker cost 0 of the acknowledged messages" in text
+    assert "messages acknowledged messages" not in text
+
+
 def test_the_notebooks_store_every_number_the_answer_uses() -> None:
     """Each point's numbers are remembered by its lesson's notebook, under the same key."""
     for p in interview.POINTS:

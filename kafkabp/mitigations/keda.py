@@ -215,7 +215,10 @@ def partition_lag(trigger: KafkaTrigger, committed: int | None, log_end: int | N
     4. never committed, ``earliest``: the log end offset (not log end − log start);
     5. ``excludePersistentLag`` and the committed offset equals the one remembered: lag 0, the real lag still
        counts for activity; otherwise the offset is remembered;
-    6. log end − committed.
+    6. log end − committed: **negative** when the committed offset is past the log end the scaler read (the two
+       are read concurrently, so a consumer that commits between the reads gets ahead; or the topic was
+       recreated). KEDA does not clamp it (the function's last line returns ``latestOffset - consumerOffset``), so
+       neither does this port: the summed metric can go below zero; the HPA's minimum replicas floor the count.
     """
     invalid = committed is None or committed == INVALID_OFFSET
     if invalid:
@@ -312,8 +315,10 @@ class ScalerMetric:
 
     @property
     def replicas_wanted(self) -> int:
-        """What the HPA computes from the metric before tolerance and limits: ceil(metric / lagThreshold)."""
-        return math.ceil(self.metric / self.lag_threshold)
+        """What the HPA computes from the metric before tolerance and limits: ceil(metric / lagThreshold), and 0
+        for a negative metric (a committed offset past the log end, see :func:`partition_lag`): the HPA would
+        compute a negative count there and its minimum replicas floor it; a negative count of pods means nothing."""
+        return max(0, math.ceil(self.metric / self.lag_threshold))
 
 
 def scaler_metric(trigger: KafkaTrigger, lags: Sequence[PartitionLagResult | tuple[int, int]]) -> ScalerMetric:

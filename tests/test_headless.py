@@ -1,0 +1,42 @@
+"""A lesson runs headless the way an instructor pre-runs it, with plain ``jupyter nbconvert --to notebook --execute``
+from the course's venv: its exercise stub shows its ``NotImplementedError`` and the run goes on (the stub's
+``raises-exception`` tag), and an ``interact`` cell runs with the venv's Jupyter config (no saved widget state, no
+nbclient ``KeyError``)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from kafkabp import site
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("lesson, interact", [("14_interview_prep", False), ("06_producer_batching", True)])
+def test_a_lesson_runs_headless_with_plain_nbconvert(kafka_bootstrap: str, tmp_path: Path, lesson: str,
+                                                     interact: bool) -> None:
+    run = subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute",
+                          "--ExecutePreprocessor.timeout=600", "--output-dir", str(tmp_path),
+                          str(ROOT / "notebooks" / f"{lesson}.ipynb")],
+                         cwd=ROOT / "notebooks", capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    done = tmp_path / f"{lesson}.ipynb"
+    nb = nbformat.read(done, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code), "every code cell ran, the ones after the exercise too"
+    stubs = [c for c in code if site.is_exercise_stub(c)]
+    assert stubs and all(o.get("ename") == "NotImplementedError" for c in stubs for o in c.outputs
+                         if o.output_type == "error"), "the exercise stub shows its NotImplementedError"
+    others = [c.source.splitlines()[0] for c in code if not site.is_exercise_stub(c)
+              and any(o.output_type == "error" for o in c.outputs)]
+    assert not others, f"cells that failed: {others}"
+    if interact:
+        cells = [c for c in code if "interact(" in c.source]
+        assert cells and all(c.outputs for c in cells), "the interact cell put out its widget"
+    assert "widgets" not in nb.metadata, "the venv's Jupyter config drops widget state (make setup writes it)"
