@@ -1,21 +1,71 @@
-"""Shared fixtures: one real Kafka broker for the whole session (started if none is up)."""
+"""Shared fixtures: one real Kafka broker for the whole session (started if none is up), and the rules that let
+``make test`` run on several pytest-xdist workers at once.
+
+In parallel (``-n N --dist loadscope``, with :func:`scope` as the scope) the workers share one broker: every test and lesson makes its own topics
+and groups (unique names), and a test that stops, kills or reconfigures a broker does it to one of its own (its own
+``KAFKABP_HOME``). The controller starts the shared broker before the workers and stops it after them; a worker
+never stops it. Three things must not be split between workers, so they go to one worker each, in order:
+
+- a lesson's cells (one kernel runs them top to bottom): the group is the notebook's name;
+- everything that uses the local three-node cluster (tests/test_cluster.py, the ``three_nodes`` fixture, lesson 15):
+  they share one cluster under the same ``KAFKABP_HOME``, and each stops it when done.
+
+Each lesson's outputs are written to ``$KAFKABP_TEST_ARTIFACTS/executed/`` as its cells run, so tests/test_site.py
+(``after_notebooks``, a second pytest run in ``make test``) renders the site from them, on whichever worker they ran.
+"""
 
 from __future__ import annotations
 
+import copy
 import os
-from typing import Iterator
+from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
 
 import kafkabp
 
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_GROUP = "cluster"
+BROKERS = {"kafka_bootstrap", "three_nodes", "sasl_broker"}  # fixtures that start or need a real broker
+
+
+def artifacts() -> Path:
+    return Path(os.environ.get("KAFKABP_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts"))
+
+
+def _worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
+
+
+def _parallel(config: pytest.Config) -> bool:
+    return bool(getattr(config.option, "numprocesses", None)) and not _worker(config)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """The controller of a parallel run starts (or finds) the shared broker before any worker needs it."""
+    config = session.config
+    if _parallel(config) and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        info = kafkabp.ensure_broker_info()
+        config.stash[_STARTED] = info.started
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if config.stash.get(_STARTED, False) and not os.environ.get("KAFKABP_KEEP_BROKER"):
+        kafkabp.stop_broker()
+
+
+_STARTED = pytest.StashKey[bool]()
+
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> str:
-    """Bootstrap address of a real broker; one kafkabp started for this session is stopped after it."""
+def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Bootstrap address of a real broker; one this session started is stopped after it (in a parallel run, by the
+    controller, after every worker is done)."""
     info = kafkabp.ensure_broker_info()
     yield info.bootstrap
-    if info.started and not os.environ.get("KAFKABP_KEEP_BROKER"):
+    if info.started and not _worker(request.config) and not os.environ.get("KAFKABP_KEEP_BROKER"):
         kafkabp.stop_all()
         kafkabp.stop_broker()
 
@@ -34,8 +84,80 @@ def three_nodes(kafka_bootstrap: str) -> Iterator[str]:
         kafkabp.stop_cluster()
 
 
+def _notebook(item: pytest.Item) -> Path | None:
+    """The notebook an nbval cell belongs to (None for a plain test)."""
+    if hasattr(item, "test_outputs") and item.parent is not None:
+        return Path(str(item.parent.path))
+    return None
+
+
+CLUSTER_FILES = ("notebooks/15_", "tests/test_cluster.py", "tests/test_solutions_15.py")
+
+
+def scope(nodeid: str) -> str:
+    """Which tests one worker runs together, in order: a lesson's cells (its notebook), everything that uses the
+    local three-node cluster, and each test file (its module fixtures are set up once)."""
+    path = nodeid.split("::", 1)[0]
+    if path.startswith(CLUSTER_FILES):
+        return CLUSTER_GROUP
+    return path
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """pytest-xdist's loadscope with :func:`scope` as the scope. Not ``xdist_group`` marks with ``--dist loadgroup``:
+    pytest-xdist 3.8 writes the group into ``item._nodeid``, which pytest 9.2's ``nodeid`` no longer reads, so every
+    cell of a lesson would become its own scope and land on any worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class LessonScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope(nodeid)
+
+    return LessonScheduling(config, log)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``after_notebooks`` run last: they read what the lessons' cells put out in this same run."""
+    """A lesson's cells are marked ``lesson`` and a test that
+    needs the broker ``integration`` (so ``-m "not integration"`` is the quick unit run); tests marked
+    ``after_notebooks`` run last."""
+    for item in items:
+        if _notebook(item) is not None:
+            item.add_marker(pytest.mark.lesson)
+        elif BROKERS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("integration"):
+            item.add_marker(pytest.mark.integration)  # it needs a broker, marked or not
     last = [item for item in items if item.get_closest_marker("after_notebooks")]
     if last:
         items[:] = [item for item in items if not item.get_closest_marker("after_notebooks")] + last
+
+
+class LessonOutputs:
+    """After each lesson cell, the lesson so far (its cells' outputs) goes to ``executed/NN_name.ipynb``.
+
+    A plugin object, not a hook of this conftest: pytest calls a conftest's per-item hooks only for the items below
+    its folder, and the lessons are in notebooks/."""
+
+    def __init__(self) -> None:
+        self.executed: dict[Path, Any] = {}
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+        yield
+        nb_path = _notebook(item)
+        outputs = getattr(item, "test_outputs", None)
+        nb = getattr(item.parent, "nb", None)
+        if nb_path is None or outputs is None or nb is None:
+            return
+        import nbformat
+
+        executed = self.executed.setdefault(nb_path, copy.deepcopy(nb))
+        index = next(i for i, cell in enumerate(nb.cells) if cell is getattr(item, "cell", None))
+        executed.cells[index].outputs = outputs
+        folder = artifacts() / "executed"
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{nb_path.name}.tmp"
+        nbformat.write(executed, tmp)
+        tmp.replace(folder / nb_path.name)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(LessonOutputs(), "kafkabp-lesson-outputs")
