@@ -145,6 +145,9 @@ def verify(libs: Path, jars: Sequence[Jar]) -> list[str]:
     return [j.filename for j, good in zip(jars, ok) if not good]
 
 
+_verify = verify  # kafka_libs() takes a flag named verify
+
+
 def _place(tmp: Path, dest: Path, jar: Jar) -> bool:
     """Rename ``tmp`` to ``dest`` if it verifies (atomic on one file system), else delete it."""
     if _matches(tmp, jar):
@@ -343,7 +346,7 @@ def kafka_libs(resolve: bool = True, verify: bool = False) -> Path:
     except JarError as exc:
         raise BrokerError(str(exc)) from exc
     if is_complete(libs, locked):
-        bad = verify(libs, locked) if verify else []
+        bad = _verify(libs, locked) if verify else []
         if not bad:
             return libs
         log.warning("cached Kafka jars fail their SHA-256, fetching them again: %s", ", ".join(bad))
