@@ -15,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 import kafkabp
-from kafkabp.infra import broker, java as jvm, jars, node, paths, tools
+from kafkabp.infra import java as jvm, jars, node, paths, tools
 
 
 def _isolated_env(tmp_path: Path) -> dict[str, str]:
@@ -190,7 +190,7 @@ def test_a_broker_that_dies_mid_experiment_is_reported(kafka_bootstrap: str, tmp
 CLUSTER_ID = """
 import uuid
 import kafkabp
-from kafkabp.infra import broker, java as jvm, jars, node, paths, tools
+from kafkabp.infra import broker
 real = uuid.uuid4
 uuid.uuid4 = lambda: uuid.UUID(bytes=bytes([0xFB]) + real().bytes[1:])  # base64url id "-..."
 info = broker.ensure_broker_info("local")

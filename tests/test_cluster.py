@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient
 
 import kafkabp
 from kafkabp import cli
-from kafkabp.infra import broker, cluster, node, paths
+from kafkabp.infra import cluster, node, paths
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
                                 reason="the local cluster runs beside kafkabp's own broker, not an external one")

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from kafkabp import cli, workshop
-from kafkabp.infra import broker, jars, node, paths
+from kafkabp.infra import jars, node, paths
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)  # the interpreter behind .venv, as `make` would use
@@ -149,7 +149,7 @@ def test_a_laptop_without_network_sets_up_and_runs_a_broker_from_the_folder(
         import json, sys, time
         from confluent_kafka import Consumer, Producer
         import kafkabp
-        from kafkabp.infra import broker, jars, node, paths
+        from kafkabp.infra import broker
         info = broker.running_broker()
         topic, group = kafkabp.unique_name("kafkabp-offline"), kafkabp.unique_name("kafkabp-offline")
         kafkabp.create_topic(topic, 1)

@@ -192,7 +192,7 @@ def _env(sasl: dict, tmp_path: Path, password: str = PASSWORD) -> dict[str, str]
 _SCRIPT = r'''
 import json, os, stat, subprocess, sys
 import kafkabp
-from kafkabp.infra import broker, java as jvm, jars, node, paths, ready, security, target, tools
+from kafkabp.infra import paths, tools
 
 seen = []  # (path, mode, content) of each command-config file while its tool runs
 real_run, real_call = subprocess.run, subprocess.call
