@@ -26,7 +26,6 @@ fails naming the artifact, the URL and what to do. The lock file is (re)generate
 ``python -m kafkabp.infra.jars lock`` (:mod:`kafkabp.infra.lock`).
 """
 
-
 from __future__ import annotations
 
 import argparse
@@ -318,7 +317,6 @@ def install(libs: Path, jars: Sequence[Jar], *, download_missing: bool = True, e
         report.source = where if where == DEFAULT_SOURCE else report.url
     report.seconds = time.monotonic() - start
     return report
-
 
 
 def kafka_libs(resolve: bool = True, verify: bool = False) -> Path:

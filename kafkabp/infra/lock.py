@@ -49,7 +49,6 @@ class Jar:
         return f"{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.filename}"
 
 
-
 def lock_path(version: str) -> Path:
     """The lock file shipped for Kafka ``version`` (it may not exist for other versions)."""
     return Path(str(resources.files("kafkabp") / "resources" / f"kafka-{version}.lock"))

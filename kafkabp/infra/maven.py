@@ -141,7 +141,6 @@ def urlopen(url: str, timeout: float = TIMEOUT_S):  # noqa: ANN202 - http.client
     return urllib.request.urlopen(request, timeout=timeout)
 
 
-
 def maven_copy(mvn: str, dest: Path) -> None:
     """Resolve ``resources/pom.xml`` with Maven and copy the jars into ``dest`` (the fallback path)."""
     shutil.rmtree(dest, ignore_errors=True)

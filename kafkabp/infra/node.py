@@ -93,7 +93,6 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-
 def listening(port: int) -> bool:
     """True once something listens on 127.0.0.1:``port`` (from /proc/net/tcp; True where that is missing).
 
@@ -295,8 +294,6 @@ def kill(pid: int, timeout: float = 30.0, sig: int = signal.SIGTERM) -> None:
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
-
-
 
 
 def pid_alive(pid: int) -> bool:

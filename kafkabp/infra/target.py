@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from kafkabp.infra import security
 from kafkabp.infra.paths import state_dir
@@ -71,7 +72,7 @@ class Target:
 TARGET = Target()
 
 
-def _state_file():  # noqa: ANN202 - a Path
+def _state_file() -> Path:
     return state_dir() / "broker.json"
 
 

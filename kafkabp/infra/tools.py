@@ -40,7 +40,6 @@ TOOLS: dict[str, str] = {
 _PERF_TOOLS = {"kafka-producer-perf-test", "kafka-consumer-perf-test", "kafka-share-consumer-perf-test"}
 
 
-
 def tool_command(name: str, args: Sequence[str] = ()) -> list[str]:
     """The command line that runs Kafka's ``bin/NAME.sh`` tool from the jars or in the container."""
     if name.endswith(".sh"):
@@ -63,7 +62,6 @@ _CONFIG_FLAG = {"kafka-console-producer": "--producer.config", "kafka-producer-p
                 "kafka-console-consumer": "--consumer.config", "kafka-consumer-perf-test": "--consumer.config",
                 "kafka-share-consumer-perf-test": "--consumer.config", "kafka-storage": ""}
 _NO_BOOTSTRAP = {"kafka-storage", "kafka-producer-perf-test"}  # take no --bootstrap-server option
-
 
 
 @contextlib.contextmanager
