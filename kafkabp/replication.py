@@ -30,7 +30,7 @@ from confluent_kafka import KafkaException, TopicCollection
 from confluent_kafka.admin import NewTopic
 
 from kafkabp import admin
-from kafkabp.broker import kafka_tool
+from kafkabp.infra.tools import kafka_tool
 from kafkabp.workload.base import _LIVE
 
 if TYPE_CHECKING:
@@ -383,9 +383,10 @@ def _admin_via(address: str) -> Any:
     """An AdminClient whose first requests go to ``address`` (host:port) alone."""
     from confluent_kafka.admin import AdminClient
 
-    from kafkabp.broker import _rdkafka_log, client_config
+    from kafkabp.infra.broker import client_config
+    from kafkabp.infra.paths import rdkafka_log
 
-    return AdminClient({**client_config(), "bootstrap.servers": address, "logger": _rdkafka_log,
+    return AdminClient({**client_config(), "bootstrap.servers": address, "logger": rdkafka_log,
                         "allow.auto.create.topics": False})
 
 

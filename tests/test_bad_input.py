@@ -15,7 +15,7 @@ from typing import Any, Callable
 import pytest
 
 import kafkabp
-from kafkabp import broker
+from kafkabp.infra import broker, target
 
 NAN, INF = float("nan"), float("inf")
 
@@ -90,7 +90,7 @@ def no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
     """Any case that reaches for a broker fails instead of waiting for one."""
     def trap(*_: Any, **__: Any) -> Any:
         raise AssertionError("reached for a broker before refusing the input")
-    monkeypatch.setattr(broker, "_CURRENT", None)
+    monkeypatch.setattr(target.TARGET, "info", None)
     monkeypatch.setattr(broker, "ensure_broker_info", trap)
 
 

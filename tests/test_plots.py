@@ -253,3 +253,20 @@ def test_live_lag_widget_or_clear_import_error() -> None:
         assert isinstance(widget, go.FigureWidget)
         plots.update_live(widget, make_result().timeline)
         assert len(widget.data[0].x) == len(make_result().timeline)
+
+
+def test_tradeoff_figure_has_no_overlapping_text_and_names_every_point() -> None:
+    table = pd.DataFrame({"rate": ["low"] * 3 + ["high"] * 3, "setting": ["a", "b", "c"] * 2,
+                          "fetches/s": [80.0, 9.0, 2.0, 170.0, 14.0, 2.1],
+                          "p50 (ms)": [2.0, 50.0, 250.0, 2.5, 33.0, 255.0]}).set_index(["rate", "setting"])
+    fig = plots.tradeoff_figure(table, x="fetches/s", y="p50 (ms)", line="rate", point="setting",
+                                title="trade-off", log_x=True)
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["low", "high"]
+    assert all(t.text is None for t in fig.data)  # no labels beside the points to collide
+    # sorted along x (c, b, a); each setting keeps its symbol in both lines
+    assert list(lines[1].marker.symbol) == list(lines[0].marker.symbol) == ["diamond", "square", "circle"]
+    assert [t.name for t in fig.data if t.mode == "markers"] == ["a", "b", "c"]
+    assert fig.layout.xaxis.type == "log"
+    with pytest.raises(ValueError, match="no column 'missing'"):
+        plots.tradeoff_figure(table, x="missing", y="p50 (ms)", line="rate", point="setting", title="t")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import kafkabp
-from kafkabp import broker
+from kafkabp.infra import jars, node
 from kafkabp.ledger import HEADER, MAGIC, Ledger
 
 pytestmark = [pytest.mark.integration,
@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.integration,
 
 
 def _env(home: Path) -> dict[str, str]:
-    libs = broker.kafka_libs()  # the session's jars: no download
+    libs = jars.kafka_libs()  # the session's jars: no download
     return {**os.environ, "KAFKABP_HOME": str(home), "KAFKABP_BROKER": "local",
             "KAFKA_HOME": str(os.environ.get("KAFKA_HOME") or libs.parent)}
 
@@ -79,7 +79,7 @@ def test_a_stale_state_file_is_detected_and_replaced(kafka_bootstrap: str, tmp_p
         old_bootstrap, old_pid = json.loads(first.stdout.strip().splitlines()[-1])
         os.kill(old_pid, signal.SIGKILL)
         deadline = time.monotonic() + 20
-        while broker._pid_alive(old_pid) and time.monotonic() < deadline:
+        while node.pid_alive(old_pid) and time.monotonic() < deadline:
             time.sleep(0.1)
         squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import kafkabp
-from kafkabp import broker
+from kafkabp.infra import broker, java as jvm, jars, node, paths, ready, security, target, tools
 
 REPO = Path(__file__).resolve().parents[1]
 PASSWORD = "s3cr3t-Pa55-q8v1z"  # distinctive, so that any leak is found by a plain substring search
@@ -44,7 +44,7 @@ def test_local_broker_listens_on_loopback_only(kafka_bootstrap: str) -> None:
     info = broker.running_broker()
     if info is None or info.kind != "local":
         pytest.skip("the session's broker is not kafkabp's local one")
-    props = (broker.state_dir() / "local" / "server.properties").read_text()
+    props = (paths.state_dir() / "local" / "server.properties").read_text()
     listeners = re.search(r"^listeners=(.*)$", props, re.M).group(1).split(",")
     advertised = re.search(r"^advertised.listeners=(.*)$", props, re.M).group(1).split(",")
     assert listeners and all("://127.0.0.1:" in x for x in listeners), listeners
@@ -70,11 +70,11 @@ def test_compose_file_maps_ports_to_loopback_only() -> None:
 def test_redact_hides_secrets() -> None:
     conf = {"bootstrap.servers": "h:9092", "sasl.password": PASSWORD, "ssl.key.password": PASSWORD,
             "sasl.username": USER}
-    red = broker.redact(conf)
+    red = security.redact(conf)
     assert PASSWORD not in repr(red) and red["sasl.username"] == USER and red["bootstrap.servers"] == "h:9092"
-    info = broker.BrokerInfo("h:9092", "external", config={k: v for k, v in conf.items() if k != "bootstrap.servers"})
+    info = target.BrokerInfo("h:9092", "external", config={k: v for k, v in conf.items() if k != "bootstrap.servers"})
     assert PASSWORD not in repr(info) and PASSWORD not in str(info) and "sasl.username" in repr(info)
-    assert PASSWORD not in str(broker.redact(f'x password="{PASSWORD}" y sasl.password={PASSWORD}'))
+    assert PASSWORD not in str(security.redact(f'x password="{PASSWORD}" y sasl.password={PASSWORD}'))
 
 
 def test_external_config_maps_every_security_variable(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -82,10 +82,10 @@ def test_external_config_maps_every_security_variable(monkeypatch: pytest.Monkey
                        "KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "KAFKA_SASL_USERNAME": USER,
                        "KAFKA_SASL_PASSWORD": PASSWORD, "KAFKA_SSL_CA_LOCATION": "/etc/ca.pem"}.items():
         monkeypatch.setenv(env, value)
-    conf = broker.external_config()
+    conf = security.external_config()
     assert conf == {"bootstrap.servers": "h:9093", "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512",
                     "sasl.username": USER, "sasl.password": PASSWORD, "ssl.ca.location": "/etc/ca.pem"}
-    props = broker.tool_properties(conf)
+    props = security.tool_properties(conf)
     assert "security.protocol=SASL_SSL" in props and "sasl.mechanism=SCRAM-SHA-512" in props
     assert "org.apache.kafka.common.security.scram.ScramLoginModule required" in props
     assert "ssl.truststore.type=PEM" in props and "ssl.truststore.location=/etc/ca.pem" in props
@@ -142,16 +142,16 @@ def _sasl_properties(port: int, internal: int, controller: int, data: Path) -> s
 def sasl_broker(tmp_path_factory: pytest.TempPathFactory):
     """A KRaft node from kafkabp's jars whose client listener takes SASL_PLAINTEXT/PLAIN; stopped afterwards."""
     home = tmp_path_factory.mktemp("sasl-broker")
-    java = broker.find_java_info()
-    libs = broker.kafka_libs()
+    java = jvm.find_java_info()
+    libs = jars.kafka_libs()
     classpath = os.pathsep.join(sorted(os.path.realpath(p) for p in libs.glob("*.jar")))
     data = home / "data"
-    shutil.copytree(broker._storage_template(java.path, classpath), data)
-    port = broker._free_listen_port()
-    internal = broker._free_listen_port(avoid=port)
-    controller = broker._free_listen_port(avoid=port)
+    shutil.copytree(node.storage_template(java.path, classpath), data)
+    port = node.free_listen_port()
+    internal = node.free_listen_port(avoid=port)
+    controller = node.free_listen_port(avoid=port)
     while controller == internal:
-        controller = broker._free_listen_port(avoid=port)
+        controller = node.free_listen_port(avoid=port)
     props = home / "server.properties"
     props.write_text(_sasl_properties(port, internal, controller, data))
     (home / "logs").mkdir()
@@ -159,17 +159,17 @@ def sasl_broker(tmp_path_factory: pytest.TempPathFactory):
         proc = subprocess.Popen(
             [java.path, "-Xmx384m", "-Xms384m", "-XX:+UseSerialGC", "-Djava.awt.headless=true",
              f"-Dkafka.logs.dir={home / 'logs'}",
-             f"-Dlog4j2.configurationFile={broker._resource_path('log4j2-broker.properties')}",
+             f"-Dlog4j2.configurationFile={paths.resource_path('log4j2-broker.properties')}",
              "-cp", classpath, "kafka.Kafka", str(props)],
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=home)
     try:
         conf = {"bootstrap.servers": f"127.0.0.1:{internal}"}
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None and not broker._answers(conf, 2.0):
+        while time.monotonic() < deadline and proc.poll() is None and not ready.answers(conf, 2.0):
             time.sleep(0.2)
         assert proc.poll() is None, (home / "logs" / "stdout.log").read_text()[-3000:]
-        broker.wait_until_ready(conf, 5)
-        broker.warm_group_coordinator(conf, 60)
+        ready.wait_until_ready(conf, 5)
+        ready.warm_group_coordinator(conf, 60)
         yield {"bootstrap": f"127.0.0.1:{port}", "home": home, "pid": proc.pid}
     finally:
         proc.terminate()
@@ -192,7 +192,7 @@ def _env(sasl: dict, tmp_path: Path, password: str = PASSWORD) -> dict[str, str]
 _SCRIPT = r'''
 import json, os, stat, subprocess, sys
 import kafkabp
-from kafkabp import broker
+from kafkabp.infra import paths, tools
 
 seen = []  # (path, mode, content) of each command-config file while its tool runs
 real_run, real_call = subprocess.run, subprocess.call
@@ -210,7 +210,7 @@ def run(cmd, *a, **k):
     spy(cmd)
     return real_run(cmd, *a, **k)
 
-broker.subprocess.run = run
+tools.subprocess.run = run
 info = kafkabp.ensure_broker_info()
 out = {"info_repr": repr(info), "info_str": str(info), "kind": info.kind}
 res = kafkabp.run_experiment(8, rate=200, consumers=1, partitions=2, progress=False, keep=True)
@@ -228,7 +228,7 @@ if grp:
 try:
     kafkabp.kafka_tool("kafka-topics", "--describe", "--topic", "no-such-topic-xyz")
     out["tool_error"] = ""
-except broker.BrokerError as exc:
+except paths.BrokerError as exc:
     out["tool_error"] = str(exc)
 out["seen"] = seen
 out["left"] = [p["path"] for p in seen if os.path.exists(p["path"]) or os.path.exists(os.path.dirname(p["path"]))]
@@ -288,7 +288,7 @@ def test_tool_command_config_is_private_and_deleted_even_on_timeout(monkeypatch:
                        "KAFKA_SASL_PASSWORD": PASSWORD}.items():
         monkeypatch.setenv(env, value)
     monkeypatch.delenv("KAFKABP_BROKER", raising=False)
-    monkeypatch.setattr(broker, "_CURRENT", None)
+    monkeypatch.setattr(target.TARGET, "info", None)
     seen: list[dict] = []
     real_run = subprocess.run
 
@@ -303,11 +303,11 @@ def test_tool_command_config_is_private_and_deleted_even_on_timeout(monkeypatch:
             raise subprocess.TimeoutExpired(cmd, 0.1)
         return subprocess.CompletedProcess(cmd, 1, "", f"Error: authentication failed for password={PASSWORD}")
 
-    monkeypatch.setattr(broker.subprocess, "run", fake_run)
-    with pytest.raises(broker.BrokerError, match="did not finish"):
-        broker.kafka_tool("kafka-topics", "--list", timeout=0.1)
-    with pytest.raises(broker.BrokerError) as failed:
-        broker.kafka_tool("kafka-consumer-groups", "--list")
+    monkeypatch.setattr(tools.subprocess, "run", fake_run)
+    with pytest.raises(paths.BrokerError, match="did not finish"):
+        tools.kafka_tool("kafka-topics", "--list", timeout=0.1)
+    with pytest.raises(paths.BrokerError) as failed:
+        tools.kafka_tool("kafka-consumer-groups", "--list")
     assert PASSWORD not in str(failed.value) and "authentication failed" in str(failed.value)
     assert len(seen) == 2
     for f in seen:

