@@ -32,6 +32,7 @@ from kafkabp.cluster import (  # lesson 15: a local three-node cluster
     ClusterInfo, NodeInfo, cluster_info, ensure_cluster, pause_node, resume_node, start_node, stop_cluster, stop_node,
 )
 from kafkabp.experiment import Experiment, run_experiment
+from kafkabp.outage import BrokerUnavailable
 from kafkabp.ledger import Ledger
 from kafkabp.mitigations import AIMD, Mitigation, Sample
 from kafkabp.mitigations import Autoscaler, keda
@@ -74,7 +75,7 @@ from kafkabp.replication import (
 __version__ = "0.1.0"
 
 __all__ = [
-    "BrokerError", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
+    "BrokerError", "BrokerUnavailable", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
     "kafka_tool", "restart_broker", "stop_broker",
     "ClusterInfo", "NodeInfo", "cluster_info", "ensure_cluster", "pause_node", "resume_node", "start_node",
     "stop_cluster", "stop_node",
