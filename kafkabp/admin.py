@@ -382,6 +382,7 @@ def delete_group(group: str, timeout: float = 30.0) -> None:
     every partition it read, and for a topic deleted a moment ago it answers UNKNOWN_TOPIC_OR_PART, after
     up to ~30 s. A second request succeeds, so that answer is retried (twice).
     """
+    require_broker()
     deadline = time.monotonic() + timeout
     for attempt in range(3):
         left = max(10.0, deadline - time.monotonic())

@@ -244,7 +244,7 @@ class Experiment:
             for exp in running:
                 exp._targets.append((now - exp.events.t0, exp.producer.target_rate))
                 exp.broker_problem()
-            if self.cut_short or any(e._outage_start is not None for e in running) and self._broker_gone(running):
+            if self.cut_short or (any(e._outage_start is not None for e in running) and self._broker_gone(running)):
                 break  # nothing to wait for: every running experiment is stopping; the result says cut short
             if self.monitor.listener_error is not None:
                 raise RuntimeError(f"a mitigation failed: {self.monitor.listener_error!r}") from self.monitor.listener_error
@@ -370,7 +370,8 @@ class Experiment:
         s = self.result().summary
         bar.update(lambda: f"{self.label}: done after {s['duration']:.1f} s · {s['produced']:,} produced · "
                    f"{s['consumed']:,} consumed · final lag {s['final_lag']:,}"
-                   + (f" · ⚠ broker unreachable {s['broker_unreachable_s']:.1f} s" if s["broker_outages"] else ""),
+                   + (f" · ⚠ broker unreachable {s['broker_unreachable_s']:.1f} s" if s["broker_outages"] else "")
+                   + (" · ⚠ cut short: the broker is gone" if self.cut_short else ""),
                    force=True)
         return self.result()
 
@@ -392,7 +393,8 @@ class Experiment:
         self._final_assignment = self.consumer_group.assignment()
         self.consumer_group.stop(timeout)
         final_at = time.monotonic()
-        self.monitor.stop(timeout, final_sample=self._running and self.cut_short is None)  # the final offsets, after the group left
+        # the final offsets, after the group left (not when the start failed, nor from a broker that is gone)
+        self.monitor.stop(timeout, final_sample=self._running and self.cut_short is None)
         if self._started and self.monitor.last_ok is not None and self.monitor.last_ok >= final_at:
             self._scan_unread()
         if self.outages and self.outages[-1][1] is None:  # still down at the end
@@ -467,8 +469,9 @@ class Experiment:
         summary = summarize(tl, latency, self.producer.counts(), self.consumer_group.consumed, events)
         summary["status"] = self._live_status or ("ERR" if parts.empty else self.monitor.status().value)
         summary["cut_short"] = self.cut_short is not None
-        if self.cut_short and self.outages and isinstance(self.consumer_group, ConsumerGroup):  # members lost their partitions meanwhile:
-            self._final_assignment = owned_at(events, self.outages[0][0], self._final_assignment)  # as at the outage
+        if self.cut_short and self.outages and isinstance(self.consumer_group, ConsumerGroup):
+            # the members lost their partitions during the outage: who owned what when the broker went away
+            self._final_assignment = owned_at(events, self.outages[0][0], self._final_assignment)
         ledger = self.ledger.report()
         exact = ledger["exact"]
         summary.update({"lost": ledger["lost"] if exact else None, "duplicates": ledger["duplicates"],
