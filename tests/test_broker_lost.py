@@ -32,12 +32,14 @@ def broker_down():  # as a learner would, from a terminal: another process
 
 exp = kafkabp.Experiment(rate=500, consumers=4, partitions=4, keys="uniform", batch_size=25,
                          processing=kafkabp.fixed(0.01), label="4 consumers")
-threading.Thread(target=broker_down, daemon=True).start()
+down = threading.Thread(target=broker_down, daemon=True)
+down.start()
 with warnings.catch_warnings(record=True) as caught:
     warnings.simplefilter("always")
     r = exp.run(40, progress=False)
 marks["returned"] = time.monotonic()
 threads = [t.name for t in threading.enumerate() if t.name.startswith("kafkabp")]
+down.join(120)  # the JVM may still be writing its class-data archive as it exits
 t = time.monotonic()
 try:
     kafkabp.create_topic(kafkabp.unique_name("after"), 4)
@@ -67,8 +69,12 @@ def test_a_broker_stopped_mid_run_cuts_the_run_short_and_the_next_call_says_how_
                        timeout=60)
     assert run.returncode == 0, run.stderr[-3000:]
     seen = json.loads(run.stdout.strip().splitlines()[-1])
-    # the run noticed and returned within seconds of the broker going (not its 40 s, nor minutes of closing)
-    assert seen["gone_to_return"] <= 8.0 and seen["down_to_return"] <= 20.0, seen
+    print(f"`broker down` took {seen['down_to_return'] - seen['gone_to_return']:.1f} s; the run returned "
+          f"{seen['gone_to_return']:.1f} s after it ended ({seen['down_to_return']:.1f} s after it began); "
+          f"create_topic failed after {seen['error_after']:.2f} s; kafkabp threads left: {len(seen['threads'])}")
+    # the run noticed and returned within seconds of the broker going (not its 40 s, nor minutes of closing);
+    # `broker down` itself may take 5-20 s the first time (the JVM writes its class-data archive as it exits)
+    assert seen["gone_to_return"] <= 8.0 and seen["down_to_return"] <= 25.0, seen
     assert seen["cut_short"] and "stopped answering" in seen["cut_short"] and seen["summary_cut_short"], seen
     assert seen["consumed"] > 0, seen  # what it measured before the outage is kept
     assert seen["owned"] == [0, 1, 2, 3], seen  # who owned what when the broker went, not "idle" for all
