@@ -43,11 +43,12 @@ def admin_client() -> AdminClient:
 def require_broker(timeout: float = outage.PROBE_S) -> None:
     """Return if the broker answers a metadata request; else raise :class:`~kafkabp.outage.BrokerUnavailable`.
 
-    After an outage was seen (or where nothing listens) a TCP connect answers first, in milliseconds, instead
-    of a metadata request that waits its whole ``timeout``. Costs one round trip to a broker that is up.
+    A TCP connect answers first where it is cheap (kafkabp's own broker, or after an outage was seen), in
+    milliseconds, instead of a metadata request that waits its whole ``timeout``. Costs one round trip to a
+    broker that is up.
     """
     servers = client_config()["bootstrap.servers"]
-    if outage.known_gone(servers) and not outage.listening(servers):
+    if outage.refuses(servers):
         raise outage.unavailable("nothing accepts connections there", servers)
     try:
         if admin_client().list_topics(timeout=timeout).brokers:

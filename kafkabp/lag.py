@@ -47,6 +47,9 @@ def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, met
     ``positions`` replaces the committed offsets with another source of (offset, metadata) per partition:
     a share group has no committed offsets (see :meth:`kafkabp.workload.share.ShareGroup.positions`).
     """
+    servers = outage.address()
+    if outage.refuses(servers):  # kafkabp's broker stopped: say so now, not after `timeout`
+        raise outage.unavailable("nothing accepts connections there", servers)
     try:
         cols = _snapshot_columns(group, topic, timeout, reader, positions)
     except Exception as exc:

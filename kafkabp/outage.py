@@ -101,6 +101,15 @@ def no_answer(exc: BaseException) -> bool:
     return isinstance(err, KafkaError) and err.code() in _NO_ANSWER
 
 
+def refuses(servers: str) -> bool:
+    """True when a quick connect finds nothing listening at ``servers``; tried only where it is cheap and quiet:
+    kafkabp's own broker (plain TCP on this machine), or an address already seen not answering. (An external
+    cluster, with TLS, might log every bare connect as a failed handshake.)"""
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and not known_gone(servers):
+        return False
+    return not listening(servers)
+
+
 def stopped(servers: str | None = None) -> bool:
     """True if the broker is gone for good, as far as this process can tell: nothing listens at its address.
 
@@ -114,4 +123,4 @@ def stopped(servers: str | None = None) -> bool:
 
 
 __all__ = ["BrokerUnavailable", "PROBE_S", "listening", "unavailable", "stopped", "known_gone", "clear", "note",
-           "no_answer"]
+           "no_answer", "refuses"]
