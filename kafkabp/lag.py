@@ -168,10 +168,8 @@ class LagMonitor:
         if self._reader is None and self.positions is None:
             self._reader = admin.OffsetReader(self.group)
             _LIVE.add(self)  # stop_all() closes the reader's consumer
-        # while samples fail (a broker gone or restarting), each call waits 1 s, so that stop() ends soon
-        timeout = self.timeout if self.failing_since is None else min(self.timeout, 1.0)
         try:
-            parts, with_meta, end, start = _snapshot_offsets(self.group, self.topic, timeout, self._reader,
+            parts, with_meta, end, start = _snapshot_offsets(self.group, self.topic, self.timeout, self._reader,
                                                              self.positions)
             missing = [tp for tp in parts if tp not in end or (tp not in with_meta and tp not in start)]
             if missing:  # librdkafka answers for every partition asked, or raises: this would be a bug
