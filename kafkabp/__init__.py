@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # public name -> the module it lives in
 _WHERE: dict[str, str] = {
     **dict.fromkeys(["BrokerError"], "kafkabp.infra.paths"),
+    **dict.fromkeys(["BrokerUnavailable"], "kafkabp.outage"),
     **dict.fromkeys(["BrokerInfo"], "kafkabp.infra.target"),
     **dict.fromkeys(["bootstrap", "client_config", "ensure_broker", "ensure_broker_info", "restart_broker",
                      "stop_broker"], "kafkabp.infra.broker"),
@@ -87,7 +88,7 @@ class _Package(_types.ModuleType):
 _sys.modules[__name__].__class__ = _Package
 
 __all__ = [
-    "BrokerError", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
+    "BrokerError", "BrokerUnavailable", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
     "kafka_tool", "restart_broker", "stop_broker",
     "ClusterInfo", "NodeInfo", "cluster_info", "ensure_cluster", "pause_node", "resume_node", "start_node",
     "stop_cluster", "stop_node",

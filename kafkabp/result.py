@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ class Result:
     assignment: dict[str, list[int]] = field(default_factory=dict, repr=False)  # at the end, per member
     consumer_stats: list[dict[str, Any]] = field(default_factory=list, repr=False)  # librdkafka's, per member
     controls: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # each mitigation's history
+    # why the run stopped early (the broker went away for good), else None; ``assignment`` is then the members'
+    # partitions when the broker stopped answering (they lose them during the outage)
+    cut_short: str | None = None
 
     def producer_metrics(self) -> dict[str, Any]:
         """The producer's own view, from librdkafka's last statistics (see :func:`producer_metrics`)."""
@@ -98,13 +101,26 @@ class Result:
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{k}</td><td>{_fmt(v)}</td></tr>" for k, v in self.summary.items())
-        return f"<b>{self.label}</b><table>{rows}</table>"
+        cut = f"<br>⚠ cut short: {self.cut_short}" if self.cut_short else ""
+        return f"<b>{self.label}</b>{cut}<table>{rows}</table>"
 
     def __repr__(self) -> str:
         s = self.summary
-        return (f"Result({self.label!r}: produced={s['produced']:,} consumed={s['consumed']:,} "
+        return (f"Result({self.label!r}: " + (f"CUT SHORT ({self.cut_short}) " if self.cut_short else "")
+                + f"produced={s['produced']:,} consumed={s['consumed']:,} "
                 f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s "
                 f"lost={_fmt(s.get('lost'))} duplicates={s.get('duplicates', 0):,})")
+
+
+def owned_at(events: pd.DataFrame, t: float, members: Iterable[str]) -> dict[str, list[int]]:
+    """The partitions each member owned at ``t`` seconds, replayed from its assign, revoke and lost events."""
+    owned: dict[str, set[int]] = {m: set() for m in members}
+    moves = events[(events["t"] <= t) & events["kind"].isin(["assign", "revoke", "lost"])] if len(events) else events
+    for e in moves.itertuples(index=False):
+        if e.member in owned and e.detail and e.detail != "-":
+            parts = {int(p[1:]) for p in str(e.detail).split(",")}
+            owned[e.member] = owned[e.member] | parts if e.kind == "assign" else owned[e.member] - parts
+    return {m: sorted(ps) for m, ps in owned.items()}
 
 
 def _fmt(v: Any) -> str:
