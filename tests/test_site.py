@@ -15,6 +15,7 @@ import pytest
 from kafkabp import site
 
 ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(os.environ.get("KAFKABP_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts"))
 
 
 def test_a_lesson_renders_with_its_figures_and_navigation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,31 +59,28 @@ def _lessons_run_by_nbval(items: list[pytest.Item]) -> dict[Path, tuple[dict, No
     return runs
 
 
-def _lessons_run_headless(items: list[pytest.Item]) -> dict[Path, tuple[dict, None]]:
-    """Each lesson tests/test_headless.py ran in this session with plain nbconvert, as it saved it (make test runs
-    lesson 06 only that way)."""
-    import nbformat
-
-    HEADLESS = Path(os.environ.get("KAFKABP_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts")) / "headless"
-    names = {f"{item.callspec.params['lesson']}.ipynb" for item in items
-             if getattr(item, "originalname", "") == "test_a_lesson_runs_headless_with_plain_nbconvert"}
-    return {ROOT / "notebooks" / name: (nbformat.read(HEADLESS / name, as_version=4), None)
-            for name in sorted(names) if (HEADLESS / name).exists()}
+def _headless_lessons(items: list[pytest.Item]) -> set[str]:
+    """The lessons tests/test_headless.py ran in this session with plain nbconvert (make test runs 06 only that way)."""
+    return {f"{item.callspec.params['lesson']}.ipynb" for item in items
+            if getattr(item, "originalname", "") == "test_a_lesson_runs_headless_with_plain_nbconvert"}
 
 
 @pytest.mark.after_notebooks
 def test_every_lesson_page_of_this_run_exists_and_carries_its_figures(request: pytest.FixtureRequest) -> None:
+    import nbformat
+
     runs = _lessons_run_by_nbval(request.session.items)
     if not runs:
         pytest.skip("no lesson ran in this session: run it with notebooks/ (make test does), or build with make html")
-    runs = {**_lessons_run_headless(request.session.items), **runs}  # nbval's run of a lesson wins
-    out = Path(os.environ.get("KAFKABP_TEST_ARTIFACTS", ROOT / "build" / "test-artifacts")) / "site"
+    headless = _headless_lessons(request.session.items)
+    saved = ARTIFACTS / "headless"  # where tests/test_headless.py copies what it ran
+    runs = {**{ROOT / "notebooks" / name: (nbformat.read(saved / name, as_version=4), None)
+               for name in sorted(headless) if (saved / name).exists()}, **runs}  # nbval's run of a lesson wins
+    out = ARTIFACTS / "site"
     site.write_site(out, runs)
     assert site.check_site(out, runs) == []
     collected = {Path(str(item.parent.path)).name for item in request.session.items if hasattr(item, "test_outputs")}
-    collected |= {f"{item.callspec.params['lesson']}.ipynb" for item in request.session.items
-                  if getattr(item, "originalname", "") == "test_a_lesson_runs_headless_with_plain_nbconvert"}
-    assert {p.name for p in runs} == {name for name in collected if site.LESSON.match(name)}  # each lesson ran
+    assert {p.name for p in runs} == {name for name in collected | headless if site.LESSON.match(name)}  # each ran
 
 
 def test_the_site_check_names_a_missing_page_a_missing_figure_and_a_see_section_without_one(tmp_path: Path) -> None:
