@@ -45,6 +45,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["orders"], "kafkabp.workload.records"),
     **dict.fromkeys(["ShareGroup", "ShareOptions"], "kafkabp.workload.share"),
     **dict.fromkeys(["Measurement", "forget", "recall", "remember"], "kafkabp.measurements"),  # lesson 14
+    **dict.fromkeys(["written"], "kafkabp.exercises"),  # the guard of every exercise's Check cell
     **dict.fromkeys(["playground"], "kafkabp.playground"),  # lesson 13: every knob on one dashboard
     **dict.fromkeys(["ISRWatch", "group_not_on", "quorum_leader", "remove_replication_throttle", "replicas",
                      "replicated_topic", "set_replication_throttle", "under_replicated_partitions"],
@@ -103,7 +104,7 @@ __all__ = [
     "Autoscaler", "keda",
     "broker_config", "time_lag_alerts",
     "ShareGroup", "ShareOptions", "alter_group_config", "describe_share_group_with_kafka_tool",
-    "Measurement", "forget", "recall", "remember", "playground",
+    "Measurement", "forget", "recall", "remember", "playground", "written",
     "replication", "ISRWatch", "group_not_on", "quorum_leader", "remove_replication_throttle", "replicas",
     "replicated_topic", "set_replication_throttle", "under_replicated_partitions",
 ]
