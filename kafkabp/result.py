@@ -64,6 +64,37 @@ class Result:
         out["rate"] = total
         return out
 
+    def stopped_at(self) -> float:
+        """Seconds from the start until the first member left the group (the run's end if none left)."""
+        ev = self.events
+        left = ev.loc[ev["kind"] == "left", "t"] if len(ev) else pd.Series(dtype=float)
+        end = float(self.summary.get("duration", 0.0) or (self.timeline["t"].iloc[-1] if len(self.timeline) else 0.0))
+        return float(left.min()) if len(left) else end
+
+    def steady_rate(self, start: float = 4.0, end: float | None = None, *, bin_seconds: float = 1.0,
+                    statistic: str = "median") -> float:
+        """Messages per second the group processed from ``start`` s until ``end`` s (default: until a member
+        left): the median (or ``statistic="mean"``) of whole ``bin_seconds`` bins, from the members' own counts.
+        NaN when no whole bin fits."""
+        if statistic not in ("median", "mean"):
+            raise ValueError(f"statistic must be 'median' or 'mean', not {statistic!r}")
+        stop = self.stopped_at() if end is None else end
+        tp = self.throughput(bin_seconds)
+        if tp.empty:
+            return math.nan
+        rates = tp.loc[(tp["t"] >= start) & (tp["t"] + bin_seconds <= stop + 1e-9), "rate"]
+        return float(getattr(rates, statistic)()) if len(rates) else math.nan
+
+    def lag_growth(self, start: float = 4.0, end: float | None = None) -> float:
+        """How fast the total lag grew from ``start`` s until ``end`` s (default: until a member left), in msg/s:
+        the slope of a straight line fitted to the lag samples. NaN with fewer than two samples."""
+        stop = self.stopped_at() if end is None else end
+        tl = self.timeline
+        window = tl[(tl["t"] >= start) & (tl["t"] < stop)] if len(tl) else tl
+        if len(window) < 2 or window["t"].nunique() < 2:
+            return math.nan
+        return float(np.polyfit(window["t"].astype(float), window["lag"].astype(float), 1)[0])
+
     def drain_time(self, threshold: int = 0) -> float:
         """Seconds from the start until the lag first fell to ``threshold`` after its peak (inf: never)."""
         tl = self.timeline
