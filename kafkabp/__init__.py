@@ -19,6 +19,7 @@ __version__ = "0.1.0"
 # public name -> the module it lives in
 _WHERE: dict[str, str] = {
     **dict.fromkeys(["BrokerError"], "kafkabp.infra.paths"),
+    **dict.fromkeys(["BrokerUnavailable"], "kafkabp.outage"),
     **dict.fromkeys(["BrokerInfo"], "kafkabp.infra.target"),
     **dict.fromkeys(["bootstrap", "client_config", "ensure_broker", "ensure_broker_info", "restart_broker",
                      "stop_broker"], "kafkabp.infra.broker"),
@@ -44,6 +45,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["orders"], "kafkabp.workload.records"),
     **dict.fromkeys(["ShareGroup", "ShareOptions"], "kafkabp.workload.share"),
     **dict.fromkeys(["Measurement", "forget", "recall", "remember"], "kafkabp.measurements"),  # lesson 14
+    **dict.fromkeys(["written"], "kafkabp.exercises"),  # the guard of every exercise's Check cell
     **dict.fromkeys(["playground"], "kafkabp.playground"),  # lesson 13: every knob on one dashboard
     **dict.fromkeys(["ISRWatch", "group_not_on", "quorum_leader", "remove_replication_throttle", "replicas",
                      "replicated_topic", "set_replication_throttle", "under_replicated_partitions"],
@@ -87,7 +89,7 @@ class _Package(_types.ModuleType):
 _sys.modules[__name__].__class__ = _Package
 
 __all__ = [
-    "BrokerError", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
+    "BrokerError", "BrokerUnavailable", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
     "kafka_tool", "restart_broker", "stop_broker",
     "ClusterInfo", "NodeInfo", "cluster_info", "ensure_cluster", "pause_node", "resume_node", "start_node",
     "stop_cluster", "stop_node",
@@ -102,7 +104,7 @@ __all__ = [
     "Autoscaler", "keda",
     "broker_config", "time_lag_alerts",
     "ShareGroup", "ShareOptions", "alter_group_config", "describe_share_group_with_kafka_tool",
-    "Measurement", "forget", "recall", "remember", "playground",
+    "Measurement", "forget", "recall", "remember", "playground", "written",
     "replication", "ISRWatch", "group_not_on", "quorum_leader", "remove_replication_throttle", "replicas",
     "replicated_topic", "set_replication_throttle", "under_replicated_partitions",
 ]

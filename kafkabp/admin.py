@@ -21,7 +21,9 @@ from confluent_kafka.admin import (
     ResourceType,
 )
 
+from kafkabp import outage
 from kafkabp.broker import _rdkafka_log, client_config, kafka_tool
+from kafkabp.outage import BrokerUnavailable
 
 DEFAULT_TIMEOUT = 30.0
 
@@ -36,6 +38,39 @@ def admin_client() -> AdminClient:
         # A metadata request must never create the topic it asks about (it would resurrect deleted topics).
         _ADMINS[key] = AdminClient({**conf, "logger": _rdkafka_log, "allow.auto.create.topics": False})
     return _ADMINS[key]
+
+
+def require_broker(timeout: float = outage.PROBE_S) -> None:
+    """Return if the broker answers a metadata request; else raise :class:`~kafkabp.outage.BrokerUnavailable`.
+
+    A TCP connect answers first where it is cheap (kafkabp's own broker, or after an outage was seen), in
+    milliseconds, instead of a metadata request that waits its whole ``timeout``. Costs one round trip to a
+    broker that is up.
+    """
+    servers = client_config()["bootstrap.servers"]
+    if outage.refuses(servers):
+        raise outage.unavailable("nothing accepts connections there", servers)
+    try:
+        if admin_client().list_topics(timeout=timeout).brokers:
+            outage.clear(servers)
+            return
+        detail = "its metadata lists no broker"
+    except KafkaException as exc:
+        detail = f"no answer to a metadata request within {timeout:.0f} s: {exc.args[0].str()}"
+    if not outage.listening(servers):
+        _ADMINS.pop(repr(sorted(client_config().items())), None)  # its client would only retry a dead address
+        detail = "nothing accepts connections there"
+    raise outage.unavailable(detail, servers)
+
+
+def _unanswered(exc: BaseException, what: str) -> BaseException:
+    """``exc`` from a call that timed out or lost its connection: BrokerUnavailable if the broker does not answer
+    now (a quick check), else ``exc`` itself (a broker that answers, slowly)."""
+    try:
+        require_broker(timeout=3.0)
+    except BrokerUnavailable as gone:
+        return BrokerUnavailable(f"{what}: {gone}")
+    return exc
 
 
 def unique_name(prefix: str) -> str:
@@ -104,6 +139,17 @@ def create_topic(
     check_topic_name(name)
     if isinstance(partitions, bool) or not isinstance(partitions, int) or partitions < 1:
         raise ValueError(f"partitions must be a positive integer, got {partitions!r}")
+    require_broker()  # no broker: one clear error in seconds, not a timeout after a minute
+    try:
+        return _create_topic(name, partitions, config, replication_factor, recreate, timeout)
+    except Exception as exc:
+        if outage.no_answer(exc):
+            raise _unanswered(exc, f"could not create topic {name!r}") from exc
+        raise
+
+
+def _create_topic(name: str, partitions: int, config: Mapping[str, Any] | None, replication_factor: int,
+                  recreate: bool, timeout: float) -> str:
     if recreate and topic_exists(name):
         delete_topic(name, timeout=timeout)
     conf = {k: str(v) for k, v in (config or {}).items()}
@@ -114,6 +160,8 @@ def create_topic(
         fut.result(timeout=timeout)
     except KafkaException as exc:
         err = exc.args[0]
+        if outage.no_answer(exc):
+            raise
         if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
             raise ValueError(f"could not create topic {name!r}: {err.str()}") from exc
     deadline = time.monotonic() + timeout
@@ -130,15 +178,21 @@ def create_topic(
 
 def delete_topic(name: str, timeout: float = DEFAULT_TIMEOUT, missing_ok: bool = True) -> None:
     """Delete a topic and wait until the broker no longer lists it."""
-    fut = admin_client().delete_topics([name], request_timeout=timeout)[name]
+    require_broker()
     try:
-        fut.result(timeout=timeout)
-    except KafkaException as exc:
-        if not (missing_ok and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
-            raise
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and topic_exists(name):
-        time.sleep(0.1)
+        fut = admin_client().delete_topics([name], request_timeout=timeout)[name]
+        try:
+            fut.result(timeout=timeout)
+        except KafkaException as exc:
+            if not (missing_ok and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+                raise
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and topic_exists(name):
+            time.sleep(0.1)
+    except Exception as exc:
+        if outage.no_answer(exc):
+            raise _unanswered(exc, f"could not delete topic {name!r}") from exc
+        raise
 
 
 def alter_topic_config(name: str, config: Mapping[str, Any], timeout: float = DEFAULT_TIMEOUT) -> None:
@@ -329,6 +383,7 @@ def delete_group(group: str, timeout: float = 30.0) -> None:
     every partition it read, and for a topic deleted a moment ago it answers UNKNOWN_TOPIC_OR_PART, after
     up to ~30 s. A second request succeeds, so that answer is retried (twice).
     """
+    require_broker()
     deadline = time.monotonic() + timeout
     for attempt in range(3):
         left = max(10.0, deadline - time.monotonic())

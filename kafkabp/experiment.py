@@ -17,12 +17,12 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from kafkabp import admin
+from kafkabp import admin, outage
 from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.mitigations import Mitigation, PartitionLag, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
-from kafkabp.result import EVENT_COLUMNS, Result, summarize
+from kafkabp.result import EVENT_COLUMNS, Result, owned_at, summarize
 from kafkabp.workload import Buffer, ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
 from kafkabp.workload.share import ShareGroup, ShareOptions
 
@@ -199,6 +199,9 @@ class Experiment:
         self._gauges: list[tuple[float, int, float, float, float]] = []
         self._started = self._stopped = False
         self._result: Result | None = None
+        self.cut_short: str | None = None  # why it stopped early: the broker went away for good
+        self._running = False
+        self._gone_checked = 0.0
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> "Experiment":
@@ -216,6 +219,7 @@ class Experiment:
             self.monitor.start()
             self.consumer_group.start()
             self.producer.start()
+            self._running = True  # every part started: stop() takes a last lag sample
         except BaseException:
             self.stop()
             raise
@@ -236,9 +240,12 @@ class Experiment:
             elapsed = now - self.events.t0
             while pending and pending[0][0] <= elapsed:
                 pending.pop(0)[1](self)
-            for exp in _running():
+            running = _running()
+            for exp in running:
                 exp._targets.append((now - exp.events.t0, exp.producer.target_rate))
                 exp.broker_problem()
+            if self.cut_short or (any(e._outage_start is not None for e in running) and self._broker_gone(running)):
+                break  # nothing to wait for: every running experiment is stopping; the result says cut short
             if self.monitor.listener_error is not None:
                 raise RuntimeError(f"a mitigation failed: {self.monitor.listener_error!r}") from self.monitor.listener_error
             for err in self.consumer_group.errors() + ([self.producer.error] if self.producer.error else []):
@@ -313,6 +320,33 @@ class Experiment:
             return None
         return f"⚠ broker unreachable since t = {self._outage_start - self.events.t0:.1f} s"
 
+    def _broker_gone(self, running: Sequence["Experiment"]) -> bool:
+        """During an outage, once a second: has the broker gone for good (nothing listens at its address)? Then
+        every running experiment stops now, in parallel, and its result says it was cut short. A broker that
+        restarts on its address, or is only slow or paused, still listens: the experiment rides that out."""
+        if time.monotonic() - self._gone_checked < 1.0:
+            return False
+        self._gone_checked = time.monotonic()
+        if not outage.stopped():
+            return False
+        servers = outage.address()
+        for e in running:
+            at = (e._outage_start or time.monotonic()) - e.events.t0
+            e._abandon(f"the broker at {servers} stopped answering at t = {at:.1f} s and is gone")
+        warnings.warn(f"{', '.join(e.label for e in running)}: stopped early, the broker at {servers} is gone "
+                      f"(nothing accepts connections there). Results so far are kept and marked cut short "
+                      f"(result.cut_short). {outage.fix_hint(servers)}", RuntimeWarning, stacklevel=4)
+        return True
+
+    def _abandon(self, reason: str) -> None:
+        """Stop producing, consuming and sampling now, without waiting on a broker that is gone."""
+        if self.cut_short is None:
+            self.cut_short = reason
+            self.events.add("cut_short", "", reason)
+        self.producer.abandon()
+        self.consumer_group.abandon()
+        self.monitor.stop_sampling()
+
     def _add_missed_outages(self, at_least: float = 3.0) -> None:
         """Gaps in the lag samples the progress loop did not see (it was busy, e.g. in an action that restarted
         the broker): each of ``at_least`` seconds or more is an outage too, marked on the timeline."""
@@ -336,7 +370,8 @@ class Experiment:
         s = self.result().summary
         bar.update(lambda: f"{self.label}: done after {s['duration']:.1f} s · {s['produced']:,} produced · "
                    f"{s['consumed']:,} consumed · final lag {s['final_lag']:,}"
-                   + (f" · ⚠ broker unreachable {s['broker_unreachable_s']:.1f} s" if s["broker_outages"] else ""),
+                   + (f" · ⚠ broker unreachable {s['broker_unreachable_s']:.1f} s" if s["broker_outages"] else "")
+                   + (" · ⚠ cut short: the broker is gone" if self.cut_short else ""),
                    force=True)
         return self.result()
 
@@ -351,19 +386,23 @@ class Experiment:
             except Exception:
                 self._live_status = None
         if self._started and self.broker_problem():  # no broker to deliver to: fail the queue sooner
-            self.producer.drain_timeout = 2.0
+            self.producer.drain_timeout = min(self.producer.drain_timeout, 2.0)
+            if self.cut_short is None and outage.stopped():  # gone for good: nothing to wait for
+                self._abandon(f"the broker at {outage.address()} stopped answering and is gone")
         self.producer.stop(timeout)
         self._final_assignment = self.consumer_group.assignment()
         self.consumer_group.stop(timeout)
         final_at = time.monotonic()
-        self.monitor.stop(timeout, final_sample=self._started)  # the final offsets, after the group left
+        # the final offsets, after the group left (not when the start failed, nor from a broker that is gone)
+        self.monitor.stop(timeout, final_sample=self._running and self.cut_short is None)
         if self._started and self.monitor.last_ok is not None and self.monitor.last_ok >= final_at:
             self._scan_unread()
         if self.outages and self.outages[-1][1] is None:  # still down at the end
             self.outages[-1] = (self.outages[-1][0], time.monotonic() - self.events.t0)
         self._add_missed_outages()
         self._result = self._collect()
-        if not self.keep and self._started and self._outage_start is None:  # no broker, nothing to delete
+        if not self.keep and self._started and self._outage_start is None and self.cut_short is None \
+                and not outage.known_gone(outage.address()):  # no broker, nothing to delete
             try:
                 admin.delete_group(self.group)
                 admin.delete_topic(self.topic)
@@ -429,6 +468,10 @@ class Experiment:
         predicted = self._predicted(tl["t"].to_numpy() if len(tl) else np.array([]))
         summary = summarize(tl, latency, self.producer.counts(), self.consumer_group.consumed, events)
         summary["status"] = self._live_status or ("ERR" if parts.empty else self.monitor.status().value)
+        summary["cut_short"] = self.cut_short is not None
+        if self.cut_short and self.outages and isinstance(self.consumer_group, ConsumerGroup):
+            # the members lost their partitions during the outage: who owned what when the broker went away
+            self._final_assignment = owned_at(events, self.outages[0][0], self._final_assignment)
         ledger = self.ledger.report()
         exact = ledger["exact"]
         summary.update({"lost": ledger["lost"] if exact else None, "duplicates": ledger["duplicates"],
@@ -460,7 +503,7 @@ class Experiment:
                       self.topic, self.group, self.producer.stats_at_stop or self.producer.last_stats, ledger,
                       group.processed_frame(self.events.t0), dict(self._final_assignment), stats,
                       {getattr(m, "name", type(m).__name__): m.history() for m in self.mitigations
-                       if callable(getattr(m, "history", None))})
+                       if callable(getattr(m, "history", None))}, self.cut_short)
 
     def _predicted(self, t: np.ndarray) -> pd.DataFrame | None:
         """The fluid model's lag for this run, or None where the model does not apply (processing or

@@ -17,7 +17,7 @@ import pandas as pd
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from kafkabp import admin
+from kafkabp import admin, outage
 from kafkabp.model import drain_time
 from kafkabp.status import OffsetSample, Status, TimeLagTable, group_status, partition_status
 from kafkabp.workload import _LIVE
@@ -47,7 +47,15 @@ def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, met
     ``positions`` replaces the committed offsets with another source of (offset, metadata) per partition:
     a share group has no committed offsets (see :meth:`kafkabp.workload.share.ShareGroup.positions`).
     """
-    cols = _snapshot_columns(group, topic, timeout, reader, positions)
+    servers = outage.address()
+    if outage.refuses(servers):  # kafkabp's broker stopped: say so now, not after `timeout`
+        raise outage.unavailable("nothing accepts connections there", servers)
+    try:
+        cols = _snapshot_columns(group, topic, timeout, reader, positions)
+    except Exception as exc:
+        if outage.no_answer(exc):  # the broker is gone: say so, and how to bring it back
+            admin.require_broker(timeout=3.0)
+        raise
     df = pd.DataFrame(cols, columns=SNAPSHOT_COLUMNS + ["commit_metadata"])
     if not metadata:
         df = df.drop(columns="commit_metadata")
@@ -241,10 +249,15 @@ class LagMonitor:
             self._stop.wait(max(0.0, next_at - time.monotonic()))
 
     def start(self) -> "LagMonitor":
+        admin.require_broker()  # no broker: one clear error now, not a thread whose every sample fails
         _LIVE.add(self)
         self._thread = threading.Thread(target=self._run, name=f"kafkabp-lag-{self.group}", daemon=True)
         self._thread.start()
         return self
+
+    def stop_sampling(self) -> None:
+        """Take no more samples (the thread ends after the one in progress); :meth:`stop` waits for it."""
+        self._stop.set()
 
     def unreachable_for(self) -> float:
         """Seconds since samples began failing without a success in between (0 while sampling works)."""

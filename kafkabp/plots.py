@@ -47,10 +47,22 @@ DASHES = ("solid", "dash", "dot", "dashdot", "longdash", "longdashdot")
 # copies the left axis's gridlines and labels them 462, 929, 1,395 or 0.22, 2.66.
 FROM_ZERO = dict(rangemode="tozero")
 OWN_TICKS = dict(rangemode="tozero", tickmode="auto", showgrid=False)
+# One colour per run label across every figure of a lesson (a notebook is one kernel): the first label drawn
+# takes the first colour, and keeps it in the lag, rate, latency and comparison figures that follow.
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf", "#bcbd22",
+           "#7f7f7f")
+_RUN_COLORS: dict[str, str] = {}
 
 
-def _style(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
-    """Apply the shared template, height, title and axis labels, so all figures match."""
+def color_for(label: str) -> str:
+    """The colour of the run called ``label`` in this kernel: the same in every figure of a lesson."""
+    if label not in _RUN_COLORS:
+        _RUN_COLORS[label] = PALETTE[len(_RUN_COLORS) % len(PALETTE)]
+    return _RUN_COLORS[label]
+
+
+def style(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
+    """Apply the house template, height, title, axis labels and legend place, so every figure matches."""
     fig.update_layout(template=TEMPLATE, height=HEIGHT, title=title,
                       xaxis_title_text=xaxis, yaxis_title_text=yaxis,
                       legend=dict(orientation="h", yanchor="top", y=-0.25, x=0))
@@ -136,7 +148,7 @@ def lag_figure(result: Any, *, per_partition: bool = True, predicted: bool = Tru
         fig.update_yaxes(**FROM_ZERO)
     if events:
         _add_events(fig, result)
-    return _style(fig, f"Consumer lag — {result.label}", "time (s)", "lag (messages)")
+    return style(fig, f"Consumer lag — {result.label}", "time (s)", "lag (messages)")
 
 
 def rates_figure(result: Any) -> go.Figure:
@@ -159,7 +171,7 @@ def rates_figure(result: Any) -> go.Figure:
                      dtick=1 if most <= 6 else None)
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
     fig.update_layout(hovermode="x unified")
-    _style(fig, f"Throughput — {result.label}", "", "rate (msg/s)")
+    style(fig, f"Throughput — {result.label}", "", "rate (msg/s)")
     fig.update_layout(height=HEIGHT + 80)
     return fig
 
@@ -181,7 +193,7 @@ def latency_figure(results: Any) -> go.Figure:
             continue
         p = _percentiles_ms(lat)
         pct = f"p50 {p['p50']:.1f} ms<br>p95 {p['p95']:.1f} ms<br>p99 {p['p99']:.1f} ms"
-        fig.add_trace(go.Box(y=lat * 1000.0, name=r.label, boxpoints=False,
+        fig.add_trace(go.Box(y=lat * 1000.0, name=r.label, boxpoints=False, marker_color=color_for(r.label),
                              hovertemplate=f"<b>{r.label}</b><br>{pct}<extra></extra>"))
         fig.add_annotation(x=r.label, y=p["p99"], text=pct.replace("<br>", " · "),
                            showarrow=False, yshift=14, font=dict(size=10))
@@ -190,7 +202,7 @@ def latency_figure(results: Any) -> go.Figure:
         fig.add_annotation(text=note, xref="paper", yref="paper", x=0.5, y=0.5 if not fig.data else 1.0,
                            showarrow=False, font=dict(size=14, color="grey"))
     fig.update_layout(showlegend=False)
-    return _style(fig, "End-to-end latency (produce → processed)", "experiment", "latency (ms)")
+    return style(fig, "End-to-end latency (produce → processed)", "experiment", "latency (ms)")
 
 
 def compare_figure(results: Sequence[Any], *, metric: str = "lag",
@@ -207,11 +219,12 @@ def compare_figure(results: Sequence[Any], *, metric: str = "lag",
     for i, (r, name) in enumerate(zip(results, names)):
         shape = "hv" if metric == "consumers" else "linear"
         fig.add_trace(go.Scatter(x=r.timeline["t"], y=r.timeline[metric], name=name, mode="lines",
-                                 line=dict(width=2.5, shape=shape, dash=DASHES[i % len(DASHES)])))
+                                 line=dict(width=2.5, shape=shape, dash=DASHES[i % len(DASHES)],
+                                           color=color_for(name))))
     fig.update_layout(hovermode="x unified")
     fig.update_yaxes(**FROM_ZERO)
     ylabel = UNITS.get(metric, metric.replace("_", " "))
-    return _style(fig, f"{ylabel[0].upper()}{ylabel[1:]} — comparison", "time (s)", ylabel)
+    return style(fig, f"{ylabel[0].upper()}{ylabel[1:]} — comparison", "time (s)", ylabel)
 
 
 SYMBOLS = ("circle", "square", "diamond", "triangle-up", "x", "star")
@@ -244,7 +257,7 @@ def tradeoff_figure(table: pd.DataFrame, *, x: str, y: str, line: str, point: st
                                  legendgrouptitle_text=point, marker=dict(size=11, symbol=symbol, color="grey")))
     fig.update_xaxes(type="log" if log_x else "linear")
     fig.update_yaxes(**FROM_ZERO)
-    _style(fig, title, x, y)
+    style(fig, title, x, y)
     fig.update_layout(legend=dict(orientation="v", x=1.02, y=1, yanchor="top"), height=450)
     return fig
 
@@ -290,7 +303,7 @@ def partition_bar(result: Any) -> go.Figure:
                              hovertemplate="%{x}: %{y:,} messages (%{customdata:.0f}% of total)<extra></extra>"))
         fig.add_hline(y=float(last["lag"].mean()), line_dash="dash", line_color="grey",
                       annotation_text="even share", annotation_position="top left")
-    return _style(fig, f"Final lag per partition — {result.label}", "partition", "lag (messages)")
+    return style(fig, f"Final lag per partition — {result.label}", "partition", "lag (messages)")
 
 
 def _live_figure(title: str = "consumer lag") -> go.Figure:
@@ -302,7 +315,7 @@ def _live_figure(title: str = "consumer lag") -> go.Figure:
                       secondary_y=secondary)
     fig.update_yaxes(title_text="rate (msg/s)", secondary_y=True, **OWN_TICKS)
     fig.update_yaxes(secondary_y=False, **FROM_ZERO)
-    return _style(fig, title, "time (s)", "lag (messages)")
+    return style(fig, title, "time (s)", "lag (messages)")
 
 
 def live_lag_widget(title: str = "consumer lag") -> go.FigureWidget:

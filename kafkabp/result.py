@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -37,6 +37,9 @@ class Result:
     assignment: dict[str, list[int]] = field(default_factory=dict, repr=False)  # at the end, per member
     consumer_stats: list[dict[str, Any]] = field(default_factory=list, repr=False)  # librdkafka's, per member
     controls: dict[str, pd.DataFrame] = field(default_factory=dict, repr=False)  # each mitigation's history
+    # why the run stopped early (the broker went away for good), else None; ``assignment`` is then the members'
+    # partitions when the broker stopped answering (they lose them during the outage)
+    cut_short: str | None = None
 
     def producer_metrics(self) -> dict[str, Any]:
         """The producer's own view, from librdkafka's last statistics (see :func:`producer_metrics`)."""
@@ -60,6 +63,37 @@ class Result:
             total += rate
         out["rate"] = total
         return out
+
+    def stopped_at(self) -> float:
+        """Seconds from the start until the first member left the group (the run's end if none left)."""
+        ev = self.events
+        left = ev.loc[ev["kind"] == "left", "t"] if len(ev) else pd.Series(dtype=float)
+        end = float(self.summary.get("duration", 0.0) or (self.timeline["t"].iloc[-1] if len(self.timeline) else 0.0))
+        return float(left.min()) if len(left) else end
+
+    def steady_rate(self, start: float = 4.0, end: float | None = None, *, bin_seconds: float = 1.0,
+                    statistic: str = "median") -> float:
+        """Messages per second the group processed from ``start`` s until ``end`` s (default: until a member
+        left): the median (or ``statistic="mean"``) of whole ``bin_seconds`` bins, from the members' own counts.
+        NaN when no whole bin fits."""
+        if statistic not in ("median", "mean"):
+            raise ValueError(f"statistic must be 'median' or 'mean', not {statistic!r}")
+        stop = self.stopped_at() if end is None else end
+        tp = self.throughput(bin_seconds)
+        if tp.empty:
+            return math.nan
+        rates = tp.loc[(tp["t"] >= start) & (tp["t"] + bin_seconds <= stop + 1e-9), "rate"]
+        return float(getattr(rates, statistic)()) if len(rates) else math.nan
+
+    def lag_growth(self, start: float = 4.0, end: float | None = None) -> float:
+        """How fast the total lag grew from ``start`` s until ``end`` s (default: until a member left), in msg/s:
+        the slope of a straight line fitted to the lag samples. NaN with fewer than two samples."""
+        stop = self.stopped_at() if end is None else end
+        tl = self.timeline
+        window = tl[(tl["t"] >= start) & (tl["t"] < stop)] if len(tl) else tl
+        if len(window) < 2 or window["t"].nunique() < 2:
+            return math.nan
+        return float(np.polyfit(window["t"].astype(float), window["lag"].astype(float), 1)[0])
 
     def drain_time(self, threshold: int = 0) -> float:
         """Seconds from the start until the lag first fell to ``threshold`` after its peak (inf: never)."""
@@ -98,13 +132,26 @@ class Result:
 
     def _repr_html_(self) -> str:
         rows = "".join(f"<tr><td>{k}</td><td>{_fmt(v)}</td></tr>" for k, v in self.summary.items())
-        return f"<b>{self.label}</b><table>{rows}</table>"
+        cut = f"<br>⚠ cut short: {self.cut_short}" if self.cut_short else ""
+        return f"<b>{self.label}</b>{cut}<table>{rows}</table>"
 
     def __repr__(self) -> str:
         s = self.summary
-        return (f"Result({self.label!r}: produced={s['produced']:,} consumed={s['consumed']:,} "
+        return (f"Result({self.label!r}: " + (f"CUT SHORT ({self.cut_short}) " if self.cut_short else "")
+                + f"produced={s['produced']:,} consumed={s['consumed']:,} "
                 f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s "
                 f"lost={_fmt(s.get('lost'))} duplicates={s.get('duplicates', 0):,})")
+
+
+def owned_at(events: pd.DataFrame, t: float, members: Iterable[str]) -> dict[str, list[int]]:
+    """The partitions each member owned at ``t`` seconds, replayed from its assign, revoke and lost events."""
+    owned: dict[str, set[int]] = {m: set() for m in members}
+    moves = events[(events["t"] <= t) & events["kind"].isin(["assign", "revoke", "lost"])] if len(events) else events
+    for e in moves.itertuples(index=False):
+        if e.member in owned and e.detail and e.detail != "-":
+            parts = {int(p[1:]) for p in str(e.detail).split(",")}
+            owned[e.member] = owned[e.member] | parts if e.kind == "assign" else owned[e.member] - parts
+    return {m: sorted(ps) for m, ps in owned.items()}
 
 
 def _fmt(v: Any) -> str:

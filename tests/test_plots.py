@@ -270,3 +270,29 @@ def test_tradeoff_figure_has_no_overlapping_text_and_names_every_point() -> None
     assert fig.layout.xaxis.type == "log"
     with pytest.raises(ValueError, match="no column 'missing'"):
         plots.tradeoff_figure(table, x="missing", y="p50 (ms)", line="rate", point="setting", title="t")
+
+
+def test_a_run_keeps_its_colour_in_every_figure_of_a_lesson() -> None:
+    first, second = plots.color_for("lesson-x run A"), plots.color_for("lesson-x run B")
+    assert first != second and first in plots.PALETTE and second in plots.PALETTE
+    assert plots.color_for("lesson-x run A") == first  # asked again, in a later figure: the same colour
+    a, b = make_result("lesson-x run A"), make_result("lesson-x run B")
+    compare = plots.compare_figure([b, a])  # drawn in the other order: the colours follow the labels
+    assert {t.name: t.line.color for t in compare.data} == {"lesson-x run A": first, "lesson-x run B": second}
+    boxes = plots.latency_figure([a, b])
+    assert {t.name: t.marker.color for t in boxes.data} == {"lesson-x run A": first, "lesson-x run B": second}
+
+
+def test_written_tells_a_stub_from_a_written_function(capsys: pytest.CaptureFixture[str]) -> None:
+    from kafkabp import written
+
+    def stub(x: int) -> int:
+        raise NotImplementedError("write stub()")
+
+    assert written(stub, 1) is False
+    assert "stub() is not written yet" in capsys.readouterr().out
+    assert written(lambda x: x + 1, 1) is True
+    with pytest.raises(ZeroDivisionError):  # the learner's own bug is theirs to see
+        written(lambda x: x / 0, 1)
+    with pytest.raises(TypeError, match="learner's function"):
+        written(42)  # type: ignore[arg-type]

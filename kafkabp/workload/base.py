@@ -30,6 +30,17 @@ class EventLog:
 
 _LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
 
+# Clients of a broker that is gone, left open on purpose. A consumer's close() waits for its group coordinator,
+# and when commits were pending as the broker went away it waits forever (confluentinc/librdkafka#3740: seen here
+# with 1 of 2 consumers after `kafkabp broker down`). Kept referenced so that no garbage collection closes them
+# either; their librdkafka threads (not Python threads) retry the dead address quietly until the process ends.
+_PARKED: list[Any] = []
+
+
+def park(client: Any) -> None:
+    """Keep a client of a broker that is gone without closing it (see ``_PARKED``)."""
+    _PARKED.append(client)
+
 
 def stop_all(timeout: float = 10.0) -> int:
     """Stop every producer, consumer group and monitor still running in this process."""

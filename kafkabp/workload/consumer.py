@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, KafkaError, TopicPartition
 
 from kafkabp.broker import _rdkafka_log, client_config
 from kafkabp.ledger import HEADER_SIZE, Ledger
-from kafkabp.workload.base import EventLog, check_client_config
+from kafkabp.workload.base import EventLog, check_client_config, park
 from kafkabp.workload.flow import Buffer
 from kafkabp.workload.group import Member, MemberGroup
 from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
@@ -62,7 +62,7 @@ class _Worker(Member):
 
     def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
         items = [(tp, off) for tp, off in self.pending.items() if only is None or tp in only]
-        if not items:
+        if not items or (self.group.abandoned and not asynchronous):  # no broker: a commit would wait in vain
             return
         stamp = f"kafkabp:{time.time():.3f}"  # the commit's time, so a re-commit is visible as one
         offsets = [TopicPartition(t, p, off, metadata=stamp) for (t, p), off in items]
@@ -343,8 +343,11 @@ class _Worker(Member):
                 self.pool.close()
                 self.group.order_violations += self.pool.order_violations
                 self.pool_cpu_seconds = self.pool.cpu_seconds
-            consumer.close()  # leaves the group, so the others take over at once
-            self.group.events.add("left", self.name, "")
+            if self.group.abandoned:  # the broker is gone: close() could wait for it forever
+                park(consumer)
+            else:
+                consumer.close()  # leaves the group, so the others take over at once
+            self.group.events.add("left", self.name, "broker gone: not closed" if self.group.abandoned else "")
 
 
 _OFFSET_RESET = re.compile(r"\[(\d+)\]: offset reset \(at offset (-?\d+)")

@@ -110,6 +110,7 @@ class MemberGroup:
         self._lat_stride = 1
         self._lat_lock = threading.Lock()
         self._started = False
+        self.abandoned = False  # the broker is gone: members leave without committing (see abandon())
 
     def _before_start(self) -> None:
         """Run once before the first member starts (a share group sets its group config here)."""
@@ -205,6 +206,14 @@ class MemberGroup:
 
     def errors(self) -> list[BaseException]:
         return [w.error for w in self.members if w.error is not None]
+
+    def abandon(self) -> None:
+        """The broker is gone: every member stops now, without the commits it would wait seconds on in vain
+        (what it processed since its last commit will be read again if the broker comes back: at-least-once).
+        Call :meth:`stop` afterwards to wait for the threads."""
+        self.abandoned = True
+        for w in list(self.workers):
+            w.stop_event.set()
 
     def stop(self, timeout: float = 15.0) -> None:
         """Every member hands over and leaves the group; every thread ends."""

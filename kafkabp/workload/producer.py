@@ -377,6 +377,14 @@ class RateProducer:
             raise self.error
         return not self._thread.is_alive()
 
+    def abandon(self) -> None:
+        """The broker is gone: stop producing now and fail what is queued at once (counted, by error name)
+        instead of waiting for deliveries that cannot come. Call :meth:`stop` afterwards to wait for the thread."""
+        self.drain_timeout = 0.0
+        if self.stats_at_stop is None:
+            self.stats_at_stop = self.last_busy_stats or self.last_stats
+        self._stop.set()
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop producing, deliver or fail every queued message, and end the thread."""
         if self.stats_at_stop is None:  # the statistics of the run itself, not of the drain after it

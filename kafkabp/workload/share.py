@@ -36,7 +36,7 @@ from confluent_kafka import AcknowledgeType, KafkaError, KafkaException, ShareCo
 from kafkabp import admin
 from kafkabp.broker import _rdkafka_log, client_config
 from kafkabp.ledger import HEADER, HEADER_SIZE, MAGIC, Ledger
-from kafkabp.workload.base import EventLog
+from kafkabp.workload.base import EventLog, park
 from kafkabp.workload.consumer import _spin_cpu
 from kafkabp.workload.group import Member, MemberGroup
 from kafkabp.workload.processing import Processing
@@ -276,12 +276,16 @@ class _Member(Member):
         if consumer is None:
             return
         try:
-            consumer.commit_sync(timeout=10.0)  # the last acknowledgements, before leaving
+            if not self.group.abandoned:  # no broker (abandon()): nothing to acknowledge to
+                consumer.commit_sync(timeout=10.0)  # the last acknowledgements, before leaving
         except Exception as exc:
             self.group.events.add("ack_failed", self.name, repr(exc)[:200])
         finally:
-            consumer.close()  # leaves the share group; anything still acquired is released
-            self.group.events.add("left", self.name, "")
+            if self.group.abandoned:  # the broker is gone: close() could wait for it forever
+                park(consumer)
+            else:
+                consumer.close()  # leaves the share group; anything still acquired is released
+            self.group.events.add("left", self.name, "broker gone: not closed" if self.group.abandoned else "")
 
 
 class ShareGroup(MemberGroup):
