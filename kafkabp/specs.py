@@ -167,6 +167,9 @@ class Group(_Spec):
                                 f"got {self.buffer!r}")
         if not isinstance(self.commit_while_busy, bool):
             raise TypeError(f"commit_while_busy must be True or False, got {self.commit_while_busy!r}")
+        if self.protocol == "share" and (self.parallel != 1 or self.commit_while_busy or self.buffer is not None):
+            raise ValueError("a share group takes neither parallel > 1 (it already spreads records over its members), "
+                             "nor commit_while_busy (it commits no offsets), nor a buffer: leave them out")
         if self.share is not None:
             if self.protocol != "share":
                 raise ValueError(f"share options apply to protocol='share' (a share group), not {self.protocol!r}: "
