@@ -215,7 +215,8 @@ class Observe(_Spec):
     def __post_init__(self) -> None:
         if isinstance(self.sample_interval, bool) or not isinstance(self.sample_interval, (int, float)) \
                 or not 0 < self.sample_interval < math.inf:
-            raise ValueError(f"sample_interval must be a number of seconds > 0 (e.g. 0.5), got {self.sample_interval!r}")
+            raise ValueError(f"sample_interval must be a number of seconds > 0 (e.g. 0.5), "
+                             f"got {self.sample_interval!r}")
         whole("status_window", self.status_window, 2, hint=" samples (Burrow's rules compare at least two)")
         whole("stats_interval_ms", self.stats_interval_ms, 0, hint=" (0: no librdkafka statistics)")
 

@@ -32,8 +32,8 @@ def test_watermarks_default_to_half_and_unbounded_is_infinite() -> None:
 @pytest.mark.integration
 def test_pause_resume_keeps_the_buffer_bounded_and_the_member_in_its_group(kafka_bootstrap: str) -> None:
     common = dict(rate=400, consumers=1, partitions=2, processing=kafkabp.fixed(0.01), progress=False)
-    paused = kafkabp.run_experiment(8, group=kafkabp.Group(buffer=kafkabp.Buffer(300, when_full="pause", resume_at=100)),
-                                    **common)
+    bounded = kafkabp.Buffer(300, when_full="pause", resume_at=100)
+    paused = kafkabp.run_experiment(8, group=kafkabp.Group(buffer=bounded), **common)
     free = kafkabp.run_experiment(8, group=kafkabp.Group(buffer=kafkabp.Buffer(None)), **common)
     p, f = paused.summary, free.summary
     assert p["pauses"] >= 1 and p["peak_buffered"] <= 300, p

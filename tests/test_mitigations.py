@@ -82,8 +82,8 @@ def test_buffer_full_blocks_or_drops_and_both_are_counted(kafka_bootstrap: str) 
 
 def test_producer_metrics_and_stored_bytes(kafka_bootstrap: str) -> None:
     r = kafkabp.run_experiment(3, rate=5_000, consumers=0, observe=kafkabp.Observe(stats_interval_ms=500),
-                               topic=kafkabp.Topic(keep=True), producer=kafkabp.Producer(config={"compression.type": "none"}),
-                               progress=False)
+                               topic=kafkabp.Topic(keep=True), progress=False,
+                               producer=kafkabp.Producer(config={"compression.type": "none"}))
     try:
         m = r.producer_metrics()
         assert m["produce_requests"] > 0 and m["batch_size_avg"] > 100 and m["queue_p50_ms"] >= 0, m

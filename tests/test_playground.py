@@ -47,7 +47,8 @@ def test_mitigations_are_toggles() -> None:
     group = kw["group"]
     assert group.buffer.size == 500 and group.buffer.when_full == "pause" and group.parallel == 4
     assert group.config == {"client.id": "me"} and kw["producer"].config == {}  # the quota's client id
-    assert pg.experiment_arguments(s.replace(quota="producer"), client_id="me")["producer"].config == {"client.id": "me"}
+    quota_on_producer = pg.experiment_arguments(s.replace(quota="producer"), client_id="me")["producer"]
+    assert quota_on_producer.config == {"client.id": "me"}
     plain = pg.experiment_arguments(pg.Settings())
     assert plain["mitigations"] == [] and plain["group"] == kafkabp.Group() and plain["producer"] == kafkabp.Producer()
     assert pg.experiment_arguments(s)["mitigations"][0] is not kw["mitigations"][0]  # fresh objects every start
