@@ -14,13 +14,15 @@ from typing import Any, Mapping
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.infra.broker import client_config
+from kafkabp.infra.paths import rdkafka_log
 from kafkabp.ledger import HEADER_SIZE, Ledger
-from kafkabp.workload.base import EventLog, check_client_config, park
+from kafkabp.registry import park
+from kafkabp.workload.base import EventLog, check_client_config
 from kafkabp.workload.flow import Buffer
 from kafkabp.workload.group import Member, MemberGroup
 from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
-from kafkabp.workload.processing import Processing
+from kafkabp.workload.processing import Processing, spin_cpu
 
 
 
@@ -109,7 +111,7 @@ class _Worker(Member):
             return True
         seconds = proc.sample(self.rng)
         if proc.kind == "cpu":
-            _spin_cpu(seconds)
+            spin_cpu(seconds)
             return True
         if seconds <= 0:
             return True
@@ -299,7 +301,7 @@ class _Worker(Member):
             proc = self.group.processing
             seconds = proc.sample(self.rng)
             if proc.kind == "cpu":
-                _spin_cpu(seconds)
+                spin_cpu(seconds)
                 busy_until = time.monotonic()
             elif not self._sleep_until(busy_until := busy_until + seconds):
                 ok = False
@@ -368,20 +370,12 @@ class _MemberLog:
         self.worker = worker
 
     def log(self, level: int, fmt: str, *args: Any) -> None:
-        _rdkafka_log.log(level, fmt, *args)
+        rdkafka_log.log(level, fmt, *args)
         text = str(args[-1]) if args else str(fmt)
         if level >= logging.WARNING and "offset reset" in text:
             m = _OFFSET_RESET.search(text)
             where = f"p{m.group(1)} at offset {m.group(2)}: " if m else ""
             self.worker.group.events.add("offset_reset", self.worker.name, (where + text.rsplit(": ", 1)[-1])[:200])
-
-
-def _spin_cpu(seconds: float) -> None:
-    """Busy Python work until this thread has used ``seconds`` of CPU (holding the GIL while it runs)."""
-    end = time.thread_time() + seconds
-    x = 0
-    while time.thread_time() < end:
-        x += 1
 
 
 def _fmt(parts: set[tuple[str, int]]) -> str:

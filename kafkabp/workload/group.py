@@ -17,7 +17,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from kafkabp.workload.base import _LIVE, EventLog
+from kafkabp.registry import REGISTRY
+from kafkabp.workload.base import EventLog
 from kafkabp.workload.processing import Processing
 
 MAX_CONSUMERS = 64  # each member is a thread with its own Kafka client; a 2-core laptop runs dozens, not thousands
@@ -120,7 +121,7 @@ class MemberGroup:
             raise RuntimeError("this group was already started; use scale(n) to change its size")
         self._started = True
         self._before_start()
-        _LIVE.add(self)
+        REGISTRY.add(self, "client")
         self.scale(self.initial)
         return self
 
@@ -225,7 +226,7 @@ class MemberGroup:
             w.thread.join(max(0.1, deadline - time.monotonic()))
         self._retired.extend(workers)
         self.workers = []
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     def __enter__(self) -> Any:
         return self.start() if not self._started else self
