@@ -157,6 +157,7 @@ class LagMonitor:
         self._reader: admin.OffsetReader | None = None
         self.listeners: list[Callable[[pd.DataFrame], None]] = []  # called after each good sample
         self.listener_error: BaseException | None = None
+        self.sample_seconds: list[float] = []  # wall time of each sample the thread took (good or failed)
         self.positions = positions  # instead of committed offsets (a share group's; see snapshot())
 
     def sample(self) -> pd.DataFrame:
@@ -234,10 +235,12 @@ class LagMonitor:
     def _run(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
+            began = time.perf_counter()
             try:
                 columns = self._sample()
             except Exception:  # a slow or absent broker skips a sample (counted); the monitor keeps going
                 columns = None
+            self.sample_seconds.append(time.perf_counter() - began)
             if columns is not None and self.listeners:  # the DataFrame only for someone who reads it
                 rows = _sample_frame(columns)
                 for listen in list(self.listeners):
@@ -254,6 +257,11 @@ class LagMonitor:
         self._thread = threading.Thread(target=self._run, name=f"kafkabp-lag-{self.group}", daemon=True)
         self._thread.start()
         return self
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The sampling thread (None before :meth:`start`)."""
+        return self._thread
 
     def stop_sampling(self) -> None:
         """Take no more samples (the thread ends after the one in progress); :meth:`stop` waits for it."""

@@ -25,11 +25,14 @@ from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
 from kafkabp.workload.processing import Processing, spin_cpu
 
 
+class Worker(Member):
+    """One group member: its own Consumer in its own thread.
 
-class _Worker(Member):
-    """One group member: its own Consumer in its own thread."""
+    ``client_type`` makes its client from its settings (confluent-kafka's Consumer; a measurement without a broker
+    puts a stand-in there, in a subclass it sets as the group's ``member_type``)."""
 
     suffix = "c"
+    client_type: Any = Consumer
 
     def __init__(self, group: "ConsumerGroup", index: int) -> None:
         super().__init__(group, index)
@@ -226,7 +229,7 @@ class _Worker(Member):
 
     def _loop(self) -> None:
         g = self.group
-        self.consumer = Consumer(self._conf())
+        self.consumer = self.client_type(self._conf())
         self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
         if g.parallel > 1 or g.buffer is not None:
@@ -366,7 +369,7 @@ class _MemberLog:
     replaces this one, and then no event is recorded.
     """
 
-    def __init__(self, worker: "_Worker") -> None:
+    def __init__(self, worker: "Worker") -> None:
         self.worker = worker
 
     def log(self, level: int, fmt: str, *args: Any) -> None:
@@ -396,7 +399,7 @@ class ConsumerGroup(MemberGroup):
     lesson 04 shows. Threads also start in milliseconds and stop cleanly on a kernel interrupt.
     """
 
-    member_type = _Worker
+    member_type = Worker
 
     def __init__(
         self,

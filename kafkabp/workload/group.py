@@ -51,7 +51,7 @@ class Member:
         self.pool_cpu_seconds = 0.0  # its processing pool's threads' CPU time, if it has a pool
         self.stats: dict[str, Any] | None = None  # librdkafka's last statistics, when asked for
         self.peak_buffered = 0  # the most messages it held at once
-        self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
+        self.thread = threading.Thread(target=self.run, name=f"kafkabp-{self.name}", daemon=True)
 
     def _done(self, n: int) -> None:
         """Count ``n`` more processed messages, with the time (for throughput and rebalance pauses)."""
@@ -59,8 +59,9 @@ class Member:
         self.done_t.append(time.monotonic())
         self.done_n.append(self.consumed)
 
-    def _run(self) -> None:
-        """The thread: join, loop until stopped, and leave, recording an error rather than losing it."""
+    def run(self) -> None:
+        """What the member's thread runs (or, for a measurement, the calling thread): join, loop until stopped, and
+        leave, recording an error rather than losing it."""
         cpu0 = time.thread_time()
         self.group.events.add("joined", self.name, "")
         try:

@@ -387,6 +387,11 @@ class RateProducer:
             self.stats_at_stop = self.last_busy_stats or self.last_stats
         self._stop.set()
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread that produces (None before :meth:`start`)."""
+        return self._thread
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop producing, deliver or fail every queued message, and end the thread."""
         if self.stats_at_stop is None:  # the statistics of the run itself, not of the drain after it
