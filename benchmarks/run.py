@@ -155,11 +155,14 @@ def consumer_repeats(r: Report) -> int:
     return 1 if r.quick else max(5, r.repeats)
 
 
-def consume_kafkabp(topic: str, n: int, ledger: Ledger | None = None) -> Run:
+def consume_kafkabp(topic: str, n: int, ledger: Ledger | None = None, member_type: Any = None) -> Run:
     """ConsumerGroup(topic, group, 1, processing=None) until consumed == n; with ``ledger``, exact counting
-    on (the ledger must hold the producer that filled the topic) and checked: every record counted once."""
+    on (the ledger must hold the producer that filled the topic) and checked: every record counted once.
+    ``member_type``: a :class:`~kafkabp.workload.consumer.Worker` subclass the group makes its member from."""
     group = kafkabp.unique_name("bench-g")
     g = kafkabp.ConsumerGroup(topic, group, 1, processing=None, config=FETCH_CONF, ledger=ledger)
+    if member_type is not None:
+        g.member_type = member_type
     t0, c0 = time.monotonic(), cpu()
     g.start()
     try:
@@ -177,13 +180,18 @@ def consume_kafkabp(topic: str, n: int, ledger: Ledger | None = None) -> Run:
 
 
 def python_us_per_record(batch: list[Any], n: int, ledger: Ledger | None = None) -> tuple[float, float]:
-    """Microseconds per record without a broker: kafkabp's real ``_Worker._run`` fed ``batch`` over and
-    over by a stand-in Consumer (with ``ledger``: exact counting on), and the plain loop's ``count_ok``
-    over the same records. CPU time of this thread (all the work runs in it), so load from other
-    processes does not inflate it."""
-    w = wconsumer._Worker(kafkabp.ConsumerGroup("fake", "fake", 1, ledger=ledger), 0)
+    """Microseconds per record without a broker: kafkabp's real consumer member (``Worker.run``, in this
+    thread) fed ``batch`` over and over by a stand-in Consumer (its ``client_type``; with ``ledger``: exact
+    counting on), and the plain loop's ``count_ok`` over the same records. CPU time of this thread (all the work
+    runs in it), so load from other processes does not inflate it."""
     k = max(1, n // len(batch))
     batches = iter([batch] * k)
+    fake = mock.MagicMock()
+
+    class Fed(wconsumer.Worker):
+        client_type = staticmethod(lambda conf: fake)
+
+    w = Fed(kafkabp.ConsumerGroup("fake", "fake", 1, ledger=ledger), 0)
 
     def consume(*args: Any, **kw: Any) -> list[Any]:
         nxt = next(batches, None)
@@ -191,11 +199,10 @@ def python_us_per_record(batch: list[Any], n: int, ledger: Ledger | None = None)
             w.stop_event.set()
         return nxt or []
 
-    with mock.patch.object(wconsumer, "Consumer") as fake:
-        fake.return_value.consume.side_effect = consume
-        t0 = time.thread_time()
-        w._run()
-        kafkabp_us = (time.thread_time() - t0) / (k * len(batch)) * 1e6
+    fake.consume.side_effect = consume
+    t0 = time.thread_time()
+    w.run()
+    kafkabp_us = (time.thread_time() - t0) / (k * len(batch)) * 1e6
     if w.error or w.consumed != k * len(batch):
         raise RuntimeError(f"stand-in run failed: {w.error!r}, {w.consumed} of {k * len(batch)} records")
     t0 = time.thread_time()
@@ -217,19 +224,19 @@ def read_batch(topic: str, size: int = 500) -> list[Any]:
 
 def profile_consumer(r: Report) -> None:
     """cProfile of kafkabp's worker thread on a real run, then the per-record Python cost without broker."""
-    prof, orig = cProfile.Profile(), wconsumer._Worker._run
+    prof = cProfile.Profile()
 
-    def profiled(self: Any) -> None:
-        prof.enable()
-        try:
-            orig(self)
-        finally:
-            prof.disable()
+    class Profiled(wconsumer.Worker):
+        def run(self) -> None:
+            prof.enable()
+            try:
+                super().run()
+            finally:
+                prof.disable()
 
     with fresh_topic() as t:
         produce_plain(t, r.n, "1")
-        with mock.patch.object(wconsumer._Worker, "_run", profiled):
-            res = consume_kafkabp(t, r.n)
+        res = consume_kafkabp(t, r.n, member_type=Profiled)
         batch = read_batch(t)
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in stats.values()) or 1.0
@@ -715,13 +722,17 @@ def bench_share(r: Report) -> None:
     r.row("(l) share group / classic group throughput", spread(ratio), ">= 3", med(ratio) >= 3)
 
 
+# (n)'s groups: partitions in all -> (topics, partitions per topic)
+SCALE_SHAPES = {10: (1, 10), 100: (10, 10), 1000: (10, 100)}
+
+
 def bench_monitor_scale(r: Report) -> None:
     """(n) LagMonitor and snapshot at scale: one group that has committed offsets on 10, 100 and 1,000 partitions
     (1 x 10, 10 x 10 and 10 x 100 topics, 5 records in each partition). The monitor samples every topic the group
     reads at 2 Hz (0.5 s) for D s (D = 20 s; --quick 8 s): its thread's CPU (pthread clock) as % of one core, and
     each sample's wall time (median / max). Target at 1,000 partitions: <= 5 % of a core, every sample <= 200 ms."""
     duration = 8.0 if r.quick else 20.0
-    shapes = {10: (1, 10), 100: (10, 10), 1000: (10, 100)}
+    shapes = SCALE_SHAPES
     out: dict[str, Any] = {}
     for total, (n_topics, per_topic) in shapes.items():
         topics = [kafkabp.unique_name(f"bench-scale{total}") for _ in range(n_topics)]
@@ -740,17 +751,7 @@ def bench_monitor_scale(r: Report) -> None:
             if len(mine) != total or int(mine["lag"].sum()) != 3 * total:
                 raise RuntimeError(f"snapshot of {total} partitions read {len(mine)} rows, lag {mine['lag'].sum()}")
             mon = kafkabp.LagMonitor(group, None, 0.5, timeout=30)  # type: ignore[arg-type]
-            walls: list[float] = []
-            inner = mon._sample  # the monitor thread's own call (sample() also builds a DataFrame the thread skips)
-
-            def timed() -> Any:
-                s = time.perf_counter()
-                try:
-                    return inner()
-                finally:
-                    walls.append(time.perf_counter() - s)
-
-            mon._sample = timed  # type: ignore[method-assign]
+            walls = mon.sample_seconds  # the monitor thread's own samples, each one's wall time
             mon.start()
             clock = thread_cpu(mon)
             time.sleep(1.5)  # the first samples open the offset reader

@@ -23,9 +23,10 @@ from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.mitigations import Mitigation, PartitionLag, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
 from kafkabp.progress import Progress, rss_bytes
+from kafkabp.registry import REGISTRY
 from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, step_at, summarize
 from kafkabp.specs import Group, Observe, Producer, Topic, check_duration, check_experiment
-from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
+from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, as_profile
 from kafkabp.workload.share import ShareGroup
 
 Action = Callable[["Experiment"], Any]
@@ -100,7 +101,7 @@ class Experiment:
         if self._started:
             return self
         self._started = True
-        _LIVE.add(self)
+        REGISTRY.add(self, "experiment")
         try:
             admin.create_topic(self.topic, self._partitions, config=self._topic_config)
             if self.backlog:
@@ -134,8 +135,7 @@ class Experiment:
                 pending.pop(0)[1](self)
             running = _running()
             for exp in running:
-                exp._targets.append((now - exp.events.t0, exp.producer.target_rate))
-                exp.broker_problem()
+                exp.record(now)
             if self.cut_short or (any(e._outage_start is not None for e in running) and self._broker_gone(running)):
                 break  # nothing to wait for: every running experiment is stopping; the result says cut short
             if self.monitor.listener_error is not None:
@@ -187,13 +187,32 @@ class Experiment:
         if not done or first.delivered != self.backlog:
             raise RuntimeError(f"the backlog was not written: {first.counts()}")
 
+    def record(self, now: float | None = None) -> None:
+        """Note what the experiment's parts show now: the producer's target rate (the timeline's ``target_rate``, noted
+        at the monotonic time ``now``), and a broker outage starting or ending (an event on the timeline, a warning
+        when it starts).
+
+        :meth:`wait` does it every 0.1 s; a live view that steers the experiment without waiting on it (a
+        dashboard, the playground) does it at each refresh. The queries (:meth:`broker_problem`,
+        :meth:`timeline`) only read what was noted.
+        """
+        at = time.monotonic() if now is None else now
+        self._targets.append((at - self.events.t0, self.producer.target_rate))
+        self._note_outage(time.monotonic())
+
     def broker_problem(self) -> str | None:
-        """While the broker does not answer: a warning saying since when (also marked on the timeline).
+        """While the broker does not answer, as last noted (:meth:`record`): a warning saying since when; else None.
 
         Signs: the lag monitor's samples fail, or librdkafka reports all brokers down to the producer.
         An outage ends at the next good sample; :attr:`outages` and the result's summary keep them all.
         """
-        mon, now = self.monitor, time.monotonic()
+        if self._outage_start is None:
+            return None
+        return f"⚠ broker unreachable since t = {self._outage_start - self.events.t0:.1f} s"
+
+    def _note_outage(self, now: float) -> None:
+        """An outage starts (marked on the timeline, with a warning) or ends, as the monitor and producer show."""
+        mon = self.monitor
         down_at = mon.failing_since
         gone = self.producer.all_brokers_down_at
         if gone is not None and (mon.last_ok is None or gone > mon.last_ok):
@@ -204,14 +223,11 @@ class Experiment:
             self.events.add("broker_unreachable", "", mon.last_error or "all brokers down", at=down_at)
             warnings.warn(f"{self.label}: the broker stopped answering at t = {down_at - self.events.t0:.1f} s "
                           f"({mon.last_error or 'all brokers down'}); produced messages wait in the client's "
-                          "queue and fail after message.timeout.ms", RuntimeWarning, stacklevel=3)
+                          "queue and fail after message.timeout.ms", RuntimeWarning, stacklevel=4)
         elif down_at is None and self._outage_start is not None and mon.last_ok is not None:
             self.outages[-1] = (self.outages[-1][0], mon.last_ok - self.events.t0)
             self.events.add("broker_reachable", "", "", at=mon.last_ok)
             self._outage_start = None
-        if self._outage_start is None:
-            return None
-        return f"⚠ broker unreachable since t = {self._outage_start - self.events.t0:.1f} s"
 
     def _broker_gone(self, running: Sequence["Experiment"]) -> bool:
         """During an outage, once a second: has the broker gone for good (nothing listens at its address)? Then
@@ -278,6 +294,8 @@ class Experiment:
                 self._live_status = self.monitor.status().value
             except Exception:
                 self._live_status = None
+        if self._started:
+            self._note_outage(time.monotonic())
         if self._started and self.broker_problem():  # no broker to deliver to: fail the queue sooner
             self.producer.drain_timeout = min(self.producer.drain_timeout, 2.0)
             if self.cut_short is None and outage.stopped():  # gone for good: nothing to wait for
@@ -301,7 +319,7 @@ class Experiment:
                 admin.delete_topic(self.topic)
             except Exception:
                 pass
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     def __enter__(self) -> "Experiment":
         return self.start()
@@ -422,7 +440,7 @@ class Experiment:
 
 def _running() -> list[Experiment]:
     """Experiments of this process that have started and not stopped, oldest first."""
-    live = [e for e in list(_LIVE) if isinstance(e, Experiment) and e._started and not e._stopped]
+    live = [e for e in REGISTRY.live("experiment") if isinstance(e, Experiment) and e._started and not e._stopped]
     return sorted(live, key=lambda e: e.events.t0)
 
 

@@ -16,21 +16,21 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import math
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import ipywidgets as widgets
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from kafkabp import admin
 from kafkabp.experiment import Experiment
+from kafkabp.live import LiveLoop, close_children
 from kafkabp.mitigations import AIMD, Autoscaler
+from kafkabp.registry import REGISTRY
 from kafkabp.result import Result
 from kafkabp.specs import Group, Observe, Producer
 from kafkabp.status import group_status
@@ -41,10 +41,10 @@ from kafkabp.widgets import (
     RATES,
     STATUS_SAMPLE_S,
     STATUS_WINDOW,
-    _exact_slider,
-    _processing_label,
-    _rate_label,
-    _rate_text,
+    drain_text,
+    exact_slider,
+    processing_label,
+    rate_label,
     status_text,
 )
 from kafkabp.workload import Buffer, Burst, Constant, Processing, Ramp, Step, cpu, exponential, fixed, lognormal
@@ -77,7 +77,6 @@ TRACES = (("total lag", "lag", 1, False), ("produce rate", "produce_rate", 1, Tr
           ("consumers", "consumers", 2, False))
 
 OBSERVE = Observe(sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW)  # as the dashboard watches
-_ACTIVE: list["Playground"] = []
 
 
 @dataclass(frozen=True)
@@ -276,16 +275,6 @@ def live_figure() -> go.FigureWidget:
         raise ImportError("the playground's live chart needs anywidget: pip install anywidget") from exc
 
 
-def with_targets(timeline: pd.DataFrame, targets: list[tuple[float, float]]) -> pd.DataFrame:
-    """``timeline`` with its target_rate column from ``targets`` ((t, rate) as the producer was set), stepwise."""
-    if not targets or timeline.empty:
-        return timeline
-    ts = np.array([t for t, _ in targets])
-    rates = np.array([r if math.isfinite(r) else np.nan for _, r in targets])
-    idx = np.searchsorted(ts, timeline["t"].to_numpy(), side="right") - 1
-    return timeline.assign(target_rate=np.where(idx >= 0, rates[idx.clip(0)], rates[0]))
-
-
 def update_figure(fig: go.FigureWidget, timeline: pd.DataFrame) -> None:
     """Replace every trace's data in one batched update."""
     by_name = {trace.name: trace for trace in fig.data}
@@ -297,6 +286,27 @@ def update_figure(fig: go.FigureWidget, timeline: pd.DataFrame) -> None:
                     y = y.where(y.abs() < 1e12)  # full speed: no line
                 by_name[name].x = timeline["t"].to_numpy()
                 by_name[name].y = y.to_numpy()
+
+
+def _status_line(exp: Experiment, tl: pd.DataFrame, limit: float) -> str | None:
+    """What the status line says now: the broker's problem, or lag, rates, consumers and Burrow's status."""
+    problem = exp.broker_problem()
+    if problem:
+        return f"<b>{problem}</b>: start the broker again (`kafkabp broker up`) or press Stop."
+    if not len(tl):
+        return None
+    last = tl.iloc[-1]
+    if len(tl) < STATUS_WINDOW:
+        judged = f"status: filling Burrow's window ({len(tl)} of {STATUS_WINDOW} samples)"
+    else:
+        parts = exp.monitor.partition_statuses()
+        judged = status_text(group_status(parts.values()), parts, (STATUS_WINDOW - 1) * STATUS_SAMPLE_S)
+    elapsed = time.monotonic() - exp.events.t0
+    return (f"t = {last['t']:.0f} s of {limit:.0f} · lag <b>{int(last['lag']):,}</b> · time lag "
+            f"{last['time_lag']:.1f} s · in {last['produce_rate']:,.0f} msg/s · out "
+            f"{last['consume_rate']:,.0f} msg/s · consumers {exp.consumer_group.size} · drains in "
+            f"{drain_text(exp.monitor.drain_time())}{_worst_partition(exp)}<br>{judged}"
+            + (" · stopping: time limit" if elapsed >= limit else ""))
 
 
 def _worst_partition(exp: Experiment) -> str:
@@ -350,15 +360,15 @@ class Playground(widgets.VBox):
         self.preset = dropdown(["(choose a preset)", *PRESETS], preset or "(choose a preset)", "preset")
         self.preset_help = widgets.HTML("")
         # the workload
-        self.rate = _exact_slider(RATES, s.rate, _rate_label, description="producer rate (msg/s)", style=style,
+        self.rate = exact_slider(RATES, s.rate, rate_label, description="producer rate (msg/s)", style=style,
                                   layout=wide)
         self.profile = dropdown(list(PROFILES), s.profile, "rate profile")
-        self.message_size = _exact_slider(MESSAGE_SIZES, s.message_size, _whole,
+        self.message_size = exact_slider(MESSAGE_SIZES, s.message_size, _whole,
                                           description="message size (bytes)", style=style, layout=wide)
         self.key_mode = dropdown([(v, k) for k, v in KEYS.items()], s.keys, "keys")
         self.consumers = widgets.IntSlider(value=s.consumers, min=0, max=MAX_CONSUMERS, description="consumers",
                                            style=style, layout=wide)
-        self.processing = _exact_slider(PROCESSING_MS, s.processing_ms, _processing_label,
+        self.processing = exact_slider(PROCESSING_MS, s.processing_ms, processing_label,
                                         description="processing (ms/msg)", style=style, layout=wide)
         self.model = dropdown(list(MODELS), s.model, "processing model")
         self.partitions = widgets.IntSlider(value=s.partitions, min=1, max=MAX_PARTITIONS, description="partitions",
@@ -380,7 +390,7 @@ class Playground(widgets.VBox):
                                            style={"description_width": "80px", "button_width": "80px"})
         self.quota_kb = widgets.IntSlider(value=s.quota_kb, min=10, max=10_000, step=10, description="KB/s",
                                           layout=narrow)
-        self.time_limit = _exact_slider(TIME_LIMITS, s.time_limit, _whole,
+        self.time_limit = exact_slider(TIME_LIMITS, s.time_limit, _whole,
                                         description="time limit (s)", style=style, layout=wide)
         # buttons, status, chart
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
@@ -392,8 +402,7 @@ class Playground(widgets.VBox):
         self.result: Result | None = None
         self.results: list[Result] = []
         self._quota_client: str | None = None
-        self._thread: threading.Thread | None = None
-        self._halt = threading.Event()
+        self._loop: LiveLoop | None = None
         self._busy = threading.Lock()  # one start or stop at a time
         self._applying = False
 
@@ -431,10 +440,7 @@ class Playground(widgets.VBox):
         if preset is not None:
             self.preset_help.value = f"<i>{html.escape(PRESETS[preset][1])}</i>"
         self._enable()
-        for old in list(_ACTIVE):  # re-running the cell: the old playground stops its experiment
-            old.stop()
-            _ACTIVE.remove(old)
-        _ACTIVE.append(self)
+        REGISTRY.replace(self)  # re-running the cell: the old playground stops its experiment and is closed
 
     # ------------------------------------------------------------------ settings <-> controls
     @property
@@ -461,8 +467,8 @@ class Playground(widgets.VBox):
         s = settings
         self._applying = True
         try:
-            for slider, value, label in ((self.rate, s.rate, _rate_label),
-                                         (self.processing, s.processing_ms, _processing_label),
+            for slider, value, label in ((self.rate, s.rate, rate_label),
+                                         (self.processing, s.processing_ms, processing_label),
                                          (self.message_size, s.message_size, _whole),
                                          (self.time_limit, s.time_limit, _whole)):
                 _set_exact(slider, float(value), label)
@@ -560,53 +566,31 @@ class Playground(widgets.VBox):
             self._running_settings = s
             update_figure(self.figure, pd.DataFrame(columns=[c for _, c, _, _ in TRACES] + ["t"]))
             self._enable()
-            self._halt.clear()
-            self._thread = threading.Thread(target=self._loop, args=(exp, s.time_limit), daemon=True,
-                                            name="kafkabp-playground")
-            self._thread.start()
+            self._loop = LiveLoop(exp, refresh=self.refresh, limit=s.time_limit,
+                                  draw=lambda tl: update_figure(self.figure, tl),
+                                  status=lambda tl: _status_line(exp, tl, s.time_limit), show=self._show,
+                                  on_limit=self.stop, running=lambda: self.experiment is exp,
+                                  name="kafkabp-playground").start()
             return exp
 
-    def _loop(self, exp: Experiment, limit: float) -> None:
-        drawn = -1
-        window_s = (STATUS_WINDOW - 1) * STATUS_SAMPLE_S
-        self.targets = [(0.0, exp.producer.target_rate)]  # what the producer was allowed, as it changed
-        while not self._halt.wait(self.refresh) and self.experiment is exp:
-            try:
-                target = exp.producer.target_rate
-                if target != self.targets[-1][1]:
-                    self.targets.append((time.monotonic() - exp.events.t0, target))
-                tl = with_targets(exp.timeline(), self.targets)
-                if len(tl) != drawn:
-                    update_figure(self.figure, tl)
-                    drawn = len(tl)
-                problem = exp.broker_problem()
-                if problem:
-                    self.status.value = f"<b>{problem}</b>: start the broker again (`kafkabp broker up`) or press Stop."
-                elif len(tl):
-                    last = tl.iloc[-1]
-                    if len(tl) < STATUS_WINDOW:
-                        judged = f"status: filling Burrow's window ({len(tl)} of {STATUS_WINDOW} samples)"
-                    else:
-                        parts = exp.monitor.partition_statuses()
-                        judged = status_text(group_status(parts.values()), parts, window_s)
-                    elapsed = time.monotonic() - exp.events.t0
-                    self.status.value = (
-                        f"t = {last['t']:.0f} s of {limit:.0f} · lag <b>{int(last['lag']):,}</b> · time lag "
-                        f"{last['time_lag']:.1f} s · in {last['produce_rate']:,.0f} msg/s · out "
-                        f"{last['consume_rate']:,.0f} msg/s · consumers {exp.consumer_group.size} · drains in "
-                        f"{_rate_text(exp.monitor.drain_time())}{_worst_partition(exp)}<br>{judged}"
-                        + (" · stopping: time limit" if elapsed >= limit else ""))
-            except Exception as exc:  # keep the loop alive; show what went wrong
-                self.status.value = f"update failed: {html.escape(repr(exc))}"
-            if time.monotonic() - exp.events.t0 >= limit:
-                threading.Thread(target=self.stop, daemon=True, name="kafkabp-playground-stop").start()
-                break
+    def _show(self, text: str) -> None:
+        self.status.value = text
+
+    def close(self) -> None:
+        """Stop, then close every widget of the playground (its figure too): the kernel can free them."""
+        if getattr(self, "experiment", None) is not None:  # also from ipywidgets' __del__, maybe half made
+            self.stop()
+        REGISTRY.release(self)
+        close_children(self)
+        super().close()
 
     def stop(self) -> Result | None:
         """Stop the experiment (every client and thread), drop its quota, keep its result."""
-        self._halt.set()
+        if self._loop is not None:
+            self._loop.halt()
         with self._busy:
-            self._halt.set()  # also when a start finished while this stop waited for it
+            if self._loop is not None:
+                self._loop.halt()  # also when a start finished while this stop waited for it
             exp, self.experiment = self.experiment, None
             if exp is None:
                 return self.result
@@ -615,7 +599,7 @@ class Playground(widgets.VBox):
                 exp.stop()
                 self.result = exp.result()
                 self.results.append(self.result)
-                update_figure(self.figure, with_targets(self.result.timeline, getattr(self, "targets", [])))
+                update_figure(self.figure, self.result.timeline)
             finally:
                 self._drop_quota()
                 self._enable()
@@ -684,8 +668,9 @@ def playground(preset: str | None = None, **settings: Any) -> Playground:
 
 def stop_playgrounds() -> None:
     """Stop every playground's experiment in this kernel."""
-    for p in list(_ACTIVE):
-        p.stop()
+    for p in REGISTRY.live("view"):
+        if isinstance(p, Playground):
+            p.stop()
 
 
 __all__ = ["PRESETS", "Playground", "Settings", "experiment_arguments", "live_figure", "playground", "processing_model",

@@ -17,7 +17,7 @@ import pytest
 
 import kafkabp
 from kafkabp import admin
-from kafkabp.workload.base import _LIVE
+from kafkabp.registry import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -59,10 +59,15 @@ def _python_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.is_alive()}
 
 
-def _live_clients() -> set[int]:
-    """What kafkabp's registry still holds, after collecting garbage (it holds its entries weakly)."""
+def _live() -> list[Any]:
+    """The experiments, clients and monitors kafkabp's registry still holds, after collecting garbage (it holds its
+    entries weakly; the shared admin client, a resource, stays on purpose)."""
     gc.collect()
-    return {id(x) for x in _LIVE}
+    return [x for kind in ("experiment", "client", "monitor") for x in REGISTRY.live(kind)]
+
+
+def _live_clients() -> set[int]:
+    return {id(x) for x in _live()}
 
 
 def _assert_nothing_left(exp: kafkabp.Experiment, baseline: set[threading.Thread], live_before: set[int]) -> None:
@@ -70,8 +75,7 @@ def _assert_nothing_left(exp: kafkabp.Experiment, baseline: set[threading.Thread
     while (_python_threads() - baseline) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not {t.name for t in _python_threads() - baseline}, "threads left behind"
-    gc.collect()
-    left = [x for x in _LIVE if id(x) not in live_before]
+    left = [x for x in _live() if id(x) not in live_before]
     assert not left, f"clients still registered: {left}"
     topics = admin.admin_client().list_topics(timeout=10).topics
     assert exp.topic not in topics, f"topic {exp.topic} left behind"

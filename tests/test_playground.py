@@ -14,6 +14,7 @@ import kafkabp
 
 pg = importlib.import_module("kafkabp.playroom")
 from kafkabp.mitigations import AIMD, Autoscaler
+from kafkabp.registry import REGISTRY
 
 
 def test_every_preset_is_valid_and_builds_an_experiment() -> None:
@@ -103,7 +104,8 @@ def test_controls_show_settings_presets_and_reset() -> None:
 def test_a_new_playground_stops_the_old_one() -> None:
     first = pg.playground()
     second = pg.playground()
-    assert first not in pg._ACTIVE and second in pg._ACTIVE
+    views = REGISTRY.live("view")
+    assert first not in views and second in views and first.comm is None  # the old one is closed
 
 
 @pytest.mark.integration
@@ -114,7 +116,8 @@ def test_the_playground_steers_a_live_experiment_and_stops_by_itself(kafka_boots
     assert kafkabp.wait_for(lambda: p.experiment is not None, 30), p.status.value
     exp = p.experiment
     try:
-        assert p.stop_button.disabled is False and p.partitions.disabled
+        # the buttons follow a moment after the experiment is set (start() enables them next, in its thread)
+        assert kafkabp.wait_for(lambda: p.stop_button.disabled is False, 5) and p.partitions.disabled
         assert kafkabp.wait_for(lambda: len(p.figure.data[0].x) >= 3, 15)
         p.rate.value = 2_000.0
         p.consumers.value = 2

@@ -73,7 +73,10 @@ def test_more_members_than_partitions_are_busy_and_every_message_is_counted(kafk
     assert s["busy_members"] >= 3 and s["idle_members"] <= 1, s
     assert s["counts_exact"] and s["lost"] == 0 and s["failed"] == 0, s
     assert s["produced"] == r.ledger["processed_unique"] + s["unread"], (s, r.ledger)  # processed or still waiting
-    assert s["duplicates"] == r.ledger["duplicates"] and s["duplicates"] >= 0
+    # nothing processed comes back: no failures, no poison, a 200 ms batch well inside the 30 s acquisition lock,
+    # and the only releases are of messages not processed yet (a stopping member's): none is processed twice
+    assert s["duplicates"] == r.ledger["duplicates"] == 0 and r.ledger["redelivered"] == {}, \
+        (s["duplicates"], r.ledger["redelivered"])
     assert s["acks"]["accept"] == s["consumed"] == r.ledger["processed"], s
     assert s["acks"]["reject"] == 0 and s["acks"]["release"] == s["released_unprocessed"], s
     assert sum(s["delivery_counts"].values()) == sum(s["acks"].values()), s

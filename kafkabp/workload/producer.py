@@ -13,9 +13,11 @@ from typing import Any, Mapping, Sequence, Union
 
 from confluent_kafka import KafkaError, Producer
 
-from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.infra.broker import client_config
+from kafkabp.infra.paths import rdkafka_log
 from kafkabp.ledger import HEADER_SIZE, Ledger, prefix
-from kafkabp.workload.base import _LIVE, EventLog, check_client_config
+from kafkabp.registry import REGISTRY
+from kafkabp.workload.base import EventLog, check_client_config
 from kafkabp.workload.rates import Rate, TokenBucket, as_profile
 
 log = logging.getLogger("kafkabp")
@@ -53,7 +55,7 @@ class _ProduceErrorLog(logging.Logger):
 
     def handle(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.INFO:
-            _rdkafka_log.handle(record)
+            rdkafka_log.handle(record)
         args = record.args
         if isinstance(args, tuple) and len(args) == 3 and args[0] == "MSGSET":
             m = _PRODUCE_ERROR.search(str(args[2]))
@@ -149,7 +151,7 @@ class RateProducer:
         self.producer_id = self.ledger.register(name)
         self.drain_timeout = 10.0  # seconds stop() waits for queued messages before failing them
         self.all_brokers_down_at: float | None = None  # monotonic time of librdkafka's last "all brokers down"
-        conf: dict[str, Any] = {**client_config(), "client.id": name, "logger": _rdkafka_log,
+        conf: dict[str, Any] = {**client_config(), "client.id": name, "logger": rdkafka_log,
                                 "linger.ms": 5, "throttle_cb": self._on_throttle,
                                 # Only failures call back into Python (a callback per message halves
                                 # throughput); delivered = produced - failed - still outstanding.
@@ -176,7 +178,7 @@ class RateProducer:
         # request costs a little).
         self.produce_errors: dict[str, int] = {}
         debug = {d.strip() for d in str(conf.get("debug") or "").split(",")}
-        if debug & {"msg", "all"} and conf.get("logger") is _rdkafka_log:
+        if debug & {"msg", "all"} and conf.get("logger") is rdkafka_log:
             conf["logger"] = _ProduceErrorLog(self.produce_errors)
         self._producer = Producer(conf)
         self._stop = threading.Event()
@@ -248,7 +250,7 @@ class RateProducer:
     def start(self) -> "RateProducer":
         if self._thread is not None:
             raise RuntimeError("this producer was already started; create a new one")
-        _LIVE.add(self)
+        REGISTRY.add(self, "client")
         self._started_at = time.monotonic()
         if self.profile is not None:
             self._bucket = TokenBucket(self.profile)
@@ -363,7 +365,7 @@ class RateProducer:
         self._final_outstanding = remaining
         if remaining:
             log.warning("%s: %d messages neither delivered nor failed at stop", self.name, remaining)
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     def _queued(self) -> int:
         """Messages in the client (from the last statistics), without pending callbacks."""
@@ -386,6 +388,11 @@ class RateProducer:
             self.stats_at_stop = self.last_busy_stats or self.last_stats
         self._stop.set()
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread that produces (None before :meth:`start`)."""
+        return self._thread
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop producing, deliver or fail every queued message, and end the thread."""
         if self.stats_at_stop is None:  # the statistics of the run itself, not of the drain after it
@@ -395,7 +402,7 @@ class RateProducer:
             self._thread.join(timeout)
         else:
             self._drain(min(timeout, 5.0))
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     @property
     def running(self) -> bool:
