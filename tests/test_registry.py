@@ -12,7 +12,7 @@ import pytest
 
 import kafkabp
 from kafkabp import admin
-from kafkabp.playground import Playground, playground
+from kafkabp.playroom import Playground, playground
 from kafkabp.registry import REGISTRY, Registry
 from kafkabp.widgets import Dashboard, dashboard
 
