@@ -125,6 +125,64 @@ class Result:
                 "slow_s": float((after < base / 2).sum() * bin_seconds) if base > 0 else 0.0,
                 "owned_after_s": owned_after, "duplicates": int(self.summary.get("duplicates", 0))}
 
+    # questions lessons 08-15 ask
+    def appended_rate(self, start: float, end: float) -> float:
+        """Messages per second the broker appended to the topic between ``start`` and ``end`` s, from the
+        log-end offsets sampled then (what a quota let through, whatever the producer asked for)."""
+        tl = self.timeline
+        w = tl[(tl["t"] >= start) & (tl["t"] <= end)].dropna(subset=["log_end_offset"]) if len(tl) else tl
+        if len(w) < 2 or w["t"].iloc[-1] <= w["t"].iloc[0]:
+            return math.nan
+        return float((w["log_end_offset"].iloc[-1] - w["log_end_offset"].iloc[0]) / (w["t"].iloc[-1] - w["t"].iloc[0]))
+
+    def held_mb(self) -> pd.DataFrame:
+        """MB the consumer held for messages at each sample (t, held_mb): its buffer's values plus librdkafka's
+        prefetch queue (samples without a buffer reading are left out)."""
+        tl = self.timeline.dropna(subset=["buffered"])
+        return pd.DataFrame({"t": tl["t"], "held_mb": tl["buffered_mb"] + tl["prefetched_mb"].fillna(0)})
+
+    def peak_held_mb(self) -> float:
+        """The most MB the consumer held for messages at once (see :meth:`held_mb`); 0 without samples."""
+        held = self.held_mb()["held_mb"]
+        return float(held.max()) if len(held) else 0.0
+
+    def rss_growth_mb(self) -> float:
+        """How much the process's resident memory grew during the run, in MB (peak minus the first sample)."""
+        rss = self.timeline["rss_mb"].dropna()
+        return float(rss.max() - rss.iloc[0]) if len(rss) else 0.0
+
+    def offset_resets(self) -> pd.DataFrame:
+        """The consumer's offset resets (events: t, member, detail): each jumped over messages retention deleted."""
+        ev = self.events
+        return ev[ev["kind"] == "offset_reset"] if len(ev) else ev
+
+    def missing_sequences(self) -> int:
+        """How many sequence numbers the ledger found missing (never processed, no longer in the log)."""
+        return sum(last - first + 1 for ranges in self.ledger.get("lost_ranges", {}).values() for first, last in ranges)
+
+    def first_reached(self, column: str, value: float, after: float = 0.0) -> float:
+        """The first sample time from ``after`` s on at which ``timeline[column]`` was at least ``value``
+        (NaN: never)."""
+        tl = self.timeline
+        hit = tl[(tl["t"] >= after) & (tl[column] >= value)] if len(tl) else tl
+        return float(hit["t"].iloc[0]) if len(hit) else math.nan
+
+    def scale_changes(self) -> tuple[int, int]:
+        """How many times the group grew and shrank during the run: (ups, downs), from the sampled size."""
+        d = self.timeline["consumers"].diff().fillna(0) if len(self.timeline) else pd.Series(dtype=float)
+        return int((d > 0).sum()), int((d < 0).sum())
+
+    def lag_at(self, t: float) -> float:
+        """The total lag at the sample nearest ``t`` s (NaN without samples)."""
+        tl = self.timeline
+        return float(tl.loc[(tl["t"] - t).abs().idxmin(), "lag"]) if len(tl) else math.nan
+
+    def busy_members(self, min_rate: float, start: float, end: float) -> int:
+        """Members that processed at least ``min_rate`` msg/s on average from ``start`` to ``end`` s (1 s bins)."""
+        tp = self.throughput(1.0)
+        w = tp[(tp["t"] >= start) & (tp["t"] < end)]
+        return sum(1 for m in w.columns if m not in ("t", "rate") and w[m].mean() >= min_rate)
+
     @property
     def redelivered(self) -> dict[str, list[tuple[int, int]]]:
         """Per producer, the (first, last) sequence ranges processed more than once."""
