@@ -32,7 +32,8 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["Experiment", "run_experiment"], "kafkabp.experiment"),
     **dict.fromkeys(["Ledger"], "kafkabp.ledger"),
     **dict.fromkeys(["AIMD", "Mitigation", "Sample", "Autoscaler", "keda"], "kafkabp.mitigations"),
-    **dict.fromkeys(["Result"], "kafkabp.result"),
+    **dict.fromkeys(["Result", "Summary"], "kafkabp.result"),
+    **dict.fromkeys(["Group", "Observe", "Producer", "Topic"], "kafkabp.specs"),  # an experiment's parts
     **dict.fromkeys(["LagMonitor", "snapshot", "time_lag_alerts", "describe_share_group_with_kafka_tool"],
                     "kafkabp.lag"),
     **dict.fromkeys(["drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate"],
@@ -100,7 +101,7 @@ __all__ = [
     "wait_for", "Ledger",
     "LagMonitor", "snapshot", "Status", "group_status", "partition_status",
     "drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate",
-    "Experiment", "Result", "run_experiment", "dashboard", "AIMD", "Mitigation", "Sample",
+    "Experiment", "Result", "Summary", "run_experiment", "Producer", "Group", "Topic", "Observe", "dashboard", "AIMD", "Mitigation", "Sample",
     "Autoscaler", "keda",
     "broker_config", "time_lag_alerts",
     "ShareGroup", "ShareOptions", "alter_group_config", "describe_share_group_with_kafka_tool",

@@ -130,7 +130,7 @@ class RateProducer:
             raise ValueError("on_buffer_full='drop' needs an offered rate (rate=<msg/s>): at full speed "
                              "every retry would count as a dropped message")
         if config is not None and not isinstance(config, Mapping):
-            raise TypeError(f"producer_config must be a dict of settings, e.g. {{'linger.ms': 5}}, got {config!r}")
+            raise TypeError(f"config must be a dict of producer settings, e.g. {{'linger.ms': 5}}, got {config!r}")
         # before the broker is involved (without `debug`: the throwaway check client would print its debug log)
         check_client_config("producer", {"linger.ms": 5, **{k: v for k, v in (config or {}).items() if k != "debug"}})
         self._started_at = time.monotonic()
