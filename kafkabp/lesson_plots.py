@@ -18,6 +18,7 @@ from plotly.subplots import make_subplots
 from kafkabp.plots import FROM_ZERO, color_for, style
 
 ROW_HEIGHT = 230  # px per row of a figure with stacked panels
+MIB = 1_048_576
 
 
 def stacked(titles: Sequence[str], title: str, *, heights: Sequence[float] | None = None) -> go.Figure:
@@ -37,11 +38,12 @@ def quota_figure(result: Any, quota_bytes: float, message_size: int, window: tup
     mb_s = tl["log_end_offset"].diff() / tl["t"].diff() * message_size / 1e6
     fig = go.Figure(go.Scatter(x=tl["t"], y=mb_s, mode="lines", name="appended, MB/s (per sample)",
                                line=dict(color=color_for(result.label))))
-    fig.add_hline(y=quota_bytes / 1e6, line_dash="dash", annotation_text=f"the quota, {quota_bytes / 1e6:,.2f} MB/s")
+    quota = f"{quota_bytes / MIB:g} MiB/s" if quota_bytes % MIB == 0 else f"{quota_bytes:,.0f} B/s"
+    fig.add_hline(y=quota_bytes / 1e6, line_dash="dash", annotation_text=f"the quota, {quota}")
     fig.add_vrect(x0=window[0], x1=window[1], fillcolor="green", opacity=0.06, line_width=0,
                   annotation_text="measured window")
     fig.update_yaxes(**FROM_ZERO)
-    return style(fig, f"A full-speed producer under a {quota_bytes / 1e6:,.2f} MB/s quota", "time (s)",
+    return style(fig, f"A full-speed producer under a {quota} quota", "time (s)",
                  "MB/s appended to the log")
 
 
@@ -174,7 +176,7 @@ def processed_figure(result: Any, model: float | None = None) -> go.Figure:
 
 def delivery_counts_figure(result: Any) -> go.Figure:
     """Lesson 12: how many deliveries were a record's first, second, third… (a share group's delivery counts)."""
-    dc = pd.Series(result.summary["delivery_counts"], dtype=int).sort_index()
+    dc = pd.Series(dict(result.summary.delivery_counts or {}), dtype=int).sort_index()
     fig = go.Figure(go.Bar(x=[f"delivery {k}" for k in dc.index], y=dc.values, text=dc.values, textposition="outside",
                            marker_color=color_for(result.label)))
     fig.update_yaxes(**FROM_ZERO)
@@ -204,3 +206,14 @@ def replication_figure(isr: pd.DataFrame, producers: pd.DataFrame, marks: Mappin
         fig.add_vline(x=at, line_dash="dash", line_color="gray", annotation_text=what)
     fig.update_yaxes(range=[0.5, 3.5], dtick=1, row=1, col=1)
     return fig
+
+
+def percentile_bars(table: pd.DataFrame, columns: Sequence[str], *, title: str, yaxis: str,
+                    log: bool = True) -> go.Figure:
+    """Lesson 15: grouped bars, one group per row of ``table`` (its index: the settings compared) and one bar per
+    column in ``columns`` (p50, p95, p99…), on a log axis unless ``log=False``."""
+    fig = go.Figure([go.Bar(x=[str(i) for i in table.index], y=table[c], name=c, marker_color=color_for(c))
+                     for c in columns])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(type="log" if log else "linear")
+    return style(fig, title, "", yaxis)

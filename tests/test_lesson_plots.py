@@ -70,7 +70,7 @@ def test_share_group_figures_member_rates_lag_model_and_delivery_counts() -> Non
     assert [t.name for t in lp.lag_model_figure([r]).data] == ["lesson12 share: lag", "lesson12 share: model"]
     tp = lp.processed_figure(r, model=60)
     assert list(tp.data[0].y[1:8]) == [60.0] * 7 and lines(tp) == [60.0]
-    r.summary["delivery_counts"] = {2: 30, 1: 900, 3: 4}
+    r.summary = r.summary.replace(delivery_counts={2: 30, 1: 900, 3: 4})
     bars = lp.delivery_counts_figure(r)
     assert list(bars.data[0].x) == ["delivery 1", "delivery 2", "delivery 3"] and list(bars.data[0].y) == [900, 30, 4]
 
@@ -86,3 +86,10 @@ def test_quota_and_replication_figures() -> None:
                                 buffer_errors=True)
     assert [t.name for t in fig.data] == ["ISR, topic A", "ISR, topic B", "outstanding, p", "BufferError, p"]
     assert [s.x0 for s in fig.layout.shapes] == [0.5] * 3  # the mark, across all three panels
+
+
+def test_percentile_bars_group_one_bar_per_column_on_a_log_axis() -> None:
+    table = pd.DataFrame({"p50 ms": [1.0, 2.0], "p99 ms": [5.0, 9.0], "delivered": [10, 10]}, index=["acks=0", "acks=1"])
+    fig = lp.percentile_bars(table, ["p50 ms", "p99 ms"], title="t", yaxis="ms")
+    assert [t.name for t in fig.data] == ["p50 ms", "p99 ms"] and list(fig.data[1].y) == [5.0, 9.0]
+    assert list(fig.data[0].x) == ["acks=0", "acks=1"] and fig.layout.yaxis.type == "log"
