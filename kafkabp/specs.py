@@ -167,6 +167,9 @@ class Group(_Spec):
                                 f"got {self.buffer!r}")
         if not isinstance(self.commit_while_busy, bool):
             raise TypeError(f"commit_while_busy must be True or False, got {self.commit_while_busy!r}")
+        if self.protocol == "share" and (self.parallel != 1 or self.commit_while_busy or self.buffer is not None):
+            raise ValueError("a share group takes neither parallel > 1 (it already spreads records over its members), "
+                             "nor commit_while_busy (it commits no offsets), nor a buffer: leave them out")
         if self.share is not None:
             if self.protocol != "share":
                 raise ValueError(f"share options apply to protocol='share' (a share group), not {self.protocol!r}: "
@@ -212,9 +215,16 @@ class Observe(_Spec):
     def __post_init__(self) -> None:
         if isinstance(self.sample_interval, bool) or not isinstance(self.sample_interval, (int, float)) \
                 or not 0 < self.sample_interval < math.inf:
-            raise ValueError(f"sample_interval must be a number of seconds > 0 (e.g. 0.5), got {self.sample_interval!r}")
+            raise ValueError(f"sample_interval must be a number of seconds > 0 (e.g. 0.5), "
+                             f"got {self.sample_interval!r}")
         whole("status_window", self.status_window, 2, hint=" samples (Burrow's rules compare at least two)")
         whole("stats_interval_ms", self.stats_interval_ms, 0, hint=" (0: no librdkafka statistics)")
+
+
+def check_duration(seconds: Any, name: str = "duration") -> None:
+    """Refuse a run time that is not a finite number of seconds >= 0."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0 (e.g. 20), got {seconds!r}")
 
 
 def check_experiment(*, partitions: Any, label: Any, processing: Any, mitigations: Any,
@@ -239,5 +249,5 @@ def check_experiment(*, partitions: Any, label: Any, processing: Any, mitigation
             raise TypeError(f"a mitigation needs on_start(experiment) and on_sample(experiment, sample), got {m!r}")
 
 
-__all__ = ["Config", "Group", "MAX_MESSAGE_SIZE", "MAX_PARTITIONS", "Observe", "Producer", "Topic",
+__all__ = ["Config", "Group", "MAX_MESSAGE_SIZE", "MAX_PARTITIONS", "Observe", "Producer", "Topic", "check_duration",
            "check_experiment"]
