@@ -14,6 +14,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from kafkabp import questions
+
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 PROCESSED_COLUMNS = ["t", "member", "processed"]
 
@@ -234,21 +236,15 @@ class Result:
                 "slow_s": float((after < base / 2).sum() * bin_seconds) if base > 0 else 0.0,
                 "owned_after_s": owned_after, "duplicates": int(self.summary.duplicates)}
 
-    # questions lessons 08-15 ask
+    # questions lessons 08-15 ask (the answers: kafkabp.questions)
     def appended_rate(self, start: float, end: float) -> float:
-        """Messages per second the broker appended to the topic between ``start`` and ``end`` s, from the
-        log-end offsets sampled then (what a quota let through, whatever the producer asked for)."""
-        tl = self.timeline
-        w = tl[(tl["t"] >= start) & (tl["t"] <= end)].dropna(subset=["log_end_offset"]) if len(tl) else tl
-        if len(w) < 2 or w["t"].iloc[-1] <= w["t"].iloc[0]:
-            return math.nan
-        return float((w["log_end_offset"].iloc[-1] - w["log_end_offset"].iloc[0]) / (w["t"].iloc[-1] - w["t"].iloc[0]))
+        """Messages per second the broker appended to the topic from ``start`` to ``end`` s (its log-end offsets:
+        what a quota let through, whatever the producer asked for)."""
+        return questions.appended_rate(self.timeline, start, end)
 
     def held_mb(self) -> pd.DataFrame:
-        """MB the consumer held for messages at each sample (t, held_mb): its buffer's values plus librdkafka's
-        prefetch queue (samples without a buffer reading are left out)."""
-        tl = self.timeline.dropna(subset=["buffered"])
-        return pd.DataFrame({"t": tl["t"], "held_mb": tl["buffered_mb"] + tl["prefetched_mb"].fillna(0)})
+        """MB the consumer held for messages at each sample (t, held_mb): its buffer plus librdkafka's prefetch."""
+        return questions.held_mb(self.timeline)
 
     def peak_held_mb(self) -> float:
         """The most MB the consumer held for messages at once (see :meth:`held_mb`); 0 without samples."""
@@ -257,40 +253,31 @@ class Result:
 
     def rss_growth_mb(self) -> float:
         """How much the process's resident memory grew during the run, in MB (peak minus the first sample)."""
-        rss = self.timeline["rss_mb"].dropna()
-        return float(rss.max() - rss.iloc[0]) if len(rss) else 0.0
+        return questions.rss_growth_mb(self.timeline)
 
     def offset_resets(self) -> pd.DataFrame:
-        """The consumer's offset resets (events: t, member, detail): each jumped over messages retention deleted."""
-        ev = self.events
-        return ev[ev["kind"] == "offset_reset"] if len(ev) else ev
+        """The consumer's offset resets (events): each jumped over messages that retention had deleted."""
+        return self.events[self.events["kind"] == "offset_reset"] if len(self.events) else self.events
 
     def missing_sequences(self) -> int:
         """How many sequence numbers the ledger found missing (never processed, no longer in the log)."""
-        return sum(last - first + 1 for ranges in self.ledger.get("lost_ranges", {}).values() for first, last in ranges)
+        return questions.missing_sequences(self.ledger.get("lost_ranges", {}))
 
     def first_reached(self, column: str, value: float, after: float = 0.0) -> float:
-        """The first sample time from ``after`` s on at which ``timeline[column]`` was at least ``value``
-        (NaN: never)."""
-        tl = self.timeline
-        hit = tl[(tl["t"] >= after) & (tl[column] >= value)] if len(tl) else tl
-        return float(hit["t"].iloc[0]) if len(hit) else math.nan
+        """The first sample time from ``after`` s on with ``timeline[column]`` at least ``value`` (NaN: never)."""
+        return questions.first_reached(self.timeline, column, value, after)
 
     def scale_changes(self) -> tuple[int, int]:
         """How many times the group grew and shrank during the run: (ups, downs), from the sampled size."""
-        d = self.timeline["consumers"].diff().fillna(0) if len(self.timeline) else pd.Series(dtype=float)
-        return int((d > 0).sum()), int((d < 0).sum())
+        return questions.scale_changes(self.timeline)
 
     def lag_at(self, t: float) -> float:
         """The total lag at the sample nearest ``t`` s (NaN without samples)."""
-        tl = self.timeline
-        return float(tl.loc[(tl["t"] - t).abs().idxmin(), "lag"]) if len(tl) else math.nan
+        return questions.lag_at(self.timeline, t)
 
     def busy_members(self, min_rate: float, start: float, end: float) -> int:
         """Members that processed at least ``min_rate`` msg/s on average from ``start`` to ``end`` s (1 s bins)."""
-        tp = self.throughput(1.0)
-        w = tp[(tp["t"] >= start) & (tp["t"] < end)]
-        return sum(1 for m in w.columns if m not in ("t", "rate") and w[m].mean() >= min_rate)
+        return questions.busy_members(self.throughput(1.0), min_rate, start, end)
 
     @property
     def redelivered(self) -> dict[str, list[tuple[int, int]]]:
