@@ -34,6 +34,9 @@ Action = Callable[["Experiment"], Any]
 class Experiment:
     """A producer, a consumer group and a lag monitor on one topic; start, steer, stop, read.
 
+    ``rate`` (msg/s, a profile, or None: full speed), ``consumers``, ``processing``, ``partitions``, ``label`` and
+    ``mitigations`` are the everyday knobs; the rest are :mod:`kafkabp.specs`: ``producer=Producer(...)``,
+    ``group=Group(...)`` (its ``name`` is the group id), ``topic=Topic(...)``, ``observe=Observe(...)``.
     Use as a context manager (or call :meth:`run`) so every client and thread stops on success,
     on error and on KeyboardInterrupt. Steer it while it runs with :meth:`set_rate`,
     :meth:`scale` and :meth:`set_processing` (sliders and controllers do).
