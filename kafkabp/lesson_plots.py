@@ -217,3 +217,10 @@ def percentile_bars(table: pd.DataFrame, columns: Sequence[str], *, title: str, 
     fig.update_layout(barmode="group")
     fig.update_yaxes(type="log" if log else "linear")
     return style(fig, title, "", yaxis)
+
+
+def add_model(fig: go.Figure, result: Any, name: str) -> go.Figure:
+    """Draw ``result``'s fluid-model lag (dashed grey) over a lag figure, e.g. one run's model among several runs."""
+    if result.predicted is not None:
+        fig.add_scatter(x=result.predicted["t"], y=result.predicted["lag"], name=name, line=dict(dash="dash", color="gray"))
+    return fig

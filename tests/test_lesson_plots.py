@@ -93,3 +93,10 @@ def test_percentile_bars_group_one_bar_per_column_on_a_log_axis() -> None:
     fig = lp.percentile_bars(table, ["p50 ms", "p99 ms"], title="t", yaxis="ms")
     assert [t.name for t in fig.data] == ["p50 ms", "p99 ms"] and list(fig.data[1].y) == [5.0, 9.0]
     assert list(fig.data[0].x) == ["acks=0", "acks=1"] and fig.layout.yaxis.type == "log"
+
+
+def test_add_model_draws_one_runs_model_over_a_comparison() -> None:
+    runs = [make_result("lesson10 a"), make_result("lesson10 b", predicted=False)]
+    fig = lp.add_model(plots.compare_figure(runs), runs[0], "model of a")
+    assert [t.name for t in fig.data] == ["lesson10 a", "lesson10 b", "model of a"] and fig.data[2].line.dash == "dash"
+    assert len(lp.add_model(plots.compare_figure(runs), runs[1], "none").data) == 2  # no model: nothing drawn
