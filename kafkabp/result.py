@@ -14,6 +14,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from kafkabp import questions
+
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 PROCESSED_COLUMNS = ["t", "member", "processed"]
 
@@ -233,6 +235,49 @@ class Result:
         return {"rate_before": base, "paused_s": float((after <= 0).sum() * bin_seconds),
                 "slow_s": float((after < base / 2).sum() * bin_seconds) if base > 0 else 0.0,
                 "owned_after_s": owned_after, "duplicates": int(self.summary.duplicates)}
+
+    # questions lessons 08-15 ask (the answers: kafkabp.questions)
+    def appended_rate(self, start: float, end: float) -> float:
+        """Messages per second the broker appended to the topic from ``start`` to ``end`` s (its log-end offsets:
+        what a quota let through, whatever the producer asked for)."""
+        return questions.appended_rate(self.timeline, start, end)
+
+    def held_mb(self) -> pd.DataFrame:
+        """MB the consumer held for messages at each sample (t, held_mb): its buffer plus librdkafka's prefetch."""
+        return questions.held_mb(self.timeline)
+
+    def peak_held_mb(self) -> float:
+        """The most MB the consumer held for messages at once (see :meth:`held_mb`); 0 without samples."""
+        held = self.held_mb()["held_mb"]
+        return float(held.max()) if len(held) else 0.0
+
+    def rss_growth_mb(self) -> float:
+        """How much the process's resident memory grew during the run, in MB (peak minus the first sample)."""
+        return questions.rss_growth_mb(self.timeline)
+
+    def offset_resets(self) -> pd.DataFrame:
+        """The consumer's offset resets (events): each jumped over messages that retention had deleted."""
+        return self.events[self.events["kind"] == "offset_reset"] if len(self.events) else self.events
+
+    def missing_sequences(self) -> int:
+        """How many sequence numbers the ledger found missing (never processed, no longer in the log)."""
+        return questions.missing_sequences(self.ledger.get("lost_ranges", {}))
+
+    def first_reached(self, column: str, value: float, after: float = 0.0) -> float:
+        """The first sample time from ``after`` s on with ``timeline[column]`` at least ``value`` (NaN: never)."""
+        return questions.first_reached(self.timeline, column, value, after)
+
+    def scale_changes(self) -> tuple[int, int]:
+        """How many times the group grew and shrank during the run: (ups, downs), from the sampled size."""
+        return questions.scale_changes(self.timeline)
+
+    def lag_at(self, t: float) -> float:
+        """The total lag at the sample nearest ``t`` s (NaN without samples)."""
+        return questions.lag_at(self.timeline, t)
+
+    def busy_members(self, min_rate: float, start: float, end: float) -> int:
+        """Members that processed at least ``min_rate`` msg/s on average from ``start`` to ``end`` s (1 s bins)."""
+        return questions.busy_members(self.throughput(1.0), min_rate, start, end)
 
     @property
     def redelivered(self) -> dict[str, list[tuple[int, int]]]:

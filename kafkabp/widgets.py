@@ -12,7 +12,7 @@ import html
 import math
 import numbers
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -230,3 +230,57 @@ def stop_dashboards() -> None:
     for d in REGISTRY.live("view"):
         if isinstance(d, Dashboard):
             d.stop()
+
+
+class TryIt(widgets.VBox):
+    """A lesson's Try-it runner: its sliders, a Run button and an output area (see :func:`try_it`)."""
+
+    def __init__(self, run: Callable[..., Any], sliders: Mapping[str, widgets.ValueWidget],
+                 draw: Callable[..., Any] | None, seconds: float) -> None:
+        if not callable(run) or (draw is not None and not callable(draw)):
+            raise TypeError("try_it(run, sliders, draw): run and draw must be functions, e.g. "
+                            "try_it(lambda seconds, rate: kafkabp.run_experiment(seconds, rate=rate), {...}, draw)")
+        if not sliders or not all(isinstance(s, widgets.ValueWidget) for s in sliders.values()):
+            raise TypeError("try_it(sliders=...) takes a dict of ipywidgets with a value, e.g. "
+                            "{'rate': widgets.IntSlider(value=500, min=100, max=2000)}")
+        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not 0 < seconds <= 600:
+            raise ValueError(f"try_it(seconds={seconds!r}): a run lasts more than 0 and at most 600 s, e.g. 12")
+        self.run, self.draw, self.seconds, self.sliders = run, draw, float(seconds), dict(sliders)
+        self.button = widgets.Button(description=f"Run {seconds:g} s", button_style="primary")
+        self.output = widgets.Output()
+        self.result: Any = None  # the last run's result
+        self.button.on_click(lambda _: self.run_once())
+        super().__init__([widgets.HBox([*self.sliders.values(), self.button]), self.output])
+
+    def run_once(self) -> Any:
+        """Run once with the sliders' values, in this thread (the button's): the run lasts ``seconds`` and cleans
+        up after itself, on an error or an interrupt too. Draws the result; returns it (None if it failed)."""
+        from IPython.display import display
+
+        values = {name: s.value for name, s in self.sliders.items()}
+        self.button.disabled = True  # one run at a time: a second click would queue behind this one
+        self.result = None
+        with self.output:
+            self.output.clear_output()
+            try:
+                self.result = self.run(self.seconds, **values)
+                shown = self.draw(self.result, **values) if self.draw else None
+                if shown is not None:
+                    display(shown)
+            except KeyboardInterrupt:
+                print("⏹ interrupted: the run was stopped and cleaned up")
+            except Exception as exc:  # the learner's to read, in the output area, not in the kernel's log
+                print(f"❌ the run failed: {type(exc).__name__}: {exc}")
+            finally:
+                self.button.disabled = False
+        return self.result
+
+
+def try_it(run: Callable[..., Any], sliders: Mapping[str, widgets.ValueWidget],
+           draw: Callable[..., Any] | None = None, *, seconds: float) -> TryIt:
+    """Sliders, a Run button and an output area: Run calls ``run(seconds, **values)`` (``values``: each slider's
+    value under its name in ``sliders``), which runs one bounded experiment (e.g. with
+    :func:`~kafkabp.experiment.run_experiment`) and returns its result, then ``draw(result, **values)``, which may
+    print and returns a figure to show (or None). The run happens in the button's thread, so nothing is left
+    running behind it; an error or an interrupt is printed in the output area."""
+    return TryIt(run, sliders, draw, seconds)
