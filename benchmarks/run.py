@@ -392,10 +392,9 @@ def bench_parallel(r: Report) -> None:
 # --------------------------------------------------------------------------- (h) rebalance cost
 
 REBALANCES = {
-    "classic, eager (range)": dict(protocol="classic", consumer_config={"partition.assignment.strategy": "range"}),
-    "classic, cooperative-sticky": dict(protocol="classic",
-                                        consumer_config={"partition.assignment.strategy": "cooperative-sticky"}),
-    "consumer (KIP-848)": dict(protocol="consumer"),
+    "classic, eager (range)": kafkabp.Group(config={"partition.assignment.strategy": "range"}),
+    "classic, cooperative-sticky": kafkabp.Group(config={"partition.assignment.strategy": "cooperative-sticky"}),
+    "consumer (KIP-848)": kafkabp.Group(protocol="consumer"),
 }
 
 
@@ -407,10 +406,10 @@ def bench_rebalance(r: Report) -> None:
     at = 4.0
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in REBALANCES}
     for _ in range(r.repeats):
-        for name, kw in REBALANCES.items():
+        for name, group in REBALANCES.items():
             res = kafkabp.run_experiment(at + 6.0, rate=1_500, consumers=2, partitions=4,
                                          processing=kafkabp.fixed(0.002), progress=False,
-                                         actions=[(at, lambda e: e.scale(4))], **kw)
+                                         actions=[(at, lambda e: e.scale(4))], group=group)
             if res.summary["lost"] != 0:
                 raise RuntimeError(f"{name}: {res.summary['lost']} messages lost: {res.ledger['lost_ranges']}")
             rows[name].append(res.rebalance_cost(at))
@@ -461,8 +460,8 @@ def bench_quota(r: Report) -> None:
             client = kafkabp.unique_name("bench-quota")
             kafkabp.set_client_quota(client, producer_byte_rate=quota)
             try:
-                res = kafkabp.run_experiment(20, rate=None, consumers=0, message_size=1_000, progress=False,
-                                             producer_config={"client.id": client, "batch.size": 65_536})
+                res = kafkabp.run_experiment(20, rate=None, consumers=0, progress=False, producer=kafkabp.Producer(
+                    message_size=1_000, config={"client.id": client, "batch.size": 65_536}))
             finally:
                 kafkabp.remove_client_quota(client)
             # steady window: after the first burst is paid back, before stop() flushes the queue
@@ -626,14 +625,16 @@ def bench_pause(r: Report) -> None:
     messages in the in-process buffer over its bound (15 s runs), beside an unbounded buffer's peak over the same
     bound, and the pauses, evictions and losses."""
     size, peaks, free, events = 1_000, [], [], []
-    common = dict(rate=500, consumers=1, partitions=2, message_size=10_000, processing=kafkabp.fixed(0.02),
-                  progress=False)
+    common = dict(rate=500, consumers=1, partitions=2, producer=kafkabp.Producer(message_size=10_000),
+                  processing=kafkabp.fixed(0.02), progress=False)
     for _ in range(r.repeats):
-        res = kafkabp.run_experiment(15, buffer=kafkabp.Buffer(size, when_full="pause", resume_at=200), **common)
+        paused = kafkabp.Group(buffer=kafkabp.Buffer(size, when_full="pause", resume_at=200))
+        res = kafkabp.run_experiment(15, group=paused, **common)
         s = res.summary
         peaks.append(s["peak_buffered"] / size)
         events.append((s["pauses"], s["evictions"], s["lost"], s["duplicates"]))
-        free.append(kafkabp.run_experiment(15, buffer=kafkabp.Buffer(None), **common).summary["peak_buffered"] / size)
+        free.append(kafkabp.run_experiment(15, group=kafkabp.Group(buffer=kafkabp.Buffer(None)), **common)
+                    .summary.peak_buffered / size)
     r.data["k"] = {"peak_over_bound": peaks, "unbounded_peak_over_bound": free, "pauses_evictions_lost_dups": events}
     r.note("k", "per repeat (pauses, evictions, lost, duplicates): " + ", ".join(map(str, events)))
     r.row("(k) pause/resume: peak buffered / bound, sink 10x slower", f"{med(peaks):.2f}", "<= 1.1",
@@ -654,8 +655,8 @@ def bench_autoscaler(r: Report) -> None:
         scaler = kafkabp.Autoscaler(lag_threshold=threshold, min_replica_count=1, max_replica_count=8,
                                     polling_interval=1, stabilization_window=10)
         res = kafkabp.run_experiment(duration, rate=kafkabp.Step(50, 300, at=step_at), consumers=1, partitions=4,
-                                     processing=kafkabp.fixed(0.01), keys="uniform", batch_size=25,
-                                     mitigations=[scaler], progress=False)
+                                     processing=kafkabp.fixed(0.01), producer=kafkabp.Producer(keys="uniform"),
+                                     group=kafkabp.Group(batch_size=25), mitigations=[scaler], progress=False)
         if res.summary["lost"] != 0:
             raise RuntimeError(f"{res.summary['lost']} messages lost: {res.ledger['lost_ranges']}")
         tl = res.timeline[res.timeline["t"] >= step_at]
@@ -688,11 +689,12 @@ def bench_share(r: Report) -> None:
     processed msg/s between 4 and 14 s of a 15 s run, the two back to back in each repeat (order rotating),
     and the median of the per-repeat ratios share / classic. Model: 8 x 20 = 160 against 2 x 20 = 40, 4x."""
     duration, window = 15.0, (4.0, 14.0)
-    kw = dict(rate=250, consumers=8, partitions=2, processing=kafkabp.fixed(0.05), batch_size=10, progress=False)
+    kw = dict(rate=250, consumers=8, partitions=2, processing=kafkabp.fixed(0.05), progress=False)
     runs: dict[str, list[dict[str, float]]] = {"classic": [], "share": []}
     for i in range(r.repeats):
         for protocol in (("classic", "share") if i % 2 == 0 else ("share", "classic")):
-            res = kafkabp.run_experiment(duration, protocol=protocol, label=f"(l) {protocol}", **kw)
+            res = kafkabp.run_experiment(duration, group=kafkabp.Group(protocol=protocol, batch_size=10),
+                                         label=f"(l) {protocol}", **kw)
             s = res.summary
             if s["lost"] != 0 or s["failed"] != 0:
                 raise RuntimeError(f"{protocol}: lost {s['lost']}, failed {s['failed']}: {res.ledger['lost_ranges']}")

@@ -22,53 +22,12 @@ from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.mitigations import Mitigation, PartitionLag, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
-from kafkabp.result import EVENT_COLUMNS, Result, owned_at, summarize
+from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, summarize
+from kafkabp.specs import Group, Observe, Producer, Topic, check_experiment
 from kafkabp.workload import Buffer, ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
 from kafkabp.workload.share import ShareGroup, ShareOptions
 
 Action = Callable[["Experiment"], Any]
-
-
-MAX_PARTITIONS = 1_000  # a lab topic; creating thousands of partitions on a laptop broker takes minutes
-MAX_MESSAGE_SIZE = 1_000_000 - 100  # librdkafka's message.max.bytes (1,000,000) less the record's own overhead
-
-
-def _check_arguments(*, partitions: Any, message_size: Any, sample_interval: Any, status_window: Any,
-                     stats_interval_ms: Any, topic: Any, group: Any, label: Any, processing: Any, mitigations: Any,
-                     backlog: Any, configs: Mapping[str, Any]) -> None:
-    """One clear error, naming the fix, for each argument an experiment cannot run with."""
-    def whole(name: str, value: Any, low: int, high: float = math.inf, hint: str = "") -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            bound = f">= {low:,}" if math.isinf(high) else f"from {low:,} to {high:,}"
-            raise ValueError(f"{name} must be a whole number {bound}, got {value!r}{hint}")
-
-    whole("partitions", partitions, 1, MAX_PARTITIONS, " (a lab topic: lessons use 1-16)")
-    whole("message_size", message_size, 0, MAX_MESSAGE_SIZE if "message.max.bytes" not in (
-        configs.get("producer_config") or {}) else math.inf,
-        " bytes; above about 1 MB also raise message.max.bytes in producer_config and max.message.bytes in "
-        "topic_config")
-    whole("status_window", status_window, 2, hint=" samples (Burrow's rules compare at least two)")
-    whole("stats_interval_ms", stats_interval_ms, 0, hint=" (0: no librdkafka statistics)")
-    whole("backlog", backlog, 0, hint=" messages")
-    if isinstance(sample_interval, bool) or not isinstance(sample_interval, (int, float)) \
-            or not 0 < sample_interval < math.inf:
-        raise ValueError(f"sample_interval must be a number of seconds > 0 (e.g. 0.5), got {sample_interval!r}")
-    if topic is not None:
-        admin.check_topic_name(topic)
-    if group is not None and (not isinstance(group, str) or not group.strip()):
-        raise ValueError(f"group must be a non-empty string (or None for a fresh one), got {group!r}")
-    if label is not None and not isinstance(label, str):
-        raise TypeError(f"label must be a string (or None), got {label!r}")
-    if processing is not None and not isinstance(processing, Processing):
-        raise TypeError(f"processing must be a processing model such as kafkabp.fixed(0.001), got {processing!r}")
-    for name, conf in configs.items():
-        if conf is not None and not isinstance(conf, Mapping):
-            raise TypeError(f"{name} must be a dict of settings, e.g. {{'linger.ms': 5}}, got {conf!r}")
-    if callable(getattr(mitigations, "on_sample", None)):
-        raise TypeError(f"mitigations takes a list: mitigations=[{type(mitigations).__name__}(...)]")
-    for m in mitigations:
-        if not (callable(getattr(m, "on_sample", None)) and callable(getattr(m, "on_start", None))):
-            raise TypeError(f"a mitigation needs on_start(experiment) and on_sample(experiment, sample), got {m!r}")
 
 
 def rss_bytes() -> float:
@@ -118,79 +77,47 @@ class Experiment:
     :meth:`scale` and :meth:`set_processing` (sliders and controllers do).
     """
 
-    def __init__(
-        self,
-        *,
-        rate: Rate = 1000.0,
-        consumers: int = 1,
-        processing: Processing | None = None,
-        partitions: int = 4,
-        message_size: int = 100,
-        keys: str | None = None,
-        hot_fraction: float = 0.5,
-        batch_size: int = 500,
-        protocol: str = "classic",
-        share: ShareOptions | None = None,
-        producer_config: Mapping[str, Any] | None = None,
-        consumer_config: Mapping[str, Any] | None = None,
-        topic: str | None = None,
-        group: str | None = None,
-        topic_config: Mapping[str, Any] | None = None,
-        sample_interval: float = 0.5,
-        status_window: int = 10,
-        commit_while_busy: bool = False,
-        stats_interval_ms: int = 0,
-        backlog: int = 0,
-        payloads: Sequence[bytes] | None = None,
-        parallel: int = 1,
-        buffer: Buffer | None = None,
-        mitigations: Sequence[Mitigation] = (),
-        demand: Rate = None,
-        source_buffer: int | None = None,
-        on_buffer_full: str = "block",
-        label: str | None = None,
-        keep: bool | None = None,
-    ) -> None:
+    def __init__(self, *, rate: Rate = 1000.0, consumers: int = 1, processing: Processing | None = None,
+                 partitions: int = 4, label: str | None = None, mitigations: Sequence[Mitigation] = (),
+                 producer: Producer = Producer(), group: Group = Group(), topic: Topic = Topic(),
+                 observe: Observe = Observe()) -> None:
         # Every argument is checked before anything reaches the broker: a typo never leaves a client behind.
         as_profile(rate)
-        _check_arguments(partitions=partitions, message_size=message_size, sample_interval=sample_interval,
-                         status_window=status_window, stats_interval_ms=stats_interval_ms, topic=topic, group=group,
-                         label=label, processing=processing, mitigations=mitigations, backlog=backlog,
-                         configs={"producer_config": producer_config, "consumer_config": consumer_config,
-                                  "topic_config": topic_config})
+        check_experiment(partitions=partitions, label=label, processing=processing, mitigations=mitigations,
+                         specs={"producer": (producer, Producer), "group": (group, Group), "topic": (topic, Topic),
+                                "observe": (observe, Observe)})
+        p, g, o = producer, group, observe
         self.processing = processing or Processing()
         self.params: dict[str, Any] = {
             "rate": rate, "consumers": consumers, "partitions": partitions, "processing": str(self.processing),
-            "message_size": message_size, "keys": keys, "batch_size": batch_size, "protocol": protocol,
-            "backlog": backlog, "parallel": parallel, "buffer": str(buffer) if buffer is not None else None,
+            "message_size": p.message_size, "keys": p.keys, "batch_size": g.batch_size, "protocol": g.protocol,
+            "backlog": p.backlog, "parallel": g.parallel, "buffer": str(g.buffer) if g.buffer is not None else None,
         }
         self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
-        self.topic = topic or admin.unique_name("kafkabp")
-        self.group = group or admin.unique_name("kafkabp-group")
-        self.keep = keep if keep is not None else bool(topic or group)
-        self._producer_config = dict(producer_config or {})
-        self._partitions, self._topic_config = partitions, topic_config
+        self.topic = topic.name or admin.unique_name("kafkabp")
+        self.group = g.name or admin.unique_name("kafkabp-group")
+        self.keep = topic.keep if topic.keep is not None else bool(topic.name or g.name)
+        self._producer_spec, self._partitions, self._topic_config = p, partitions, dict(topic.config)
         self.events = EventLog()
         self.ledger = Ledger()  # exact produced/processed/lost/duplicate counts from sequence numbers
-        if share is not None and protocol != "share":
-            raise ValueError(f"share options apply to protocol='share' (a share group), not {protocol!r}")
-        group_type: Any = ShareGroup.with_options(share) if protocol == "share" else ConsumerGroup  # KIP-932
-        self.consumer_group = group_type(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
-                                            protocol=protocol, config=consumer_config, events=self.events,
-                                            commit_while_busy=commit_while_busy, ledger=self.ledger,
-                                            stats_interval_ms=stats_interval_ms, parallel=parallel, buffer=buffer)
-        self.backlog = backlog  # written at full speed before the group starts: a queue to drain
+        share = g.protocol == "share"
+        group_type: Any = ShareGroup.with_options(g.share) if share else ConsumerGroup  # KIP-932
+        self.consumer_group = group_type(self.topic, self.group, consumers, self.processing, batch_size=g.batch_size,
+                                         protocol=g.protocol, config=dict(g.config), events=self.events,
+                                         commit_while_busy=g.commit_while_busy, ledger=self.ledger,
+                                         stats_interval_ms=o.stats_interval_ms, parallel=g.parallel, buffer=g.buffer)
+        self.backlog = p.backlog  # written at full speed before the group starts: a queue to drain
         self._final_assignment: dict[str, list[int]] = {}
         self.mitigations = list(mitigations)
-        self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0, window=status_window,
-                                  positions=self.consumer_group.positions if protocol == "share" else None)
+        self.monitor = LagMonitor(self.group, self.topic, o.sample_interval, t0=self.events.t0, window=o.status_window,
+                                  positions=self.consumer_group.positions if share else None)
         self.monitor.listeners.append(self._on_sample)
         # Last: the producer is the one part that reaches the broker when it is made (and starts one if needed).
-        self.producer = RateProducer(self.topic, rate, message_size=message_size, keys=keys,
-                                     hot_fraction=hot_fraction, config=producer_config,
-                                     stats_interval_ms=stats_interval_ms, events=self.events,
-                                     name=f"{self.group}-producer", ledger=self.ledger, payloads=payloads,
-                                     demand=demand, source_buffer=source_buffer, on_buffer_full=on_buffer_full)
+        self.producer = RateProducer(self.topic, rate, message_size=p.message_size, keys=p.keys,
+                                     hot_fraction=p.hot_fraction, config=dict(p.config),
+                                     stats_interval_ms=o.stats_interval_ms, events=self.events,
+                                     name=f"{self.group}-producer", ledger=self.ledger, payloads=p.payloads,
+                                     demand=p.demand, source_buffer=p.source_buffer, on_buffer_full=p.on_buffer_full)
         self._live_status: str | None = None
         self._outage_start: float | None = None  # monotonic time the broker stopped answering
         self.outages: list[tuple[float, float | None]] = []  # (from, to) seconds since start; to None: still down
@@ -283,9 +210,10 @@ class Experiment:
         """Write ``backlog`` messages at full speed and wait until the broker acknowledged them all."""
         # Without keys, librdkafka's sticky partitioner fills one partition for 10 ms at a time: at full
         # speed that is most of the backlog on one partition. Switch partition with every batch instead.
-        conf = {**(self._producer_config or {}), "sticky.partitioning.linger.ms": 0}
-        first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=self.params["message_size"],
-                             keys=self.params["keys"], hot_fraction=self.producer.hot_fraction,
+        p = self._producer_spec
+        conf = {**p.config, "sticky.partitioning.linger.ms": 0}
+        first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=p.message_size,
+                             keys=p.keys, hot_fraction=p.hot_fraction,
                              events=self.events, name=f"{self.group}-backlog",
                              ledger=self.ledger, payloads=self.producer.payloads, config=conf)
         first.start()
@@ -368,9 +296,9 @@ class Experiment:
         finally:
             self.stop()
         s = self.result().summary
-        bar.update(lambda: f"{self.label}: done after {s['duration']:.1f} s · {s['produced']:,} produced · "
-                   f"{s['consumed']:,} consumed · final lag {s['final_lag']:,}"
-                   + (f" · ⚠ broker unreachable {s['broker_unreachable_s']:.1f} s" if s["broker_outages"] else "")
+        bar.update(lambda: f"{self.label}: done after {s.duration:.1f} s · {s.produced:,} produced · "
+                   f"{s.consumed:,} consumed · final lag {s.final_lag:,}"
+                   + (f" · ⚠ broker unreachable {s.broker_unreachable_s:.1f} s" if s.broker_outages else "")
                    + (" · ⚠ cut short: the broker is gone" if self.cut_short else ""),
                    force=True)
         return self.result()
@@ -481,25 +409,25 @@ class Experiment:
                         "broker_unreachable_s": float(sum((b or a) - a for a, b in self.outages))})
         group = self.consumer_group
         stats = [w.stats for w in group.members if w.stats]
+        kinds = events["kind"]
         summary.update({
             "backlog": self.backlog,
             "order_violations": group.order_violations if group.parallel > 1 else None,
             "idle_members": sum(1 for owned in self._final_assignment.values() if not owned),
-            "evictions": int((events["kind"] == "evicted").sum()),
-            "offset_resets": int((events["kind"] == "offset_reset").sum()),  # fetch offset gone: jumped ahead
-            "pauses": int((events["kind"] == "pause").sum()),
+            "evictions": int((kinds == "evicted").sum()),
+            "offset_resets": int((kinds == "offset_reset").sum()),  # fetch offset gone: jumped ahead
+            "pauses": int((kinds == "pause").sum()),
             "peak_buffered": group.peak_buffered,
             "peak_buffered_mb": float(tl["buffered_mb"].max()) if tl["buffered_mb"].notna().any() else 0.0,
             "peak_rss_mb": float(tl["rss_mb"].max()) if tl["rss_mb"].notna().any() else float("nan"),
-            "consumer_throttle_events": int(((events["kind"] == "throttle")
-                                             & (events["member"] != self.producer.name)).sum()),
+            "consumer_throttle_events": int(((kinds == "throttle") & (events["member"] != self.producer.name)).sum()),
             "consumer_cpu_us_per_msg": 1e6 * group.cpu_seconds / group.consumed if group.consumed else float("nan"),
             "fetch_requests": sum(int(b.get("req", {}).get("Fetch", 0)) for st in stats
                                   for b in st.get("brokers", {}).values()) if stats else None,
         })
         if isinstance(group, ShareGroup):  # acks, delivery counts, out-of-order processing
             summary.update(group.summary())
-        return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
+        return Result(self.label, tl, parts, events, latency, Summary(**summary), dict(self.params), predicted,
                       self.topic, self.group, self.producer.stats_at_stop or self.producer.last_stats, ledger,
                       group.processed_frame(self.events.t0), dict(self._final_assignment), stats,
                       {getattr(m, "name", type(m).__name__): m.history() for m in self.mitigations

@@ -6,15 +6,120 @@ come from each worker's own record of when it processed how many messages.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 PROCESSED_COLUMNS = ["t", "member", "processed"]
+
+
+NAN = float("nan")
+SHARE_FIELDS = ("acks", "delivery_counts", "redeliveries", "released_unprocessed", "ack_failures", "handler_failures",
+                "out_of_order", "out_of_order_keys", "busy_members")
+
+
+@dataclass(frozen=True, repr=False, eq=True)
+class Summary(Mapping[str, Any]):
+    """The headline numbers of one run, typed: ``r.summary.consumed``, ``r.summary.peak_lag``.
+
+    Also a read-only mapping (``s["consumed"]``, ``s.get("lost")``, ``dict(s)``), printed as a table. Counts come
+    from the ledger (``lost`` and ``unread`` are None when they could not be counted exactly); ``None`` elsewhere
+    means it does not apply to this run (``order_violations`` without parallel threads, the share-group counts for
+    a consumer group, ``fetch_requests`` without librdkafka statistics).
+    """
+
+    # what the timeline, the producer's counts and the latencies say (summarize)
+    duration: float = 0.0  # seconds
+    produced: int = 0  # accepted by the producer client
+    delivered: int = 0  # acknowledged by the broker
+    failed: int = 0
+    consumed: int = 0
+    failed_by: Mapping[str, int] = field(default_factory=dict)  # librdkafka's error name -> failed deliveries
+    peak_lag: int = 0
+    final_lag: int = 0
+    lag_slope: float = 0.0  # msg/s, fitted over the last three quarters of the run
+    produce_rate: float = 0.0  # msg/s delivered
+    consume_rate: float = 0.0  # msg/s
+    p50_latency: float | None = NAN  # seconds from produce to processed
+    p95_latency: float | None = NAN
+    p99_latency: float | None = NAN
+    buffer_full: int = 0  # BufferError: the producer client's queue was full
+    throttle_events: int = 0  # the broker throttled the producer (quotas)
+    throttle_time_ms: float = 0.0
+    dropped: int = 0  # shed by on_buffer_full="drop"
+    shed: int = 0  # offered by the source over its source_buffer
+    held_back: int = 0  # offered by the source and still waiting for the rate limit
+    offered: int = 0  # produced + held_back + shed + dropped
+    rebalances: int = 0  # after the first join
+    # what the experiment adds: status, the ledger's exact counts, outages, the group's own counts
+    status: str | None = None  # Burrow's status near the end: OK, WARN, ERR, STOP, STALL
+    cut_short: bool = False  # the broker went away for good
+    lost: int | None = None  # never processed and no longer in the log
+    duplicates: int = 0  # processed more than once
+    unread: int | None = None  # still waiting in the log
+    never_processed: int = 0  # lost + unread
+    counts_exact: bool = False
+    broker_outages: int = 0
+    broker_unreachable_s: float = 0.0
+    backlog: int = 0
+    order_violations: int | None = None  # per-key order broken (parallel threads only)
+    idle_members: int = 0  # members that owned no partition at the end
+    evictions: int = 0  # members that left the group over max.poll.interval.ms
+    offset_resets: int = 0  # fetch offset gone (retention): jumped ahead
+    pauses: int = 0
+    peak_buffered: int = 0  # messages in the members' in-process buffers
+    peak_buffered_mb: float = 0.0
+    peak_rss_mb: float = NAN  # this process's memory
+    consumer_throttle_events: int = 0
+    consumer_cpu_us_per_msg: float = NAN
+    fetch_requests: int | None = None  # with librdkafka statistics (Observe(stats_interval_ms=...))
+    # a share group's own counts (KIP-932); None for a consumer group
+    acks: Mapping[str, int] | None = None  # accepted / released / rejected
+    delivery_counts: Mapping[int, int] | None = None  # delivery count -> records
+    redeliveries: int | None = None
+    released_unprocessed: int | None = None
+    ack_failures: int | None = None
+    handler_failures: int | None = None
+    out_of_order: int | None = None
+    out_of_order_keys: int | None = None
+    busy_members: int | None = None
+
+    def _names(self) -> tuple[str, ...]:
+        names = tuple(f.name for f in dataclasses.fields(self))
+        return names if self.acks is not None else tuple(n for n in names if n not in SHARE_FIELDS)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names():
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts (failed_by, acks)
+
+    def replace(self, **changes: Any) -> "Summary":
+        return dataclasses.replace(self, **changes)
+
+    def _repr_html_(self) -> str:
+        return "<table>" + "".join(f"<tr><td>{k}</td><td>{_fmt(v)}</td></tr>" for k, v in self.items()) + "</table>"
+
+    def __repr__(self) -> str:
+        width = max(len(k) for k in self)
+        return "Summary(\n" + "".join(f"  {k:<{width}}  {_fmt(v)}\n" for k, v in self.items()) + ")"
+
+    __str__ = __repr__
 
 
 @dataclass
@@ -26,7 +131,7 @@ class Result:
     partitions: pd.DataFrame
     events: pd.DataFrame
     latency: pd.Series
-    summary: dict[str, Any]
+    summary: Summary  # a dict is taken too (made a Summary)
     params: dict[str, Any]
     predicted: pd.DataFrame | None = None
     topic: str = ""
@@ -41,6 +146,10 @@ class Result:
     # partitions when the broker stopped answering (they lose them during the outage)
     cut_short: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.summary, Summary):
+            self.summary = Summary(**self.summary)
+
     def producer_metrics(self) -> dict[str, Any]:
         """The producer's own view, from librdkafka's last statistics (see :func:`producer_metrics`)."""
         return producer_metrics(self.producer_stats, self.topic)
@@ -50,7 +159,7 @@ class Result:
         p = self.processed
         if p.empty:
             return pd.DataFrame(columns=["t", "rate"])
-        end = max(float(p["t"].max()), float(self.summary.get("duration", 0.0)))
+        end = max(float(p["t"].max()), float(self.summary.duration))
         edges = np.arange(0.0, end + bin_seconds, bin_seconds)
         out = pd.DataFrame({"t": edges[:-1]})
         total = np.zeros(len(edges) - 1)
@@ -123,7 +232,7 @@ class Result:
         owned_after = float(first_own.max() - at) if joined and len(first_own) == len(joined) else math.inf
         return {"rate_before": base, "paused_s": float((after <= 0).sum() * bin_seconds),
                 "slow_s": float((after < base / 2).sum() * bin_seconds) if base > 0 else 0.0,
-                "owned_after_s": owned_after, "duplicates": int(self.summary.get("duplicates", 0))}
+                "owned_after_s": owned_after, "duplicates": int(self.summary.duplicates)}
 
     # questions lessons 01-07 ask
     def check_complete(self) -> None:
@@ -222,9 +331,9 @@ class Result:
     def __repr__(self) -> str:
         s = self.summary
         return (f"Result({self.label!r}: " + (f"CUT SHORT ({self.cut_short}) " if self.cut_short else "")
-                + f"produced={s['produced']:,} consumed={s['consumed']:,} "
-                f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s "
-                f"lost={_fmt(s.get('lost'))} duplicates={s.get('duplicates', 0):,})")
+                + f"produced={s.produced:,} consumed={s.consumed:,} "
+                f"peak_lag={s.peak_lag:,} final_lag={s.final_lag:,} slope={s.lag_slope:.0f} msg/s "
+                f"lost={_fmt(s.lost)} duplicates={s.duplicates:,})")
 
 
 def owned_at(events: pd.DataFrame, t: float, members: Iterable[str]) -> dict[str, list[int]]:

@@ -20,6 +20,7 @@ import ipywidgets as widgets
 
 from kafkabp import plots
 from kafkabp.experiment import Experiment, Result
+from kafkabp.specs import Observe
 from kafkabp.status import STATUS_MEANING, Status, group_status
 from kafkabp.workload import fixed
 
@@ -160,7 +161,7 @@ class Dashboard(widgets.VBox):
         self.experiment = Experiment(rate=float(self.rate.value), consumers=int(self.consumers.value),
                                      processing=fixed(float(self.processing.value) / 1000.0),
                                      partitions=int(self.partitions.value), label="dashboard",
-                                     sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW)
+                                     observe=Observe(sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW))
         self.experiment.start()
         self.partitions.disabled, self.start_button.disabled, self.stop_button.disabled = True, True, False
         self._halt.clear()

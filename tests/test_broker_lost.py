@@ -30,8 +30,8 @@ def broker_down():  # as a learner would, from a terminal: another process
     subprocess.run([sys.executable, "-m", "kafkabp.cli", "broker", "down"], capture_output=True, timeout=120)
     marks["gone"] = time.monotonic()
 
-exp = kafkabp.Experiment(rate=500, consumers=4, partitions=4, keys="uniform", batch_size=25,
-                         processing=kafkabp.fixed(0.01), label="4 consumers")
+exp = kafkabp.Experiment(rate=500, consumers=4, partitions=4, processing=kafkabp.fixed(0.01), label="4 consumers",
+                         producer=kafkabp.Producer(keys="uniform"), group=kafkabp.Group(batch_size=25))
 down = threading.Thread(target=broker_down, daemon=True)
 down.start()
 with warnings.catch_warnings(record=True) as caught:

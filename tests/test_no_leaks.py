@@ -27,14 +27,16 @@ REPEATS = int(os.environ.get("KAFKABP_LEAK_REPEATS", "2"))
 # a limited source, a backlog, KIP-848, a share group.
 KINDS: dict[str, dict[str, Any]] = {
     "01 plain": dict(rate=2_000, consumers=2, processing=kafkabp.fixed(0.001)),
-    "04 parallel": dict(rate=1_000, consumers=1, keys="uniform", parallel=8, processing=kafkabp.fixed(0.005)),
-    "05 KIP-848": dict(rate=1_000, consumers=2, protocol="consumer"),
-    "07 AIMD + demand": dict(rate=500, demand=800, source_buffer=500, consumers=1, processing=kafkabp.fixed(0.001),
-                             mitigations="aimd"),
-    "03 backlog": dict(rate=200, consumers=1, backlog=5_000),
+    "04 parallel": dict(rate=1_000, consumers=1, producer=kafkabp.Producer(keys="uniform"),
+                        group=kafkabp.Group(parallel=8), processing=kafkabp.fixed(0.005)),
+    "05 KIP-848": dict(rate=1_000, consumers=2, group=kafkabp.Group(protocol="consumer")),
+    "07 AIMD + demand": dict(rate=500, producer=kafkabp.Producer(demand=800, source_buffer=500), consumers=1,
+                             processing=kafkabp.fixed(0.001), mitigations="aimd"),
+    "03 backlog": dict(rate=200, consumers=1, producer=kafkabp.Producer(backlog=5_000)),
     "09 pause/resume": dict(rate=800, consumers=1, processing=kafkabp.fixed(0.005),
-                            buffer=kafkabp.Buffer(200, when_full="pause", resume_at=50)),
-    "12 share group": dict(rate=500, consumers=3, partitions=1, protocol="share", processing=kafkabp.fixed(0.002)),
+                            group=kafkabp.Group(buffer=kafkabp.Buffer(200, when_full="pause", resume_at=50))),
+    "12 share group": dict(rate=500, consumers=3, partitions=1, group=kafkabp.Group(protocol="share"),
+                           processing=kafkabp.fixed(0.002)),
 }
 
 

@@ -213,7 +213,7 @@ def run(cmd, *a, **k):
 tools.subprocess.run = run
 info = kafkabp.ensure_broker_info()
 out = {"info_repr": repr(info), "info_str": str(info), "kind": info.kind}
-res = kafkabp.run_experiment(8, rate=200, consumers=1, partitions=2, progress=False, keep=True)
+res = kafkabp.run_experiment(8, rate=200, consumers=1, partitions=2, progress=False, topic=kafkabp.Topic(keep=True))
 out["summary"] = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in res.summary.items()}
 out["result_str"] = str(res)
 out["events"] = res.events.to_csv()

@@ -7,7 +7,7 @@ run (sliders and controllers drive them), and both stop cleanly within a few sec
 - ``producer``: :class:`RateProducer`;
 - ``processing``: processing models (``fixed``, ``exponential``, ``lognormal``, ``per_batch``, ``cpu``);
 - ``consumer``: :class:`ConsumerGroup`;
-- ``parallel``: key-ordered processing on k threads inside one consumer (``parallel=k``);
+- ``parallel``: key-ordered processing on k threads inside one consumer (``Group(parallel=k)``);
 - ``records``: realistic JSON payloads (``orders()``);
 - ``base``: the event log and the registry behind :func:`stop_all`.
 """

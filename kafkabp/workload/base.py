@@ -77,5 +77,6 @@ def check_client_config(kind: str, config: Mapping[str, Any]) -> None:
         else:
             Consumer({"group.id": "kafkabp-config-check", **conf, "log_level": 0}).close()
     except KafkaException as exc:
-        raise ValueError(f"{kind}_config: {exc.args[0].str()} (see librdkafka's CONFIGURATION.md for the names and "
+        where = {"producer": "Producer(config=...)", "consumer": "Group(config=...)"}.get(kind, f"{kind} config")
+        raise ValueError(f"{where}: {exc.args[0].str()} (see librdkafka's CONFIGURATION.md for the names and "
                          "values it takes)") from None

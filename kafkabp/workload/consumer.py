@@ -429,7 +429,7 @@ class ConsumerGroup(MemberGroup):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if config is not None and not isinstance(config, Mapping):
-            raise TypeError(f"consumer_config must be a dict of settings, e.g. {{'fetch.min.bytes': 1}}, got {config!r}")
+            raise TypeError(f"config must be a dict of consumer settings, e.g. {{'fetch.min.bytes': 1}}, got {config!r}")
         if buffer is not None and not isinstance(buffer, Buffer):
             raise TypeError(f"buffer must be a kafkabp.Buffer (e.g. Buffer(1_000, when_full='pause')), got {buffer!r}")
         self.topic, self.group, self.protocol = topic, group, protocol

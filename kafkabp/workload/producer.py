@@ -75,7 +75,7 @@ class RateProducer:
     :mod:`kafkabp.ledger`; a ``message_size`` below 12 still writes those 12), so ``ledger`` can
     say exactly which messages were lost or processed twice.
     ``latency_every=N`` keeps in ``ack_latencies`` the seconds from ``produce()`` to the delivery report of every
-    Nth message (a Python call per delivery: for modest rates); ``producer_config={"debug": "msg"}`` makes it count
+    Nth message (a Python call per delivery: for modest rates); ``config={"debug": "msg"}`` makes it count
     the errors produce requests met and the client retried, by code, in ``produce_errors``.
     """
 
@@ -130,7 +130,7 @@ class RateProducer:
             raise ValueError("on_buffer_full='drop' needs an offered rate (rate=<msg/s>): at full speed "
                              "every retry would count as a dropped message")
         if config is not None and not isinstance(config, Mapping):
-            raise TypeError(f"producer_config must be a dict of settings, e.g. {{'linger.ms': 5}}, got {config!r}")
+            raise TypeError(f"config must be a dict of producer settings, e.g. {{'linger.ms': 5}}, got {config!r}")
         # before the broker is involved (without `debug`: the throwaway check client would print its debug log)
         check_client_config("producer", {"linger.ms": 5, **{k: v for k, v in (config or {}).items() if k != "debug"}})
         self._started_at = time.monotonic()
@@ -172,7 +172,8 @@ class RateProducer:
             conf["delivery.report.only.error"] = False
         conf.update(config or {})
         # Errors of produce requests (retried inside the client) by code, counted from librdkafka's `msg` debug log:
-        # only when asked for with producer_config={"debug": "msg"} (a log line per request costs a little).
+        # only when asked for with config={"debug": "msg"}, an experiment's Producer(config=...) (a log line per
+        # request costs a little).
         self.produce_errors: dict[str, int] = {}
         debug = {d.strip() for d in str(conf.get("debug") or "").split(",")}
         if debug & {"msg", "all"} and conf.get("logger") is _rdkafka_log:

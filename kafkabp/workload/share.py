@@ -14,7 +14,7 @@ A record whose lock expires is released too; one delivered ``group.share.deliver
 by default) is archived. :class:`ShareGroup` has the public surface of
 :class:`~kafkabp.workload.consumer.ConsumerGroup` (start, scale, set_processing, consumed, assignment,
 members, processed_frame, latencies, errors, stop), with the same processing models, so
-``Experiment(protocol="share")`` runs one; it acknowledges explicitly
+``Experiment(group=Group(protocol="share"))`` runs one; it acknowledges explicitly
 (``share.acknowledgement.mode=explicit``) so that it can count what it accepted, released and rejected.
 
 Messages processed out of order are counted as they finish: a message whose offset is below one already

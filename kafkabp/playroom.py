@@ -8,7 +8,8 @@ a time limit after which the experiment stops by itself. A live plotly chart sho
 
 Rate, consumers and processing act on the running experiment at once; the rest applies at the next Start. Nothing
 runs until Start (or :meth:`Playground.run` from code). :class:`Settings` holds one configuration and
-:func:`experiment_kwargs` turns it into an :class:`~kafkabp.experiment.Experiment`'s arguments (no broker needed).
+:func:`experiment_arguments` turns it into an :class:`~kafkabp.experiment.Experiment`'s arguments, the
+:mod:`~kafkabp.specs` included (no broker needed).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from kafkabp import admin
 from kafkabp.experiment import Experiment
 from kafkabp.mitigations import AIMD, Autoscaler
 from kafkabp.result import Result
+from kafkabp.specs import Group, Observe, Producer
 from kafkabp.status import group_status
 from kafkabp.widgets import (
     MAX_CONSUMERS,
@@ -74,6 +76,7 @@ TRACES = (("total lag", "lag", 1, False), ("produce rate", "produce_rate", 1, Tr
           ("consume rate", "consume_rate", 1, True), ("target rate", "target_rate", 1, True),
           ("consumers", "consumers", 2, False))
 
+OBSERVE = Observe(sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW)  # as the dashboard watches
 _ACTIVE: list["Playground"] = []
 
 
@@ -220,8 +223,10 @@ def describe(settings: Settings) -> str:
     return " · ".join(parts)
 
 
-def experiment_kwargs(settings: Settings, *, client_id: str | None = None, label: str | None = None) -> dict[str, Any]:
-    """The :class:`~kafkabp.experiment.Experiment` arguments for ``settings`` (fresh mitigation objects each time).
+def experiment_arguments(settings: Settings, *, client_id: str | None = None,
+                         label: str | None = None) -> dict[str, Any]:
+    """The :class:`~kafkabp.experiment.Experiment` arguments for ``settings``: the flat knobs and the
+    :mod:`~kafkabp.specs` (``producer``, ``group``, ``observe``), with fresh mitigation objects each time.
 
     ``client_id``: the client id the quota applies to (the producer's or the consumers', as ``settings.quota`` says);
     ``label``: the run's name in figures and tables (default: :func:`describe`).
@@ -236,19 +241,16 @@ def experiment_kwargs(settings: Settings, *, client_id: str | None = None, label
         mitigations.append(Autoscaler(lag_threshold=s.lag_threshold, min_replica_count=1,
                                       max_replica_count=s.max_replicas, polling_interval=1, stabilization_window=10,
                                       policy_period=3))
-    kwargs: dict[str, Any] = dict(
-        rate=rate_profile(s), consumers=s.consumers,
-        processing=processing_model("fixed" if s.model == "stuck" else s.model, s.processing_ms),  # hangs later
-        partitions=s.partitions, message_size=s.message_size, keys=None if s.keys == "none" else s.keys,
-        hot_fraction=HOT_FRACTION, protocol=s.protocol, parallel=s.parallel,
-        buffer=Buffer(s.buffer_size, when_full="pause") if s.pause_resume else None,
-        mitigations=mitigations, commit_while_busy=s.model == "stuck",
-        sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW, label=label or describe(s),
-    )
-    if s.quota != "off" and client_id:
-        key = "producer_config" if s.quota == "producer" else "consumer_config"
-        kwargs[key] = {"client.id": client_id}
-    return kwargs
+    quota = {"client.id": client_id} if s.quota != "off" and client_id else {}
+    producer = Producer(message_size=s.message_size, keys=None if s.keys == "none" else s.keys,
+                        hot_fraction=HOT_FRACTION, config=quota if s.quota == "producer" else {})
+    group = Group(protocol=s.protocol, parallel=s.parallel,
+                  buffer=Buffer(s.buffer_size, when_full="pause") if s.pause_resume else None,
+                  commit_while_busy=s.model == "stuck", config=quota if s.quota == "consumer" else {})
+    return dict(rate=rate_profile(s), consumers=s.consumers,
+                processing=processing_model("fixed" if s.model == "stuck" else s.model, s.processing_ms),  # hangs later
+                partitions=s.partitions, label=label or describe(s), mitigations=mitigations,
+                producer=producer, group=group, observe=OBSERVE)
 
 
 def live_figure() -> go.FigureWidget:
@@ -544,7 +546,7 @@ class Playground(widgets.VBox):
                 admin.set_client_quota(client, **{f"{s.quota}_byte_rate": rate})
                 self._quota_client = client
             try:
-                exp = Experiment(**experiment_kwargs(s, client_id=client, label=self._unique(label or describe(s))))
+                exp = Experiment(**experiment_arguments(s, client_id=client, label=self._unique(label or describe(s))))
                 exp.start()
             except BaseException:
                 self._drop_quota()
@@ -686,5 +688,5 @@ def stop_playgrounds() -> None:
         p.stop()
 
 
-__all__ = ["PRESETS", "Playground", "Settings", "experiment_kwargs", "live_figure", "playground", "processing_model",
+__all__ = ["PRESETS", "Playground", "Settings", "experiment_arguments", "live_figure", "playground", "processing_model",
            "rate_profile", "stop_playgrounds"]
