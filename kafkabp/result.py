@@ -14,6 +14,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
+from kafkabp import analysis
+
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 PROCESSED_COLUMNS = ["t", "member", "processed"]
 
@@ -234,75 +236,43 @@ class Result:
                 "slow_s": float((after < base / 2).sum() * bin_seconds) if base > 0 else 0.0,
                 "owned_after_s": owned_after, "duplicates": int(self.summary.duplicates)}
 
-    # questions lessons 01-07 ask
+    # questions lessons 01-07 ask (computed in kafkabp.analysis)
     def check_complete(self) -> None:
-        """Fail (AssertionError) when the run was cut short: its numbers are then incomplete, and say how to get
-        whole ones. For the Check cells, before they assert on the numbers."""
+        """Fail (AssertionError) when the run was cut short: its numbers are then incomplete. For Check cells."""
         assert not self.cut_short, (f"{self.label!r} was cut short, so its numbers are incomplete: {self.cut_short}. "
                                     "Start the broker again (re-run the setup cell), then re-run the experiments")
 
     def events_of(self, *kinds: str) -> pd.DataFrame:
-        """The events of these kinds (``"assign"``, ``"revoke"``, ``"joined"``, ``"left"``, ``"evicted"``…), in
-        time order, each member named by its short name (``c0``)."""
-        ev = self.events[self.events["kind"].isin(kinds)] if len(self.events) else self.events
-        ev = ev.sort_values("t", kind="stable").reset_index(drop=True)
-        return ev.assign(member=ev["member"].astype(str).str.rsplit("-", n=1).str[-1]) if len(ev) else ev
+        """The events of these kinds (``"assign"``, ``"left"``, ``"evicted"``…) in time order, members as ``c0``."""
+        return analysis.events_of(self.events, kinds)
 
     def joins(self) -> pd.Series:
         """When each member joined the group (seconds from the start), in the order they joined, by member."""
-        joined = self.events[self.events["kind"] == "joined"] if len(self.events) else self.events
-        return joined.sort_values("t", kind="stable").groupby("member", sort=False)["t"].first().astype(float)
+        return analysis.joins(self.events)
 
     def assignment_rounds(self, since: float) -> float:
         """How many assignments the members that joined at or after ``since`` s received until they owned a
         partition (the worst of them): 1 when one round did it; inf when one never owned any."""
-        ev = self.events[self.events["t"] >= since] if len(self.events) else self.events
-        worst = 0.0
-        for member in ev.loc[ev["kind"] == "joined", "member"]:
-            got = ev.loc[(ev["kind"] == "assign") & (ev["member"] == member), "detail"].tolist()
-            worst = max(worst, next((i for i, d in enumerate(got, 1) if d and d != "-"), math.inf))
-        return worst
+        return analysis.assignment_rounds(self.events, since)
 
     def partitions_revoked(self, start: float = 0.0, end: float = math.inf) -> int:
         """How many partitions the members gave up from ``start`` s until ``end`` s (counting each revoke)."""
-        ev = self.events
-        gave_up = ev[(ev["kind"] == "revoke") & (ev["t"] >= start) & (ev["t"] < end)] if len(ev) else ev
-        return sum(len(_partitions(d)) for d in gave_up["detail"]) if len(gave_up) else 0
+        return analysis.partitions_revoked(self.events, start, end)
 
     def longest_stop(self, start: float, end: float, members: Iterable[str] | None = None) -> float:
         """The longest time (s) from ``start`` until ``end`` between two finished batches: of the whole group, or
-        the worst of ``members``. NaN when fewer than two batches finished."""
-        p = self.processed[(self.processed["t"] >= start) & (self.processed["t"] < end)]
-        if members is None:
-            return float(p["t"].sort_values().diff().max())
-        return max(float(p.loc[p["member"] == m, "t"].diff().max()) for m in members)
+        the worst of ``members``."""
+        return analysis.longest_stop(self.processed, start, end, members)
 
     def partition_lag_growth(self, start: float = 4.0, end: float | None = None) -> pd.DataFrame:
-        """Per partition (``p0``…): its owner at the end (short name, ``nobody`` if none), how many partitions
-        that owner read, and how fast the partition's lag grew from ``start`` s until ``end`` (default: until a
-        member left), in msg/s."""
+        """Per partition (``p0``…): its owner at the end, how many partitions that owner read, and how fast the
+        partition's lag grew from ``start`` s until ``end`` (default: until a member left), in msg/s."""
         stop = self.stopped_at() if end is None else end
-        owner = {p: m for m, owned in self.assignment.items() for p in owned}
-        rows = []
-        for p, df in self.partitions.groupby("partition"):
-            w = df[(df["t"] >= start) & (df["t"] < stop)]
-            m = owner.get(int(p))
-            rows.append({"partition": f"p{p}", "owner": m.rsplit("-", 1)[-1] if m else "nobody",
-                         "owner reads": len(self.assignment[m]) if m else 0,
-                         "lag growth (msg/s)": float(np.polyfit(w["t"], w["lag"], 1)[0])
-                         if len(w) >= 2 and w["t"].nunique() > 1 else math.nan})
-        return pd.DataFrame(rows, columns=["partition", "owner", "owner reads", "lag growth (msg/s)"]).set_index(
-            "partition")
+        return analysis.partition_lag_growth(self.partitions, self.assignment, start, stop)
 
     def busy_rate(self) -> float:
-        """Messages per second from the group's first finished batch to its last: the drain rate of a backlog,
-        without the start-up before the first batch. NaN with fewer than two batches."""
-        done = self.processed[self.processed["processed"] > 0]
-        span = float(done["t"].max() - done["t"].min()) if len(done) else 0.0
-        if span <= 0:
-            return math.nan
-        per_member = done.groupby("member")["processed"]
-        return float((per_member.max() - per_member.min()).sum()) / span
+        """Messages per second from the group's first finished batch to its last: a backlog's drain rate."""
+        return analysis.busy_rate(self.processed)
 
     def messages_per_call(self) -> float:
         """Messages per consume() call that returned any (each finished batch is one row of ``processed``)."""
@@ -310,13 +280,11 @@ class Result:
 
     def lag_at(self, t: float) -> float:
         """The total lag at the sample nearest ``t`` seconds."""
-        tl = self.timeline
-        return float(tl.loc[(tl["t"] - t).abs().idxmin(), "lag"])
+        return float(self.timeline.loc[(self.timeline["t"] - t).abs().idxmin(), "lag"])
 
     def between(self, start: float, end: float) -> pd.DataFrame:
         """The timeline's samples from ``start`` s until ``end`` s (lag, time lag, rates…)."""
-        tl = self.timeline
-        return tl[(tl["t"] >= start) & (tl["t"] < end)]
+        return self.timeline[(self.timeline["t"] >= start) & (self.timeline["t"] < end)]
 
     @property
     def redelivered(self) -> dict[str, list[tuple[int, int]]]:
@@ -342,14 +310,9 @@ def owned_at(events: pd.DataFrame, t: float, members: Iterable[str]) -> dict[str
     moves = events[(events["t"] <= t) & events["kind"].isin(["assign", "revoke", "lost"])] if len(events) else events
     for e in moves.itertuples(index=False):
         if e.member in owned and e.detail and e.detail != "-":
-            parts = set(_partitions(e.detail))
+            parts = set(analysis.partitions_named(e.detail))
             owned[e.member] = owned[e.member] | parts if e.kind == "assign" else owned[e.member] - parts
     return {m: sorted(ps) for m, ps in owned.items()}
-
-
-def _partitions(detail: Any) -> list[int]:
-    """The partitions an event's detail names (``"p0,p3"``); none for ``"-"`` or an empty detail."""
-    return [int(p[1:]) for p in str(detail).split(",")] if detail and detail != "-" else []
 
 
 def _fmt(v: Any) -> str:

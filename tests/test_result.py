@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kafkabp.result import EVENT_COLUMNS, Result
+from kafkabp.result import EVENT_COLUMNS, Result, Summary
 
 
 def run(*, rate: float = 100.0, seconds: float = 12.0, left_at: float | None = 10.0, lag_slope: float = 50.0,
@@ -110,7 +110,7 @@ def test_events_of_picks_kinds_in_time_order_with_short_names() -> None:
 def test_busy_rate_and_messages_per_call() -> None:
     r = run(rate=100.0, left_at=None)  # 2 members, 50 msg/s each, one row per 0.1 s
     assert r.busy_rate() == pytest.approx(100.0, rel=0.02)
-    r.summary["consumed"] = 1_000
+    r.summary = Summary(duration=12.0, consumed=1_000)
     assert r.messages_per_call() == pytest.approx(1_000 / int((r.processed["processed"] > 0).sum()))
     empty = run()
     empty.processed = empty.processed.iloc[0:0]
