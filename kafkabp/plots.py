@@ -434,7 +434,7 @@ def bars_figure(table: pd.DataFrame, panels: dict[str, Sequence[str]], *, title:
         for column in columns:
             fig.add_bar(x=names, y=table[column], name=column, row=1, col=col)
         fig.update_yaxes(type="log" if panel in log else "linear", row=1, col=col)
-    style(fig, title, "", panels and next(iter(panels)) if len(panels) == 1 else "")
+    style(fig, title, "", next(iter(panels)) if len(panels) == 1 else "")  # one panel: its title names the y axis
     fig.update_xaxes(title_text=x)
     fig.update_layout(barmode=barmode)
     return fig
