@@ -1,18 +1,18 @@
 """Run a backpressure scenario on the real broker and collect tidy DataFrames of what happened.
 
-``run_experiment(rate=2000, consumers=2, processing=fixed(0.001), duration=20)`` creates a fresh
-topic and group, starts a producer, a consumer group and a lag monitor, waits (showing progress),
-stops everything (also on error and on a kernel interrupt) and returns a :class:`Result`.
+``run_experiment(20, rate=2000, consumers=2, processing=fixed(0.001))`` creates a fresh topic and group, starts
+a producer, a consumer group and a lag monitor, waits (showing progress), stops everything (also on error and on a
+kernel interrupt) and returns a :class:`Result`. Everything beyond the six everyday knobs comes as a spec
+(:mod:`kafkabp.specs`): ``producer=Producer(message_size=1_000)``, ``group=Group(protocol="consumer")``,
+``topic=Topic(config={"retention.ms": 60_000})``, ``observe=Observe(sample_interval=0.25)``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,56 +22,21 @@ from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.mitigations import Mitigation, PartitionLag, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
-from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, summarize
-from kafkabp.specs import Group, Observe, Producer, Topic, check_experiment
-from kafkabp.workload import Buffer, ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
-from kafkabp.workload.share import ShareGroup, ShareOptions
+from kafkabp.progress import Progress, rss_bytes
+from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, step_at, summarize
+from kafkabp.specs import Group, Observe, Producer, Topic, check_duration, check_experiment
+from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
+from kafkabp.workload.share import ShareGroup
 
 Action = Callable[["Experiment"], Any]
-
-
-def rss_bytes() -> float:
-    """This process's resident memory now (Linux: /proc/self/statm; elsewhere the peak so far), in bytes."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        import resource  # macOS reports ru_maxrss in bytes, Linux in KiB
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return float(peak if sys.platform == "darwin" else peak * 1024)
-
-
-class _Progress:
-    """One updating line in a notebook (plain text, no widget state), or on stderr elsewhere."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.handle, self._last = enabled, None, 0.0
-        if enabled:
-            try:
-                from IPython import get_ipython
-                from IPython.display import display
-
-                if get_ipython() is not None and "IPKernelApp" in get_ipython().config:
-                    self.handle = display("starting…", display_id=True)
-            except ImportError:
-                pass
-
-    def update(self, text: Callable[[], str], force: bool = False) -> None:
-        """Show ``text()`` at most once a second (it reads every lag monitor: not worth doing 10 times a second)."""
-        if not self.enabled or (not force and time.monotonic() - self._last < 1.0):
-            return
-        self._last = time.monotonic()
-        shown = text()
-        if self.handle is not None:
-            self.handle.update(shown)
-        else:
-            print(shown, file=sys.stderr, flush=True)
 
 
 class Experiment:
     """A producer, a consumer group and a lag monitor on one topic; start, steer, stop, read.
 
+    ``rate`` (msg/s, a profile, or None: full speed), ``consumers``, ``processing``, ``partitions``, ``label`` and
+    ``mitigations`` are the everyday knobs; the rest are :mod:`kafkabp.specs`: ``producer=Producer(...)``,
+    ``group=Group(...)`` (its ``name`` is the group id), ``topic=Topic(...)``, ``observe=Observe(...)``.
     Use as a context manager (or call :meth:`run`) so every client and thread stops on success,
     on error and on KeyboardInterrupt. Steer it while it runs with :meth:`set_rate`,
     :meth:`scale` and :meth:`set_processing` (sliders and controllers do).
@@ -153,13 +118,13 @@ class Experiment:
         return self
 
     def wait(self, seconds: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = (),
-             _bar: "_Progress | None" = None) -> None:
+             _bar: Progress | None = None) -> None:
         """Let the experiment run ``seconds`` more, doing each ``(at_seconds, action)`` on time.
 
         The progress line shows every experiment running in this process (they all run while one waits).
         """
-        _check_duration(seconds, "seconds")
-        bar = _bar or _Progress(progress)
+        check_duration(seconds, "seconds")
+        bar = _bar or Progress(progress)
         pending = sorted(actions, key=lambda a: a[0])
         end = time.monotonic() + seconds
         while True:
@@ -289,7 +254,7 @@ class Experiment:
 
     def run(self, duration: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = ()) -> Result:
         """Start, run ``duration`` seconds, stop; always cleans up. Returns the :class:`Result`."""
-        bar = _Progress(progress)
+        bar = Progress(progress)
         try:
             self.start()
             self.wait(duration, progress=progress, actions=actions, _bar=bar)
@@ -361,7 +326,7 @@ class Experiment:
         """The timeline so far (also while running): lag, rates, consumers, target rate."""
         tl = self.monitor.timeline()
         ev = pd.DataFrame(self.events.rows(), columns=EVENT_COLUMNS)
-        tl["consumers"] = _step_at(tl["t"], ev[ev["kind"] == "scale"], self.params["consumers"])
+        tl["consumers"] = step_at(tl["t"], ev[ev["kind"] == "scale"], self.params["consumers"])
         targets = pd.DataFrame(self._targets or [(0.0, self.producer.target_rate)], columns=["t", "target_rate"])
         tl["target_rate"] = np.interp(tl["t"], targets["t"], targets["target_rate"].replace(np.inf, np.nan))
         gauges = pd.DataFrame(list(self._gauges), columns=["t", "buffered", "buffered_mb", "prefetched_mb", "rss_mb"])
@@ -455,18 +420,6 @@ class Experiment:
         return pd.DataFrame({"t": t, "lag": lag})
 
 
-def _step_at(t: pd.Series, scale_events: pd.DataFrame, initial: int) -> list[int]:
-    """Consumer count at each time, from "a -> b" scale events."""
-    changes = [(row.t, int(str(row.detail).split("->")[1])) for row in scale_events.itertuples()]
-    out, current, i = [], initial, 0
-    for ti in t:
-        while i < len(changes) and changes[i][0] <= ti:
-            current = changes[i][1]
-            i += 1
-        out.append(current)
-    return out
-
-
 def _running() -> list[Experiment]:
     """Experiments of this process that have started and not stopped, oldest first."""
     live = [e for e in list(_LIVE) if isinstance(e, Experiment) and e._started and not e._stopped]
@@ -487,13 +440,8 @@ def _progress_text(experiments: Sequence[Experiment]) -> str:
 def run_experiment(duration: float = 20.0, *, progress: bool = True,
                    actions: Sequence[tuple[float, Action]] = (), **kwargs: Any) -> Result:
     """Run one scenario for ``duration`` seconds on a fresh topic and group; see :class:`Experiment`."""
-    _check_duration(duration)
+    check_duration(duration)
     return Experiment(**kwargs).run(duration, progress=progress, actions=actions)
-
-
-def _check_duration(seconds: Any, name: str = "duration") -> None:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
-        raise ValueError(f"{name} must be a finite number of seconds >= 0 (e.g. 20), got {seconds!r}")
 
 
 __all__ = ["Experiment", "Result", "run_experiment", "summarize"]

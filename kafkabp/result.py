@@ -304,6 +304,18 @@ class Result:
                 f"lost={_fmt(s.lost)} duplicates={s.duplicates:,})")
 
 
+def step_at(t: pd.Series, scale_events: pd.DataFrame, initial: int) -> list[int]:
+    """The consumer count at each time in ``t``, from the "a -> b" details of ``scale_events``."""
+    changes = [(row.t, int(str(row.detail).split("->")[1])) for row in scale_events.itertuples()]
+    out, current, i = [], initial, 0
+    for ti in t:
+        while i < len(changes) and changes[i][0] <= ti:
+            current = changes[i][1]
+            i += 1
+        out.append(current)
+    return out
+
+
 def owned_at(events: pd.DataFrame, t: float, members: Iterable[str]) -> dict[str, list[int]]:
     """The partitions each member owned at ``t`` seconds, replayed from its assign, revoke and lost events."""
     owned: dict[str, set[int]] = {m: set() for m in members}

@@ -221,6 +221,12 @@ class Observe(_Spec):
         whole("stats_interval_ms", self.stats_interval_ms, 0, hint=" (0: no librdkafka statistics)")
 
 
+def check_duration(seconds: Any, name: str = "duration") -> None:
+    """Refuse a run time that is not a finite number of seconds >= 0."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
+        raise ValueError(f"{name} must be a finite number of seconds >= 0 (e.g. 20), got {seconds!r}")
+
+
 def check_experiment(*, partitions: Any, label: Any, processing: Any, mitigations: Any,
                      specs: Mapping[str, tuple[Any, type]]) -> None:
     """One clear error, naming the fix, for each of an experiment's own arguments it cannot run with (the specs
@@ -243,5 +249,5 @@ def check_experiment(*, partitions: Any, label: Any, processing: Any, mitigation
             raise TypeError(f"a mitigation needs on_start(experiment) and on_sample(experiment, sample), got {m!r}")
 
 
-__all__ = ["Config", "Group", "MAX_MESSAGE_SIZE", "MAX_PARTITIONS", "Observe", "Producer", "Topic",
+__all__ = ["Config", "Group", "MAX_MESSAGE_SIZE", "MAX_PARTITIONS", "Observe", "Producer", "Topic", "check_duration",
            "check_experiment"]

@@ -109,5 +109,6 @@ def _rerun_and_interrupt(kind: str, baseline: set[threading.Thread], live_before
         _assert_nothing_left(exp, baseline, live_before)
     # and the next run works: a share group's members join in heartbeats (1 s here) and the group then assigns
     # the partition, which took over 2 s once on a loaded CI machine, so its last run lasts 6 s
-    r = _experiment(kind).run(6.0 if KINDS[kind].get("protocol") == "share" else 2.0, progress=False)
+    share = KINDS[kind].get("group", kafkabp.Group()).protocol == "share"
+    r = _experiment(kind).run(6.0 if share else 2.0, progress=False)
     assert r.summary["consumed"] > 0 or kind == "03 backlog", r.summary
