@@ -1,4 +1,4 @@
-"""The figures lessons 08-15 draw, in :mod:`kafkabp.plots`' house style: one template, and one colour per run label
+"""The figures lessons draw beyond :mod:`kafkabp.plots`' general ones, in its house style: one template, and one colour per run label
 across every figure of a lesson (:func:`kafkabp.plots.color_for`).
 
 Each takes results (or a lesson's measurements) and the lesson's reference lines, and returns a plotly figure.
@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from kafkabp.plots import FROM_ZERO, color_for, style
+from kafkabp.plots import DASHES, FROM_ZERO, as_list, color_for, style
 
 ROW_HEIGHT = 230  # px per row of a figure with stacked panels
 MIB = 1_048_576
@@ -223,4 +223,152 @@ def add_model(fig: go.Figure, result: Any, name: str) -> go.Figure:
     """Draw ``result``'s fluid-model lag (dashed grey) over a lag figure, e.g. one run's model among several runs."""
     if result.predicted is not None:
         fig.add_scatter(x=result.predicted["t"], y=result.predicted["lag"], name=name, line=dict(dash="dash", color="gray"))
+    return fig
+
+
+# figures of lessons 01-07
+def capacity_figure(consumers: Sequence[int], measured: Sequence[float], *, model: Sequence[float],
+                    capacity: Sequence[float], rate: float, labels: Sequence[str] = (),
+                    title: str = "Throughput by consumer count") -> go.Figure:
+    """Bars of what each group processed (one per consumer count, in its run's colour when ``labels`` are given),
+    the model μ as a dashed line, the group capacity (the highest rate it keeps up with) as diamonds, and the
+    producer's rate as a dotted line."""
+    colors = [color_for(label) for label in labels] if labels else "steelblue"
+    fig = go.Figure()
+    fig.add_bar(x=list(consumers), y=list(measured), name="measured throughput", marker_color=colors)
+    fig.add_scatter(x=list(consumers), y=list(model), name="model μ = min(n, P) / (s per message)",
+                    mode="lines+markers", line=dict(color="black", dash="dash"))
+    fig.add_scatter(x=list(consumers), y=list(capacity), name="group capacity (keeps up with)", mode="markers",
+                    marker=dict(symbol="diamond", size=12, color="darkorange"))
+    fig.add_hline(y=rate, line_dash="dot", line_color="firebrick", annotation_text=f"producer λ = {rate:,} msg/s",
+                  annotation_position="top left")
+    fig.update_xaxes(tickvals=list(consumers))
+    fig.update_yaxes(**FROM_ZERO)
+    return style(fig, title, "consumers in the group", "messages processed per second")
+
+
+def lag_vs_model_figure(results: Any, *, models: Sequence[pd.DataFrame | None] | None = None,
+                        marks: Sequence[tuple[float, str]] = (), title: str = "Lag: measured and model",
+                        x: str = "time (s)") -> go.Figure:
+    """Each run's measured lag (solid) and its model's (dashed: ``r.predicted``, or ``models[i]`` with columns
+    ``t`` and ``lag``) in the run's colour; ``marks``: (t, text) vertical lines, e.g. when μ changed."""
+    results = as_list(results)
+    fig = go.Figure()
+    for i, r in enumerate(results):
+        model = models[i] if models is not None else r.predicted
+        color = color_for(r.label)
+        fig.add_scatter(x=r.timeline["t"], y=r.timeline["lag"], name=f"{r.label}: measured",
+                        line=dict(color=color, width=3))
+        if model is not None and len(model):
+            fig.add_scatter(x=model["t"], y=model["lag"], name=f"{r.label}: model", line=dict(color=color, dash="dash"))
+    for t, text in marks:
+        fig.add_vline(x=t, line_dash="dot", annotation_text=text)
+    fig.update_yaxes(**FROM_ZERO)
+    fig.update_layout(hovermode="x unified")
+    return style(fig, title, x, "lag (messages)")
+
+
+MEMBER_COLORS = ("royalblue", "darkorange", "seagreen", "crimson", "purple", "saddlebrown")
+
+
+def rebalance_figure(results: Any, at: Sequence[float], owned_after: Sequence[float], *, before: float = 3.0,
+                     after: float = 7.0, title: str = "A rebalance while loaded") -> go.Figure:
+    """One panel per run (titled by its label), in seconds since its rebalance began (``at[i]``, purple line):
+    each member's throughput (thin lines), the group's (black), and when the new members owned partitions
+    (``owned_after[i]`` s later, green line; none if never)."""
+    results = as_list(results)
+    fig = make_subplots(rows=len(results), cols=1, shared_xaxes=True, vertical_spacing=0.07,
+                        subplot_titles=[r.label for r in results])
+    for row, (r, t0, owned) in enumerate(zip(results, at, owned_after), start=1):
+        tp = r.throughput(0.25)
+        tp = tp[(tp["t"] >= t0 - before) & (tp["t"] < t0 + after)]
+        for i, member in enumerate(m for m in tp.columns if m not in ("t", "rate")):
+            short = str(member).rsplit("-", 1)[-1]
+            fig.add_scatter(x=tp["t"] - t0, y=tp[member], name=f"member {short}", mode="lines", legendgroup=short,
+                            line=dict(width=1.5, color=MEMBER_COLORS[i % len(MEMBER_COLORS)]),
+                            showlegend=row == 1, row=row, col=1)
+        fig.add_scatter(x=tp["t"] - t0, y=tp["rate"], name="group", mode="lines", line=dict(width=3, color="black"),
+                        legendgroup="group", showlegend=row == 1, row=row, col=1)
+        fig.add_vline(x=0, line_dash="dot", line_color="purple", row=row, col=1)
+        if np.isfinite(owned):
+            fig.add_vline(x=owned, line_dash="dash", line_color="green", row=row, col=1)
+    fig.update_yaxes(title_text="msg/s", **FROM_ZERO)
+    style(fig, title, "", "")
+    fig.update_xaxes(title_text="seconds since the new members joined", row=len(results), col=1)
+    fig.update_layout(height=240 * len(results), legend=dict(orientation="h", y=-0.12))
+    return fig
+
+
+def throughput_figure(results: Any, *, bin_seconds: float = 0.25, log_y: bool = False,
+                      title: str = "Messages processed per second") -> go.Figure:
+    """Each run's processed messages per second (``r.throughput(bin_seconds)``), one line per run in its colour."""
+    fig = go.Figure()
+    for i, r in enumerate(as_list(results)):
+        tp = r.throughput(bin_seconds)
+        fig.add_scatter(x=tp["t"], y=tp["rate"], name=r.label, mode="lines",
+                        line=dict(color=color_for(r.label), dash=DASHES[i % len(DASHES)]))
+    fig.update_yaxes(type="log") if log_y else fig.update_yaxes(**FROM_ZERO)
+    fig.update_layout(hovermode="x unified")
+    y = "messages processed per second" + (" (log scale)" if log_y else "")
+    return style(fig, title, "time (s)", y)
+
+
+def bars_figure(table: pd.DataFrame, panels: dict[str, Sequence[str]], *, title: str, x: str,
+                log: Sequence[str] = (), barmode: str = "group") -> go.Figure:
+    """Bars of ``table``'s columns against its index: one panel per entry of ``panels`` (panel title → columns),
+    side by side; panels named in ``log`` on a log scale; ``barmode="stack"`` piles a panel's columns up."""
+    names = [f"{v:,}" if isinstance(v, (int, np.integer)) else str(v) for v in table.index]
+    fig = make_subplots(rows=1, cols=len(panels), subplot_titles=list(panels) if len(panels) > 1 else None)
+    for col, (panel, columns) in enumerate(panels.items(), start=1):
+        for column in columns:
+            fig.add_bar(x=names, y=table[column], name=column, row=1, col=col)
+        fig.update_yaxes(type="log" if panel in log else "linear", row=1, col=col)
+    style(fig, title, "", next(iter(panels)) if len(panels) == 1 else "")  # one panel: its title names the y axis
+    fig.update_xaxes(title_text=x)
+    fig.update_layout(barmode=barmode)
+    return fig
+
+
+def progress_figure(results: Any, *, mark: str = "evicted", bin_seconds: float = 1.0) -> go.Figure:
+    """Above, each run's processed messages per second; below, its committed offset (all partitions), in the
+    run's colour; a dotted line in that colour at each of its events of kind ``mark`` (default: evictions)."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08, subplot_titles=(
+        f"processed (msg/s, {bin_seconds:g} s bins)", "committed offset (messages, all partitions)"))
+    for r in as_list(results):
+        color, tp = color_for(r.label), r.throughput(bin_seconds)
+        fig.add_scatter(x=tp["t"], y=tp["rate"], name=r.label, line=dict(color=color, shape="hv"),
+                        legendgroup=r.label, row=1, col=1)
+        fig.add_scatter(x=r.timeline["t"], y=r.timeline["committed_offset"], name=r.label, showlegend=False,
+                        line=dict(color=color), legendgroup=r.label, row=2, col=1)
+        for t in r.events.loc[r.events["kind"] == mark, "t"] if len(r.events) else ():
+            fig.add_vline(x=t, line_dash="dot", line_color=color, opacity=0.5)
+    fig.update_yaxes(**FROM_ZERO)
+    style(fig, "", "", "")
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    fig.update_layout(height=550, legend=dict(orientation="h", y=-0.15))
+    return fig
+
+
+def control_figure(results: Any, control: pd.DataFrame, *, target_lag: float, mu: pd.DataFrame | None = None,
+                   title: str = "A rate controller at work") -> go.Figure:
+    """Above, each run's lag against the controller's target; below, the rate limit the controller set
+    (``control``: columns ``t``, ``rate``), what each run processed and, if given, μ (columns ``t``, ``rate``)."""
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, vertical_spacing=0.08,
+                        subplot_titles=("lag (messages)", "rate (msg/s)"))
+    for i, r in enumerate(as_list(results)):
+        line = dict(color=color_for(r.label), dash=DASHES[i % len(DASHES)])
+        fig.add_scatter(x=r.timeline["t"], y=r.timeline["lag"], name=f"{r.label}: lag", line=line, row=1, col=1)
+        tp = r.throughput(1.0)
+        fig.add_scatter(x=tp["t"], y=tp["rate"], name=f"{r.label}: processed", line=dict(line, width=1.5),
+                        row=2, col=1)
+    fig.add_hline(y=target_lag, line_dash="dash", line_color="firebrick", annotation_text="target", row=1, col=1)
+    fig.add_scatter(x=control["t"], y=control["rate"], name="the controller's rate limit",
+                    line=dict(shape="hv", color="darkorange", width=2.5), row=2, col=1)
+    if mu is not None:
+        fig.add_scatter(x=mu["t"], y=mu["rate"], name="μ (the model's perfect rate)",
+                        line=dict(shape="hv", color="royalblue", dash="dash"), row=2, col=1)
+    fig.update_yaxes(**FROM_ZERO)
+    style(fig, title, "", "")
+    fig.update_xaxes(title_text="time (s)", row=2, col=1)
+    fig.update_layout(height=600, hovermode="x unified")
     return fig

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from kafkabp import questions
+from kafkabp import analysis
 
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 PROCESSED_COLUMNS = ["t", "member", "processed"]
@@ -236,15 +236,61 @@ class Result:
                 "slow_s": float((after < base / 2).sum() * bin_seconds) if base > 0 else 0.0,
                 "owned_after_s": owned_after, "duplicates": int(self.summary.duplicates)}
 
-    # questions lessons 08-15 ask (the answers: kafkabp.questions)
+    # questions lessons 01-07 ask (computed in kafkabp.analysis)
+    def check_complete(self) -> None:
+        """Fail (AssertionError) when the run was cut short: its numbers are then incomplete. For Check cells."""
+        assert not self.cut_short, (f"{self.label!r} was cut short, so its numbers are incomplete: {self.cut_short}. "
+                                    "Start the broker again (re-run the setup cell), then re-run the experiments")
+
+    def events_of(self, *kinds: str) -> pd.DataFrame:
+        """The events of these kinds (``"assign"``, ``"left"``, ``"evicted"``…) in time order, members as ``c0``."""
+        return analysis.events_of(self.events, kinds)
+
+    def joins(self) -> pd.Series:
+        """When each member joined the group (seconds from the start), in the order they joined, by member."""
+        return analysis.joins(self.events)
+
+    def assignment_rounds(self, since: float) -> float:
+        """How many assignments the members that joined at or after ``since`` s received until they owned a
+        partition (the worst of them): 1 when one round did it; inf when one never owned any."""
+        return analysis.assignment_rounds(self.events, since)
+
+    def partitions_revoked(self, start: float = 0.0, end: float = math.inf) -> int:
+        """How many partitions the members gave up from ``start`` s until ``end`` s (counting each revoke)."""
+        return analysis.partitions_revoked(self.events, start, end)
+
+    def longest_stop(self, start: float, end: float, members: Iterable[str] | None = None) -> float:
+        """The longest time (s) from ``start`` until ``end`` between two finished batches: of the whole group, or
+        the worst of ``members``."""
+        return analysis.longest_stop(self.processed, start, end, members)
+
+    def partition_lag_growth(self, start: float = 4.0, end: float | None = None) -> pd.DataFrame:
+        """Per partition (``p0``…): its owner at the end, how many partitions that owner read, and how fast the
+        partition's lag grew from ``start`` s until ``end`` (default: until a member left), in msg/s."""
+        stop = self.stopped_at() if end is None else end
+        return analysis.partition_lag_growth(self.partitions, self.assignment, start, stop)
+
+    def busy_rate(self) -> float:
+        """Messages per second from the group's first finished batch to its last: a backlog's drain rate."""
+        return analysis.busy_rate(self.processed)
+
+    def messages_per_call(self) -> float:
+        """Messages per consume() call that returned any (each finished batch is one row of ``processed``)."""
+        return float(self.summary["consumed"]) / max(1, int((self.processed["processed"] > 0).sum()))
+
+    def between(self, start: float, end: float) -> pd.DataFrame:
+        """The timeline's samples from ``start`` s until ``end`` s (lag, time lag, rates…)."""
+        return self.timeline[(self.timeline["t"] >= start) & (self.timeline["t"] < end)]
+
+    # questions lessons 08-15 ask (computed in kafkabp.analysis)
     def appended_rate(self, start: float, end: float) -> float:
         """Messages per second the broker appended to the topic from ``start`` to ``end`` s (its log-end offsets:
         what a quota let through, whatever the producer asked for)."""
-        return questions.appended_rate(self.timeline, start, end)
+        return analysis.appended_rate(self.timeline, start, end)
 
     def held_mb(self) -> pd.DataFrame:
         """MB the consumer held for messages at each sample (t, held_mb): its buffer plus librdkafka's prefetch."""
-        return questions.held_mb(self.timeline)
+        return analysis.held_mb(self.timeline)
 
     def peak_held_mb(self) -> float:
         """The most MB the consumer held for messages at once (see :meth:`held_mb`); 0 without samples."""
@@ -253,7 +299,7 @@ class Result:
 
     def rss_growth_mb(self) -> float:
         """How much the process's resident memory grew during the run, in MB (peak minus the first sample)."""
-        return questions.rss_growth_mb(self.timeline)
+        return analysis.rss_growth_mb(self.timeline)
 
     def offset_resets(self) -> pd.DataFrame:
         """The consumer's offset resets (events): each jumped over messages that retention had deleted."""
@@ -261,23 +307,23 @@ class Result:
 
     def missing_sequences(self) -> int:
         """How many sequence numbers the ledger found missing (never processed, no longer in the log)."""
-        return questions.missing_sequences(self.ledger.get("lost_ranges", {}))
+        return analysis.missing_sequences(self.ledger.get("lost_ranges", {}))
 
     def first_reached(self, column: str, value: float, after: float = 0.0) -> float:
         """The first sample time from ``after`` s on with ``timeline[column]`` at least ``value`` (NaN: never)."""
-        return questions.first_reached(self.timeline, column, value, after)
+        return analysis.first_reached(self.timeline, column, value, after)
 
     def scale_changes(self) -> tuple[int, int]:
         """How many times the group grew and shrank during the run: (ups, downs), from the sampled size."""
-        return questions.scale_changes(self.timeline)
+        return analysis.scale_changes(self.timeline)
 
     def lag_at(self, t: float) -> float:
         """The total lag at the sample nearest ``t`` s (NaN without samples)."""
-        return questions.lag_at(self.timeline, t)
+        return analysis.lag_at(self.timeline, t)
 
     def busy_members(self, min_rate: float, start: float, end: float) -> int:
         """Members that processed at least ``min_rate`` msg/s on average from ``start`` to ``end`` s (1 s bins)."""
-        return questions.busy_members(self.throughput(1.0), min_rate, start, end)
+        return analysis.busy_members(self.throughput(1.0), min_rate, start, end)
 
     @property
     def redelivered(self) -> dict[str, list[tuple[int, int]]]:
@@ -315,7 +361,7 @@ def owned_at(events: pd.DataFrame, t: float, members: Iterable[str]) -> dict[str
     moves = events[(events["t"] <= t) & events["kind"].isin(["assign", "revoke", "lost"])] if len(events) else events
     for e in moves.itertuples(index=False):
         if e.member in owned and e.detail and e.detail != "-":
-            parts = {int(p[1:]) for p in str(e.detail).split(",")}
+            parts = set(analysis.partitions_named(e.detail))
             owned[e.member] = owned[e.member] | parts if e.kind == "assign" else owned[e.member] - parts
     return {m: sorted(ps) for m, ps in owned.items()}
 
