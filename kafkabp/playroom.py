@@ -361,15 +361,15 @@ class Playground(widgets.VBox):
         self.preset_help = widgets.HTML("")
         # the workload
         self.rate = exact_slider(RATES, s.rate, rate_label, description="producer rate (msg/s)", style=style,
-                                  layout=wide)
+                                 layout=wide)
         self.profile = dropdown(list(PROFILES), s.profile, "rate profile")
         self.message_size = exact_slider(MESSAGE_SIZES, s.message_size, _whole,
-                                          description="message size (bytes)", style=style, layout=wide)
+                                         description="message size (bytes)", style=style, layout=wide)
         self.key_mode = dropdown([(v, k) for k, v in KEYS.items()], s.keys, "keys")
         self.consumers = widgets.IntSlider(value=s.consumers, min=0, max=MAX_CONSUMERS, description="consumers",
                                            style=style, layout=wide)
         self.processing = exact_slider(PROCESSING_MS, s.processing_ms, processing_label,
-                                        description="processing (ms/msg)", style=style, layout=wide)
+                                       description="processing (ms/msg)", style=style, layout=wide)
         self.model = dropdown(list(MODELS), s.model, "processing model")
         self.partitions = widgets.IntSlider(value=s.partitions, min=1, max=MAX_PARTITIONS, description="partitions",
                                             style=style, layout=wide)
@@ -391,7 +391,7 @@ class Playground(widgets.VBox):
         self.quota_kb = widgets.IntSlider(value=s.quota_kb, min=10, max=10_000, step=10, description="KB/s",
                                           layout=narrow)
         self.time_limit = exact_slider(TIME_LIMITS, s.time_limit, _whole,
-                                        description="time limit (s)", style=style, layout=wide)
+                                       description="time limit (s)", style=style, layout=wide)
         # buttons, status, chart
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)

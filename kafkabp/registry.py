@@ -7,7 +7,8 @@ The rule, the same for every entry:
   it runs, or by a learner's variable; once neither holds it, garbage collection frees it (and librdkafka's client
   with it).
 - An entry is added when it starts and leaves when it stops (:meth:`Registry.release`). :func:`stop_all` stops
-  whatever is still live: a kernel interrupt's cleanup, ``kafkabp reset``, the interpreter's exit.
+  whatever is still live: a kernel interrupt's cleanup, ``kafkabp reset``, the interpreter's exit (a view's
+  experiment stops; the view itself stays registered until it is closed or replaced).
 - A view (a dashboard, a playground) is the one live view of its kind: a new one stops and closes the one before it
   (:meth:`Registry.replace`, as re-running the cell does), so neither its experiment nor its widgets and figure
   stay behind in the kernel.
@@ -79,15 +80,16 @@ class Registry:
         return old
 
     def stop_all(self, timeout: float = 10.0) -> int:
-        """Stop every live entry: views, experiments, clients and monitors, then shared resources. Returns how many
-        views, experiments, clients and monitors were stopped."""
+        """Stop every live entry: views (their experiments; a view stays registered until it is closed or
+        replaced), experiments, clients and monitors, then shared resources. Returns how many experiments, clients
+        and monitors were stopped."""
         stopped = 0
         for kind in KINDS:
             for entry in self.live(kind):
                 if kind == "view":
                     entry.stop()
-                else:
-                    entry.stop(timeout=timeout)
+                    continue
+                entry.stop(timeout=timeout)
                 self.release(entry)
                 stopped += kind != "resource"
         return stopped
@@ -108,8 +110,8 @@ def park(client: Any) -> None:
 
 
 def stop_all(timeout: float = 10.0) -> int:
-    """Stop every dashboard, playground, experiment, producer, consumer group and monitor still running in this
-    process; returns how many were stopped."""
+    """Stop every dashboard's and playground's experiment, every experiment, producer, consumer group and monitor
+    still running in this process; returns how many experiments, clients and monitors were stopped."""
     return REGISTRY.stop_all(timeout)
 
 

@@ -114,11 +114,11 @@ class Dashboard(widgets.VBox):
         style = {"description_width": "170px"}
         layout = widgets.Layout(width="520px")
         self.rate = exact_slider(RATES, rate, rate_label, description="producer rate (msg/s)",
-                                  style=style, layout=layout)
+                                 style=style, layout=layout)
         self.consumers = widgets.IntSlider(value=consumers, min=0, max=MAX_CONSUMERS, description="consumers",
                                            style=style, layout=layout)
         self.processing = exact_slider(PROCESSING_MS, processing_ms, processing_label,
-                                        description="processing (ms/msg)", style=style, layout=layout)
+                                       description="processing (ms/msg)", style=style, layout=layout)
         self.partitions = widgets.IntSlider(value=partitions, min=1, max=MAX_PARTITIONS,
                                             description="partitions (at start)", style=style, layout=layout)
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")

@@ -39,8 +39,11 @@ def test_the_registry_holds_its_entries_weakly_and_stop_all_stops_and_releases_t
     del dropped
     assert _freed(ref), "the registry kept an entry alive"
     assert reg.live() == [kept]
-    assert reg.stop_all() == 1 and kept.stopped == 1
-    assert reg.live() == []
+    view = _Client()
+    view.stop = lambda: setattr(view, "stopped", view.stopped + 1)  # type: ignore[method-assign]
+    reg.add(view, "view")
+    assert reg.stop_all() == 1 and kept.stopped == 1 and view.stopped == 1  # the view's experiment stopped...
+    assert reg.live() == [view]  # ... and the view stays until it is closed or replaced
     with pytest.raises(ValueError, match="kind must be one of"):
         reg.add(kept, "gadget")
 
