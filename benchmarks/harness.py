@@ -25,7 +25,7 @@ VALUE = b"x" * 100
 # Java tool too (its own 16 KB default makes it ~3x slower here); no idempotence, no compression.
 PRODUCER_CONF: dict[str, Any] = {"linger.ms": 5, "batch.size": 1_000_000, "enable.idempotence": False,
                                  "compression.type": "none"}
-# kafkabp's classic-protocol member settings (workload.consumer._Worker._conf), copied into the plain loop
+# kafkabp's classic-protocol member settings (workload.consumer.Worker._conf), copied into the plain loop
 CONSUMER_CONF = {"enable.auto.commit": False, "auto.offset.reset": "earliest", "group.protocol": "classic",
                  "session.timeout.ms": 6000, "heartbeat.interval.ms": 1000}
 # Given to every consumer in (b) and (g), kafkabp's (through ConsumerGroup(config=...)) and the plain loop's.
@@ -58,8 +58,9 @@ def drop_group(group: str) -> None:
 
 
 def thread_cpu(obj: Any) -> Callable[[], float]:
-    """CPU seconds of ``obj._thread`` (a kafkabp worker thread), read from outside through its pthread clock."""
-    thread = getattr(obj, "_thread", None)
+    """CPU seconds of ``obj.thread`` (a producer's or a lag monitor's thread), read from outside through its
+    pthread clock."""
+    thread = obj.thread
     if thread is None or thread.ident is None:
         return lambda: float("nan")
     clock = time.pthread_getcpuclockid(thread.ident)

@@ -155,11 +155,14 @@ def consumer_repeats(r: Report) -> int:
     return 1 if r.quick else max(5, r.repeats)
 
 
-def consume_kafkabp(topic: str, n: int, ledger: Ledger | None = None) -> Run:
+def consume_kafkabp(topic: str, n: int, ledger: Ledger | None = None, member_type: Any = None) -> Run:
     """ConsumerGroup(topic, group, 1, processing=None) until consumed == n; with ``ledger``, exact counting
-    on (the ledger must hold the producer that filled the topic) and checked: every record counted once."""
+    on (the ledger must hold the producer that filled the topic) and checked: every record counted once.
+    ``member_type``: a :class:`~kafkabp.workload.consumer.Worker` subclass the group makes its member from."""
     group = kafkabp.unique_name("bench-g")
     g = kafkabp.ConsumerGroup(topic, group, 1, processing=None, config=FETCH_CONF, ledger=ledger)
+    if member_type is not None:
+        g.member_type = member_type
     t0, c0 = time.monotonic(), cpu()
     g.start()
     try:
@@ -177,13 +180,18 @@ def consume_kafkabp(topic: str, n: int, ledger: Ledger | None = None) -> Run:
 
 
 def python_us_per_record(batch: list[Any], n: int, ledger: Ledger | None = None) -> tuple[float, float]:
-    """Microseconds per record without a broker: kafkabp's real ``_Worker._run`` fed ``batch`` over and
-    over by a stand-in Consumer (with ``ledger``: exact counting on), and the plain loop's ``count_ok``
-    over the same records. CPU time of this thread (all the work runs in it), so load from other
-    processes does not inflate it."""
-    w = wconsumer._Worker(kafkabp.ConsumerGroup("fake", "fake", 1, ledger=ledger), 0)
+    """Microseconds per record without a broker: kafkabp's real consumer member (``Worker.run``, in this
+    thread) fed ``batch`` over and over by a stand-in Consumer (its ``client_type``; with ``ledger``: exact
+    counting on), and the plain loop's ``count_ok`` over the same records. CPU time of this thread (all the work
+    runs in it), so load from other processes does not inflate it."""
     k = max(1, n // len(batch))
     batches = iter([batch] * k)
+    fake = mock.MagicMock()
+
+    class Fed(wconsumer.Worker):
+        client_type = staticmethod(lambda conf: fake)
+
+    w = Fed(kafkabp.ConsumerGroup("fake", "fake", 1, ledger=ledger), 0)
 
     def consume(*args: Any, **kw: Any) -> list[Any]:
         nxt = next(batches, None)
@@ -191,11 +199,10 @@ def python_us_per_record(batch: list[Any], n: int, ledger: Ledger | None = None)
             w.stop_event.set()
         return nxt or []
 
-    with mock.patch.object(wconsumer, "Consumer") as fake:
-        fake.return_value.consume.side_effect = consume
-        t0 = time.thread_time()
-        w._run()
-        kafkabp_us = (time.thread_time() - t0) / (k * len(batch)) * 1e6
+    fake.consume.side_effect = consume
+    t0 = time.thread_time()
+    w.run()
+    kafkabp_us = (time.thread_time() - t0) / (k * len(batch)) * 1e6
     if w.error or w.consumed != k * len(batch):
         raise RuntimeError(f"stand-in run failed: {w.error!r}, {w.consumed} of {k * len(batch)} records")
     t0 = time.thread_time()
@@ -217,19 +224,19 @@ def read_batch(topic: str, size: int = 500) -> list[Any]:
 
 def profile_consumer(r: Report) -> None:
     """cProfile of kafkabp's worker thread on a real run, then the per-record Python cost without broker."""
-    prof, orig = cProfile.Profile(), wconsumer._Worker._run
+    prof = cProfile.Profile()
 
-    def profiled(self: Any) -> None:
-        prof.enable()
-        try:
-            orig(self)
-        finally:
-            prof.disable()
+    class Profiled(wconsumer.Worker):
+        def run(self) -> None:
+            prof.enable()
+            try:
+                super().run()
+            finally:
+                prof.disable()
 
     with fresh_topic() as t:
         produce_plain(t, r.n, "1")
-        with mock.patch.object(wconsumer._Worker, "_run", profiled):
-            res = consume_kafkabp(t, r.n)
+        res = consume_kafkabp(t, r.n, member_type=Profiled)
         batch = read_batch(t)
     stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
     total = sum(v[2] for v in stats.values()) or 1.0
@@ -392,10 +399,9 @@ def bench_parallel(r: Report) -> None:
 # --------------------------------------------------------------------------- (h) rebalance cost
 
 REBALANCES = {
-    "classic, eager (range)": dict(protocol="classic", consumer_config={"partition.assignment.strategy": "range"}),
-    "classic, cooperative-sticky": dict(protocol="classic",
-                                        consumer_config={"partition.assignment.strategy": "cooperative-sticky"}),
-    "consumer (KIP-848)": dict(protocol="consumer"),
+    "classic, eager (range)": kafkabp.Group(config={"partition.assignment.strategy": "range"}),
+    "classic, cooperative-sticky": kafkabp.Group(config={"partition.assignment.strategy": "cooperative-sticky"}),
+    "consumer (KIP-848)": kafkabp.Group(protocol="consumer"),
 }
 
 
@@ -407,10 +413,10 @@ def bench_rebalance(r: Report) -> None:
     at = 4.0
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in REBALANCES}
     for _ in range(r.repeats):
-        for name, kw in REBALANCES.items():
+        for name, group in REBALANCES.items():
             res = kafkabp.run_experiment(at + 6.0, rate=1_500, consumers=2, partitions=4,
                                          processing=kafkabp.fixed(0.002), progress=False,
-                                         actions=[(at, lambda e: e.scale(4))], **kw)
+                                         actions=[(at, lambda e: e.scale(4))], group=group)
             if res.summary["lost"] != 0:
                 raise RuntimeError(f"{name}: {res.summary['lost']} messages lost: {res.ledger['lost_ranges']}")
             rows[name].append(res.rebalance_cost(at))
@@ -461,8 +467,8 @@ def bench_quota(r: Report) -> None:
             client = kafkabp.unique_name("bench-quota")
             kafkabp.set_client_quota(client, producer_byte_rate=quota)
             try:
-                res = kafkabp.run_experiment(20, rate=None, consumers=0, message_size=1_000, progress=False,
-                                             producer_config={"client.id": client, "batch.size": 65_536})
+                res = kafkabp.run_experiment(20, rate=None, consumers=0, progress=False, producer=kafkabp.Producer(
+                    message_size=1_000, config={"client.id": client, "batch.size": 65_536}))
             finally:
                 kafkabp.remove_client_quota(client)
             # steady window: after the first burst is paid back, before stop() flushes the queue
@@ -626,14 +632,16 @@ def bench_pause(r: Report) -> None:
     messages in the in-process buffer over its bound (15 s runs), beside an unbounded buffer's peak over the same
     bound, and the pauses, evictions and losses."""
     size, peaks, free, events = 1_000, [], [], []
-    common = dict(rate=500, consumers=1, partitions=2, message_size=10_000, processing=kafkabp.fixed(0.02),
-                  progress=False)
+    common = dict(rate=500, consumers=1, partitions=2, producer=kafkabp.Producer(message_size=10_000),
+                  processing=kafkabp.fixed(0.02), progress=False)
     for _ in range(r.repeats):
-        res = kafkabp.run_experiment(15, buffer=kafkabp.Buffer(size, when_full="pause", resume_at=200), **common)
+        paused = kafkabp.Group(buffer=kafkabp.Buffer(size, when_full="pause", resume_at=200))
+        res = kafkabp.run_experiment(15, group=paused, **common)
         s = res.summary
         peaks.append(s["peak_buffered"] / size)
         events.append((s["pauses"], s["evictions"], s["lost"], s["duplicates"]))
-        free.append(kafkabp.run_experiment(15, buffer=kafkabp.Buffer(None), **common).summary["peak_buffered"] / size)
+        free.append(kafkabp.run_experiment(15, group=kafkabp.Group(buffer=kafkabp.Buffer(None)), **common)
+                    .summary.peak_buffered / size)
     r.data["k"] = {"peak_over_bound": peaks, "unbounded_peak_over_bound": free, "pauses_evictions_lost_dups": events}
     r.note("k", "per repeat (pauses, evictions, lost, duplicates): " + ", ".join(map(str, events)))
     r.row("(k) pause/resume: peak buffered / bound, sink 10x slower", f"{med(peaks):.2f}", "<= 1.1",
@@ -654,8 +662,8 @@ def bench_autoscaler(r: Report) -> None:
         scaler = kafkabp.Autoscaler(lag_threshold=threshold, min_replica_count=1, max_replica_count=8,
                                     polling_interval=1, stabilization_window=10)
         res = kafkabp.run_experiment(duration, rate=kafkabp.Step(50, 300, at=step_at), consumers=1, partitions=4,
-                                     processing=kafkabp.fixed(0.01), keys="uniform", batch_size=25,
-                                     mitigations=[scaler], progress=False)
+                                     processing=kafkabp.fixed(0.01), producer=kafkabp.Producer(keys="uniform"),
+                                     group=kafkabp.Group(batch_size=25), mitigations=[scaler], progress=False)
         if res.summary["lost"] != 0:
             raise RuntimeError(f"{res.summary['lost']} messages lost: {res.ledger['lost_ranges']}")
         tl = res.timeline[res.timeline["t"] >= step_at]
@@ -688,11 +696,12 @@ def bench_share(r: Report) -> None:
     processed msg/s between 4 and 14 s of a 15 s run, the two back to back in each repeat (order rotating),
     and the median of the per-repeat ratios share / classic. Model: 8 x 20 = 160 against 2 x 20 = 40, 4x."""
     duration, window = 15.0, (4.0, 14.0)
-    kw = dict(rate=250, consumers=8, partitions=2, processing=kafkabp.fixed(0.05), batch_size=10, progress=False)
+    kw = dict(rate=250, consumers=8, partitions=2, processing=kafkabp.fixed(0.05), progress=False)
     runs: dict[str, list[dict[str, float]]] = {"classic": [], "share": []}
     for i in range(r.repeats):
         for protocol in (("classic", "share") if i % 2 == 0 else ("share", "classic")):
-            res = kafkabp.run_experiment(duration, protocol=protocol, label=f"(l) {protocol}", **kw)
+            res = kafkabp.run_experiment(duration, group=kafkabp.Group(protocol=protocol, batch_size=10),
+                                         label=f"(l) {protocol}", **kw)
             s = res.summary
             if s["lost"] != 0 or s["failed"] != 0:
                 raise RuntimeError(f"{protocol}: lost {s['lost']}, failed {s['failed']}: {res.ledger['lost_ranges']}")
@@ -713,13 +722,17 @@ def bench_share(r: Report) -> None:
     r.row("(l) share group / classic group throughput", spread(ratio), ">= 3", med(ratio) >= 3)
 
 
+# (n)'s groups: partitions in all -> (topics, partitions per topic)
+SCALE_SHAPES = {10: (1, 10), 100: (10, 10), 1000: (10, 100)}
+
+
 def bench_monitor_scale(r: Report) -> None:
     """(n) LagMonitor and snapshot at scale: one group that has committed offsets on 10, 100 and 1,000 partitions
     (1 x 10, 10 x 10 and 10 x 100 topics, 5 records in each partition). The monitor samples every topic the group
     reads at 2 Hz (0.5 s) for D s (D = 20 s; --quick 8 s): its thread's CPU (pthread clock) as % of one core, and
     each sample's wall time (median / max). Target at 1,000 partitions: <= 5 % of a core, every sample <= 200 ms."""
     duration = 8.0 if r.quick else 20.0
-    shapes = {10: (1, 10), 100: (10, 10), 1000: (10, 100)}
+    shapes = SCALE_SHAPES
     out: dict[str, Any] = {}
     for total, (n_topics, per_topic) in shapes.items():
         topics = [kafkabp.unique_name(f"bench-scale{total}") for _ in range(n_topics)]
@@ -738,17 +751,7 @@ def bench_monitor_scale(r: Report) -> None:
             if len(mine) != total or int(mine["lag"].sum()) != 3 * total:
                 raise RuntimeError(f"snapshot of {total} partitions read {len(mine)} rows, lag {mine['lag'].sum()}")
             mon = kafkabp.LagMonitor(group, None, 0.5, timeout=30)  # type: ignore[arg-type]
-            walls: list[float] = []
-            inner = mon._sample  # the monitor thread's own call (sample() also builds a DataFrame the thread skips)
-
-            def timed() -> Any:
-                s = time.perf_counter()
-                try:
-                    return inner()
-                finally:
-                    walls.append(time.perf_counter() - s)
-
-            mon._sample = timed  # type: ignore[method-assign]
+            walls = mon.sample_seconds  # the monitor thread's own samples, each one's wall time
             mon.start()
             clock = thread_cpu(mon)
             time.sleep(1.5)  # the first samples open the offset reader

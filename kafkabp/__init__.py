@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import importlib as _importlib
 import importlib.util as _importlib_util
-import sys as _sys
-import types as _types
 from typing import Any as _Any
 
 __version__ = "0.1.0"
@@ -32,7 +30,8 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["Experiment", "run_experiment"], "kafkabp.experiment"),
     **dict.fromkeys(["Ledger"], "kafkabp.ledger"),
     **dict.fromkeys(["AIMD", "Mitigation", "Sample", "Autoscaler", "keda"], "kafkabp.mitigations"),
-    **dict.fromkeys(["Result"], "kafkabp.result"),
+    **dict.fromkeys(["Result", "Summary"], "kafkabp.result"),
+    **dict.fromkeys(["Group", "Observe", "Producer", "Topic"], "kafkabp.specs"),  # an experiment's parts
     **dict.fromkeys(["LagMonitor", "snapshot", "time_lag_alerts", "describe_share_group_with_kafka_tool"],
                     "kafkabp.lag"),
     **dict.fromkeys(["drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate"],
@@ -46,7 +45,7 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["ShareGroup", "ShareOptions"], "kafkabp.workload.share"),
     **dict.fromkeys(["Measurement", "forget", "recall", "remember"], "kafkabp.measurements"),  # lesson 14
     **dict.fromkeys(["written"], "kafkabp.exercises"),  # the guard of every exercise's Check cell
-    **dict.fromkeys(["playground"], "kafkabp.playground"),  # lesson 13: every knob on one dashboard
+    **dict.fromkeys(["playground"], "kafkabp.playroom"),  # lesson 13: every knob on one dashboard
     **dict.fromkeys(["ISRWatch", "group_not_on", "quorum_leader", "remove_replication_throttle", "replicas",
                      "replicated_topic", "set_replication_throttle", "under_replicated_partitions"],
                     "kafkabp.replication"),
@@ -71,23 +70,6 @@ def __dir__() -> list[str]:
     return sorted({*__all__, *(k for k in globals() if k.startswith("__"))})
 
 
-class _Package(_types.ModuleType):
-    """``kafkabp.playground`` stays the function even once the module of that name is imported (the import
-    system binds a submodule as an attribute of its package), as it was when this package imported it eagerly."""
-
-    @property
-    def playground(self) -> _Any:
-        from kafkabp.playground import playground
-
-        return playground
-
-    @playground.setter
-    def playground(self, value: _Any) -> None:  # the import system binding the submodule: keep the function
-        pass
-
-
-_sys.modules[__name__].__class__ = _Package
-
 __all__ = [
     "BrokerError", "BrokerUnavailable", "BrokerInfo", "bootstrap", "client_config", "ensure_broker", "ensure_broker_info",
     "kafka_tool", "restart_broker", "stop_broker",
@@ -100,7 +82,7 @@ __all__ = [
     "wait_for", "Ledger",
     "LagMonitor", "snapshot", "Status", "group_status", "partition_status",
     "drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate",
-    "Experiment", "Result", "run_experiment", "dashboard", "AIMD", "Mitigation", "Sample",
+    "Experiment", "Result", "Summary", "run_experiment", "Producer", "Group", "Topic", "Observe", "dashboard", "AIMD", "Mitigation", "Sample",
     "Autoscaler", "keda",
     "broker_config", "time_lag_alerts",
     "ShareGroup", "ShareOptions", "alter_group_config", "describe_share_group_with_kafka_tool",

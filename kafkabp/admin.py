@@ -22,22 +22,49 @@ from confluent_kafka.admin import (
 )
 
 from kafkabp import outage
-from kafkabp.broker import _rdkafka_log, client_config, kafka_tool
+from kafkabp.infra.broker import client_config
+from kafkabp.infra.paths import rdkafka_log
+from kafkabp.infra.tools import kafka_tool
 from kafkabp.outage import BrokerUnavailable
+from kafkabp.registry import REGISTRY
 
 DEFAULT_TIMEOUT = 30.0
 
-_ADMINS: dict[str, AdminClient] = {}
+
+class AdminClients:
+    """The shared AdminClient, released by kafkabp's registry rule (:mod:`kafkabp.registry`): one client, for the
+    current broker's settings; another broker (a new address, a new target) releases the one before, and so does
+    :meth:`stop` (``kafkabp.stop_all()``, a broker found gone). An AdminClient has no close(): released, librdkafka
+    destroys it once no call holds it any more."""
+
+    def __init__(self) -> None:
+        self._key: str | None = None
+        self._client: AdminClient | None = None
+        self._lock = threading.Lock()
+
+    def get(self) -> AdminClient:
+        conf = client_config()
+        key = repr(sorted(conf.items()))
+        with self._lock:
+            if self._client is None or key != self._key:
+                # A metadata request must never create the topic it asks about (it would resurrect deleted topics).
+                self._client = AdminClient({**conf, "logger": rdkafka_log, "allow.auto.create.topics": False})
+                self._key = key
+                REGISTRY.add(self, "resource")
+            return self._client
+
+    def stop(self, timeout: float = 0.0) -> None:  # the registry's rule: release the client; get() makes a new one
+        with self._lock:
+            self._client = self._key = None
+        REGISTRY.release(self)
+
+
+ADMIN_CLIENTS = AdminClients()
 
 
 def admin_client() -> AdminClient:
-    """A shared AdminClient for the current broker (one per bootstrap address)."""
-    conf = client_config()
-    key = repr(sorted(conf.items()))
-    if key not in _ADMINS:
-        # A metadata request must never create the topic it asks about (it would resurrect deleted topics).
-        _ADMINS[key] = AdminClient({**conf, "logger": _rdkafka_log, "allow.auto.create.topics": False})
-    return _ADMINS[key]
+    """The shared AdminClient for the current broker (see :class:`AdminClients`)."""
+    return ADMIN_CLIENTS.get()
 
 
 def require_broker(timeout: float = outage.PROBE_S) -> None:
@@ -58,7 +85,7 @@ def require_broker(timeout: float = outage.PROBE_S) -> None:
     except KafkaException as exc:
         detail = f"no answer to a metadata request within {timeout:.0f} s: {exc.args[0].str()}"
     if not outage.listening(servers):
-        _ADMINS.pop(repr(sorted(client_config().items())), None)  # its client would only retry a dead address
+        ADMIN_CLIENTS.stop()  # its client would only retry a dead address
         detail = "nothing accepts connections there"
     raise outage.unavailable(detail, servers)
 
@@ -270,7 +297,7 @@ class OffsetReader:
         self.group = group
         self._consumer: Consumer | None = Consumer({
             **client_config(), "group.id": group, "client.id": f"kafkabp-offsets-{group}",
-            "enable.auto.commit": False, "logger": _rdkafka_log, "allow.auto.create.topics": False,
+            "enable.auto.commit": False, "logger": rdkafka_log, "allow.auto.create.topics": False,
             "isolation.level": "read_uncommitted",  # log end offsets as the admin client's list_offsets reads them
         })
         self._lock = threading.Lock()

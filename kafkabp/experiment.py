@@ -1,18 +1,18 @@
 """Run a backpressure scenario on the real broker and collect tidy DataFrames of what happened.
 
-``run_experiment(rate=2000, consumers=2, processing=fixed(0.001), duration=20)`` creates a fresh
-topic and group, starts a producer, a consumer group and a lag monitor, waits (showing progress),
-stops everything (also on error and on a kernel interrupt) and returns a :class:`Result`.
+``run_experiment(20, rate=2000, consumers=2, processing=fixed(0.001))`` creates a fresh topic and group, starts
+a producer, a consumer group and a lag monitor, waits (showing progress), stops everything (also on error and on a
+kernel interrupt) and returns a :class:`Result`. Everything beyond the six everyday knobs comes as a spec
+(:mod:`kafkabp.specs`): ``producer=Producer(message_size=1_000)``, ``group=Group(protocol="consumer")``,
+``topic=Topic(config={"retention.ms": 60_000})``, ``observe=Observe(sample_interval=0.25)``.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 import warnings
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,175 +22,68 @@ from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.mitigations import Mitigation, PartitionLag, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
-from kafkabp.result import EVENT_COLUMNS, Result, owned_at, summarize
-from kafkabp.workload import Buffer, ConsumerGroup, EventLog, Processing, Rate, RateProducer, _LIVE, as_profile
-from kafkabp.workload.share import ShareGroup, ShareOptions
+from kafkabp.progress import Progress, rss_bytes
+from kafkabp.registry import REGISTRY
+from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, step_at, summarize
+from kafkabp.specs import Group, Observe, Producer, Topic, check_duration, check_experiment
+from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, as_profile
+from kafkabp.workload.share import ShareGroup
 
 Action = Callable[["Experiment"], Any]
-
-
-MAX_PARTITIONS = 1_000  # a lab topic; creating thousands of partitions on a laptop broker takes minutes
-MAX_MESSAGE_SIZE = 1_000_000 - 100  # librdkafka's message.max.bytes (1,000,000) less the record's own overhead
-
-
-def _check_arguments(*, partitions: Any, message_size: Any, sample_interval: Any, status_window: Any,
-                     stats_interval_ms: Any, topic: Any, group: Any, label: Any, processing: Any, mitigations: Any,
-                     backlog: Any, configs: Mapping[str, Any]) -> None:
-    """One clear error, naming the fix, for each argument an experiment cannot run with."""
-    def whole(name: str, value: Any, low: int, high: float = math.inf, hint: str = "") -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            bound = f">= {low:,}" if math.isinf(high) else f"from {low:,} to {high:,}"
-            raise ValueError(f"{name} must be a whole number {bound}, got {value!r}{hint}")
-
-    whole("partitions", partitions, 1, MAX_PARTITIONS, " (a lab topic: lessons use 1-16)")
-    whole("message_size", message_size, 0, MAX_MESSAGE_SIZE if "message.max.bytes" not in (
-        configs.get("producer_config") or {}) else math.inf,
-        " bytes; above about 1 MB also raise message.max.bytes in producer_config and max.message.bytes in "
-        "topic_config")
-    whole("status_window", status_window, 2, hint=" samples (Burrow's rules compare at least two)")
-    whole("stats_interval_ms", stats_interval_ms, 0, hint=" (0: no librdkafka statistics)")
-    whole("backlog", backlog, 0, hint=" messages")
-    if isinstance(sample_interval, bool) or not isinstance(sample_interval, (int, float)) \
-            or not 0 < sample_interval < math.inf:
-        raise ValueError(f"sample_interval must be a number of seconds > 0 (e.g. 0.5), got {sample_interval!r}")
-    if topic is not None:
-        admin.check_topic_name(topic)
-    if group is not None and (not isinstance(group, str) or not group.strip()):
-        raise ValueError(f"group must be a non-empty string (or None for a fresh one), got {group!r}")
-    if label is not None and not isinstance(label, str):
-        raise TypeError(f"label must be a string (or None), got {label!r}")
-    if processing is not None and not isinstance(processing, Processing):
-        raise TypeError(f"processing must be a processing model such as kafkabp.fixed(0.001), got {processing!r}")
-    for name, conf in configs.items():
-        if conf is not None and not isinstance(conf, Mapping):
-            raise TypeError(f"{name} must be a dict of settings, e.g. {{'linger.ms': 5}}, got {conf!r}")
-    if callable(getattr(mitigations, "on_sample", None)):
-        raise TypeError(f"mitigations takes a list: mitigations=[{type(mitigations).__name__}(...)]")
-    for m in mitigations:
-        if not (callable(getattr(m, "on_sample", None)) and callable(getattr(m, "on_start", None))):
-            raise TypeError(f"a mitigation needs on_start(experiment) and on_sample(experiment, sample), got {m!r}")
-
-
-def rss_bytes() -> float:
-    """This process's resident memory now (Linux: /proc/self/statm; elsewhere the peak so far), in bytes."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except OSError:
-        import resource  # macOS reports ru_maxrss in bytes, Linux in KiB
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return float(peak if sys.platform == "darwin" else peak * 1024)
-
-
-class _Progress:
-    """One updating line in a notebook (plain text, no widget state), or on stderr elsewhere."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled, self.handle, self._last = enabled, None, 0.0
-        if enabled:
-            try:
-                from IPython import get_ipython
-                from IPython.display import display
-
-                if get_ipython() is not None and "IPKernelApp" in get_ipython().config:
-                    self.handle = display("starting…", display_id=True)
-            except ImportError:
-                pass
-
-    def update(self, text: Callable[[], str], force: bool = False) -> None:
-        """Show ``text()`` at most once a second (it reads every lag monitor: not worth doing 10 times a second)."""
-        if not self.enabled or (not force and time.monotonic() - self._last < 1.0):
-            return
-        self._last = time.monotonic()
-        shown = text()
-        if self.handle is not None:
-            self.handle.update(shown)
-        else:
-            print(shown, file=sys.stderr, flush=True)
 
 
 class Experiment:
     """A producer, a consumer group and a lag monitor on one topic; start, steer, stop, read.
 
+    ``rate`` (msg/s, a profile, or None: full speed), ``consumers``, ``processing``, ``partitions``, ``label`` and
+    ``mitigations`` are the everyday knobs; the rest are :mod:`kafkabp.specs`: ``producer=Producer(...)``,
+    ``group=Group(...)`` (its ``name`` is the group id), ``topic=Topic(...)``, ``observe=Observe(...)``.
     Use as a context manager (or call :meth:`run`) so every client and thread stops on success,
     on error and on KeyboardInterrupt. Steer it while it runs with :meth:`set_rate`,
     :meth:`scale` and :meth:`set_processing` (sliders and controllers do).
     """
 
-    def __init__(
-        self,
-        *,
-        rate: Rate = 1000.0,
-        consumers: int = 1,
-        processing: Processing | None = None,
-        partitions: int = 4,
-        message_size: int = 100,
-        keys: str | None = None,
-        hot_fraction: float = 0.5,
-        batch_size: int = 500,
-        protocol: str = "classic",
-        share: ShareOptions | None = None,
-        producer_config: Mapping[str, Any] | None = None,
-        consumer_config: Mapping[str, Any] | None = None,
-        topic: str | None = None,
-        group: str | None = None,
-        topic_config: Mapping[str, Any] | None = None,
-        sample_interval: float = 0.5,
-        status_window: int = 10,
-        commit_while_busy: bool = False,
-        stats_interval_ms: int = 0,
-        backlog: int = 0,
-        payloads: Sequence[bytes] | None = None,
-        parallel: int = 1,
-        buffer: Buffer | None = None,
-        mitigations: Sequence[Mitigation] = (),
-        demand: Rate = None,
-        source_buffer: int | None = None,
-        on_buffer_full: str = "block",
-        label: str | None = None,
-        keep: bool | None = None,
-    ) -> None:
+    def __init__(self, *, rate: Rate = 1000.0, consumers: int = 1, processing: Processing | None = None,
+                 partitions: int = 4, label: str | None = None, mitigations: Sequence[Mitigation] = (),
+                 producer: Producer = Producer(), group: Group = Group(), topic: Topic = Topic(),
+                 observe: Observe = Observe()) -> None:
         # Every argument is checked before anything reaches the broker: a typo never leaves a client behind.
         as_profile(rate)
-        _check_arguments(partitions=partitions, message_size=message_size, sample_interval=sample_interval,
-                         status_window=status_window, stats_interval_ms=stats_interval_ms, topic=topic, group=group,
-                         label=label, processing=processing, mitigations=mitigations, backlog=backlog,
-                         configs={"producer_config": producer_config, "consumer_config": consumer_config,
-                                  "topic_config": topic_config})
+        check_experiment(partitions=partitions, label=label, processing=processing, mitigations=mitigations,
+                         specs={"producer": (producer, Producer), "group": (group, Group), "topic": (topic, Topic),
+                                "observe": (observe, Observe)})
+        p, g, o = producer, group, observe
         self.processing = processing or Processing()
         self.params: dict[str, Any] = {
             "rate": rate, "consumers": consumers, "partitions": partitions, "processing": str(self.processing),
-            "message_size": message_size, "keys": keys, "batch_size": batch_size, "protocol": protocol,
-            "backlog": backlog, "parallel": parallel, "buffer": str(buffer) if buffer is not None else None,
+            "message_size": p.message_size, "keys": p.keys, "batch_size": g.batch_size, "protocol": g.protocol,
+            "backlog": p.backlog, "parallel": g.parallel, "buffer": str(g.buffer) if g.buffer is not None else None,
         }
         self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
-        self.topic = topic or admin.unique_name("kafkabp")
-        self.group = group or admin.unique_name("kafkabp-group")
-        self.keep = keep if keep is not None else bool(topic or group)
-        self._producer_config = dict(producer_config or {})
-        self._partitions, self._topic_config = partitions, topic_config
+        self.topic = topic.name or admin.unique_name("kafkabp")
+        self.group = g.name or admin.unique_name("kafkabp-group")
+        self.keep = topic.keep if topic.keep is not None else bool(topic.name or g.name)
+        self._producer_spec, self._partitions, self._topic_config = p, partitions, dict(topic.config)
         self.events = EventLog()
         self.ledger = Ledger()  # exact produced/processed/lost/duplicate counts from sequence numbers
-        if share is not None and protocol != "share":
-            raise ValueError(f"share options apply to protocol='share' (a share group), not {protocol!r}")
-        group_type: Any = ShareGroup.with_options(share) if protocol == "share" else ConsumerGroup  # KIP-932
-        self.consumer_group = group_type(self.topic, self.group, consumers, self.processing, batch_size=batch_size,
-                                            protocol=protocol, config=consumer_config, events=self.events,
-                                            commit_while_busy=commit_while_busy, ledger=self.ledger,
-                                            stats_interval_ms=stats_interval_ms, parallel=parallel, buffer=buffer)
-        self.backlog = backlog  # written at full speed before the group starts: a queue to drain
+        share = g.protocol == "share"
+        group_type: Any = ShareGroup.with_options(g.share) if share else ConsumerGroup  # KIP-932
+        self.consumer_group = group_type(self.topic, self.group, consumers, self.processing, batch_size=g.batch_size,
+                                         protocol=g.protocol, config=dict(g.config), events=self.events,
+                                         commit_while_busy=g.commit_while_busy, ledger=self.ledger,
+                                         stats_interval_ms=o.stats_interval_ms, parallel=g.parallel, buffer=g.buffer)
+        self.backlog = p.backlog  # written at full speed before the group starts: a queue to drain
         self._final_assignment: dict[str, list[int]] = {}
         self.mitigations = list(mitigations)
-        self.monitor = LagMonitor(self.group, self.topic, sample_interval, t0=self.events.t0, window=status_window,
-                                  positions=self.consumer_group.positions if protocol == "share" else None)
+        self.monitor = LagMonitor(self.group, self.topic, o.sample_interval, t0=self.events.t0, window=o.status_window,
+                                  positions=self.consumer_group.positions if share else None)
         self.monitor.listeners.append(self._on_sample)
         # Last: the producer is the one part that reaches the broker when it is made (and starts one if needed).
-        self.producer = RateProducer(self.topic, rate, message_size=message_size, keys=keys,
-                                     hot_fraction=hot_fraction, config=producer_config,
-                                     stats_interval_ms=stats_interval_ms, events=self.events,
-                                     name=f"{self.group}-producer", ledger=self.ledger, payloads=payloads,
-                                     demand=demand, source_buffer=source_buffer, on_buffer_full=on_buffer_full)
+        self.producer = RateProducer(self.topic, rate, message_size=p.message_size, keys=p.keys,
+                                     hot_fraction=p.hot_fraction, config=dict(p.config),
+                                     stats_interval_ms=o.stats_interval_ms, events=self.events,
+                                     name=f"{self.group}-producer", ledger=self.ledger, payloads=p.payloads,
+                                     demand=p.demand, source_buffer=p.source_buffer, on_buffer_full=p.on_buffer_full)
         self._live_status: str | None = None
         self._outage_start: float | None = None  # monotonic time the broker stopped answering
         self.outages: list[tuple[float, float | None]] = []  # (from, to) seconds since start; to None: still down
@@ -208,7 +101,7 @@ class Experiment:
         if self._started:
             return self
         self._started = True
-        _LIVE.add(self)
+        REGISTRY.add(self, "experiment")
         try:
             admin.create_topic(self.topic, self._partitions, config=self._topic_config)
             if self.backlog:
@@ -226,13 +119,13 @@ class Experiment:
         return self
 
     def wait(self, seconds: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = (),
-             _bar: "_Progress | None" = None) -> None:
+             _bar: Progress | None = None) -> None:
         """Let the experiment run ``seconds`` more, doing each ``(at_seconds, action)`` on time.
 
         The progress line shows every experiment running in this process (they all run while one waits).
         """
-        _check_duration(seconds, "seconds")
-        bar = _bar or _Progress(progress)
+        check_duration(seconds, "seconds")
+        bar = _bar or Progress(progress)
         pending = sorted(actions, key=lambda a: a[0])
         end = time.monotonic() + seconds
         while True:
@@ -242,8 +135,7 @@ class Experiment:
                 pending.pop(0)[1](self)
             running = _running()
             for exp in running:
-                exp._targets.append((now - exp.events.t0, exp.producer.target_rate))
-                exp.broker_problem()
+                exp.record(now)
             if self.cut_short or (any(e._outage_start is not None for e in running) and self._broker_gone(running)):
                 break  # nothing to wait for: every running experiment is stopping; the result says cut short
             if self.monitor.listener_error is not None:
@@ -283,9 +175,10 @@ class Experiment:
         """Write ``backlog`` messages at full speed and wait until the broker acknowledged them all."""
         # Without keys, librdkafka's sticky partitioner fills one partition for 10 ms at a time: at full
         # speed that is most of the backlog on one partition. Switch partition with every batch instead.
-        conf = {**(self._producer_config or {}), "sticky.partitioning.linger.ms": 0}
-        first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=self.params["message_size"],
-                             keys=self.params["keys"], hot_fraction=self.producer.hot_fraction,
+        p = self._producer_spec
+        conf = {**p.config, "sticky.partitioning.linger.ms": 0}
+        first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=p.message_size,
+                             keys=p.keys, hot_fraction=p.hot_fraction,
                              events=self.events, name=f"{self.group}-backlog",
                              ledger=self.ledger, payloads=self.producer.payloads, config=conf)
         first.start()
@@ -294,13 +187,32 @@ class Experiment:
         if not done or first.delivered != self.backlog:
             raise RuntimeError(f"the backlog was not written: {first.counts()}")
 
+    def record(self, now: float | None = None) -> None:
+        """Note what the experiment's parts show now: the producer's target rate (the timeline's ``target_rate``, noted
+        at the monotonic time ``now``), and a broker outage starting or ending (an event on the timeline, a warning
+        when it starts).
+
+        :meth:`wait` does it every 0.1 s; a live view that steers the experiment without waiting on it (a
+        dashboard, the playground) does it at each refresh. The queries (:meth:`broker_problem`,
+        :meth:`timeline`) only read what was noted.
+        """
+        at = time.monotonic() if now is None else now
+        self._targets.append((at - self.events.t0, self.producer.target_rate))
+        self._note_outage(time.monotonic())
+
     def broker_problem(self) -> str | None:
-        """While the broker does not answer: a warning saying since when (also marked on the timeline).
+        """While the broker does not answer, as last noted (:meth:`record`): a warning saying since when; else None.
 
         Signs: the lag monitor's samples fail, or librdkafka reports all brokers down to the producer.
         An outage ends at the next good sample; :attr:`outages` and the result's summary keep them all.
         """
-        mon, now = self.monitor, time.monotonic()
+        if self._outage_start is None:
+            return None
+        return f"⚠ broker unreachable since t = {self._outage_start - self.events.t0:.1f} s"
+
+    def _note_outage(self, now: float) -> None:
+        """An outage starts (marked on the timeline, with a warning) or ends, as the monitor and producer show."""
+        mon = self.monitor
         down_at = mon.failing_since
         gone = self.producer.all_brokers_down_at
         if gone is not None and (mon.last_ok is None or gone > mon.last_ok):
@@ -311,14 +223,11 @@ class Experiment:
             self.events.add("broker_unreachable", "", mon.last_error or "all brokers down", at=down_at)
             warnings.warn(f"{self.label}: the broker stopped answering at t = {down_at - self.events.t0:.1f} s "
                           f"({mon.last_error or 'all brokers down'}); produced messages wait in the client's "
-                          "queue and fail after message.timeout.ms", RuntimeWarning, stacklevel=3)
+                          "queue and fail after message.timeout.ms", RuntimeWarning, stacklevel=4)
         elif down_at is None and self._outage_start is not None and mon.last_ok is not None:
             self.outages[-1] = (self.outages[-1][0], mon.last_ok - self.events.t0)
             self.events.add("broker_reachable", "", "", at=mon.last_ok)
             self._outage_start = None
-        if self._outage_start is None:
-            return None
-        return f"⚠ broker unreachable since t = {self._outage_start - self.events.t0:.1f} s"
 
     def _broker_gone(self, running: Sequence["Experiment"]) -> bool:
         """During an outage, once a second: has the broker gone for good (nothing listens at its address)? Then
@@ -361,16 +270,16 @@ class Experiment:
 
     def run(self, duration: float, *, progress: bool = True, actions: Sequence[tuple[float, Action]] = ()) -> Result:
         """Start, run ``duration`` seconds, stop; always cleans up. Returns the :class:`Result`."""
-        bar = _Progress(progress)
+        bar = Progress(progress)
         try:
             self.start()
             self.wait(duration, progress=progress, actions=actions, _bar=bar)
         finally:
             self.stop()
         s = self.result().summary
-        bar.update(lambda: f"{self.label}: done after {s['duration']:.1f} s · {s['produced']:,} produced · "
-                   f"{s['consumed']:,} consumed · final lag {s['final_lag']:,}"
-                   + (f" · ⚠ broker unreachable {s['broker_unreachable_s']:.1f} s" if s["broker_outages"] else "")
+        bar.update(lambda: f"{self.label}: done after {s.duration:.1f} s · {s.produced:,} produced · "
+                   f"{s.consumed:,} consumed · final lag {s.final_lag:,}"
+                   + (f" · ⚠ broker unreachable {s.broker_unreachable_s:.1f} s" if s.broker_outages else "")
                    + (" · ⚠ cut short: the broker is gone" if self.cut_short else ""),
                    force=True)
         return self.result()
@@ -385,6 +294,8 @@ class Experiment:
                 self._live_status = self.monitor.status().value
             except Exception:
                 self._live_status = None
+        if self._started:
+            self._note_outage(time.monotonic())
         if self._started and self.broker_problem():  # no broker to deliver to: fail the queue sooner
             self.producer.drain_timeout = min(self.producer.drain_timeout, 2.0)
             if self.cut_short is None and outage.stopped():  # gone for good: nothing to wait for
@@ -408,7 +319,7 @@ class Experiment:
                 admin.delete_topic(self.topic)
             except Exception:
                 pass
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     def __enter__(self) -> "Experiment":
         return self.start()
@@ -433,7 +344,7 @@ class Experiment:
         """The timeline so far (also while running): lag, rates, consumers, target rate."""
         tl = self.monitor.timeline()
         ev = pd.DataFrame(self.events.rows(), columns=EVENT_COLUMNS)
-        tl["consumers"] = _step_at(tl["t"], ev[ev["kind"] == "scale"], self.params["consumers"])
+        tl["consumers"] = step_at(tl["t"], ev[ev["kind"] == "scale"], self.params["consumers"])
         targets = pd.DataFrame(self._targets or [(0.0, self.producer.target_rate)], columns=["t", "target_rate"])
         tl["target_rate"] = np.interp(tl["t"], targets["t"], targets["target_rate"].replace(np.inf, np.nan))
         gauges = pd.DataFrame(list(self._gauges), columns=["t", "buffered", "buffered_mb", "prefetched_mb", "rss_mb"])
@@ -481,25 +392,25 @@ class Experiment:
                         "broker_unreachable_s": float(sum((b or a) - a for a, b in self.outages))})
         group = self.consumer_group
         stats = [w.stats for w in group.members if w.stats]
+        kinds = events["kind"]
         summary.update({
             "backlog": self.backlog,
             "order_violations": group.order_violations if group.parallel > 1 else None,
             "idle_members": sum(1 for owned in self._final_assignment.values() if not owned),
-            "evictions": int((events["kind"] == "evicted").sum()),
-            "offset_resets": int((events["kind"] == "offset_reset").sum()),  # fetch offset gone: jumped ahead
-            "pauses": int((events["kind"] == "pause").sum()),
+            "evictions": int((kinds == "evicted").sum()),
+            "offset_resets": int((kinds == "offset_reset").sum()),  # fetch offset gone: jumped ahead
+            "pauses": int((kinds == "pause").sum()),
             "peak_buffered": group.peak_buffered,
             "peak_buffered_mb": float(tl["buffered_mb"].max()) if tl["buffered_mb"].notna().any() else 0.0,
             "peak_rss_mb": float(tl["rss_mb"].max()) if tl["rss_mb"].notna().any() else float("nan"),
-            "consumer_throttle_events": int(((events["kind"] == "throttle")
-                                             & (events["member"] != self.producer.name)).sum()),
+            "consumer_throttle_events": int(((kinds == "throttle") & (events["member"] != self.producer.name)).sum()),
             "consumer_cpu_us_per_msg": 1e6 * group.cpu_seconds / group.consumed if group.consumed else float("nan"),
             "fetch_requests": sum(int(b.get("req", {}).get("Fetch", 0)) for st in stats
                                   for b in st.get("brokers", {}).values()) if stats else None,
         })
         if isinstance(group, ShareGroup):  # acks, delivery counts, out-of-order processing
             summary.update(group.summary())
-        return Result(self.label, tl, parts, events, latency, summary, dict(self.params), predicted,
+        return Result(self.label, tl, parts, events, latency, Summary(**summary), dict(self.params), predicted,
                       self.topic, self.group, self.producer.stats_at_stop or self.producer.last_stats, ledger,
                       group.processed_frame(self.events.t0), dict(self._final_assignment), stats,
                       {getattr(m, "name", type(m).__name__): m.history() for m in self.mitigations
@@ -527,21 +438,9 @@ class Experiment:
         return pd.DataFrame({"t": t, "lag": lag})
 
 
-def _step_at(t: pd.Series, scale_events: pd.DataFrame, initial: int) -> list[int]:
-    """Consumer count at each time, from "a -> b" scale events."""
-    changes = [(row.t, int(str(row.detail).split("->")[1])) for row in scale_events.itertuples()]
-    out, current, i = [], initial, 0
-    for ti in t:
-        while i < len(changes) and changes[i][0] <= ti:
-            current = changes[i][1]
-            i += 1
-        out.append(current)
-    return out
-
-
 def _running() -> list[Experiment]:
     """Experiments of this process that have started and not stopped, oldest first."""
-    live = [e for e in list(_LIVE) if isinstance(e, Experiment) and e._started and not e._stopped]
+    live = [e for e in REGISTRY.live("experiment") if isinstance(e, Experiment) and e._started and not e._stopped]
     return sorted(live, key=lambda e: e.events.t0)
 
 
@@ -559,13 +458,8 @@ def _progress_text(experiments: Sequence[Experiment]) -> str:
 def run_experiment(duration: float = 20.0, *, progress: bool = True,
                    actions: Sequence[tuple[float, Action]] = (), **kwargs: Any) -> Result:
     """Run one scenario for ``duration`` seconds on a fresh topic and group; see :class:`Experiment`."""
-    _check_duration(duration)
+    check_duration(duration)
     return Experiment(**kwargs).run(duration, progress=progress, actions=actions)
-
-
-def _check_duration(seconds: Any, name: str = "duration") -> None:
-    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds < math.inf:
-        raise ValueError(f"{name} must be a finite number of seconds >= 0 (e.g. 20), got {seconds!r}")
 
 
 __all__ = ["Experiment", "Result", "run_experiment", "summarize"]

@@ -20,7 +20,7 @@ from confluent_kafka.admin import OffsetSpec
 from kafkabp import admin, outage
 from kafkabp.model import drain_time
 from kafkabp.status import OffsetSample, Status, TimeLagTable, group_status, partition_status
-from kafkabp.workload import _LIVE
+from kafkabp.registry import REGISTRY
 
 SNAPSHOT_COLUMNS = ["topic", "partition", "committed_offset", "log_end_offset", "lag"]
 # A partition's Burrow window in a LagMonitor: (timestamp, committed offset, lag, commit id) per sample, oldest
@@ -157,6 +157,7 @@ class LagMonitor:
         self._reader: admin.OffsetReader | None = None
         self.listeners: list[Callable[[pd.DataFrame], None]] = []  # called after each good sample
         self.listener_error: BaseException | None = None
+        self.sample_seconds: list[float] = []  # wall time of each sample the thread took (good or failed)
         self.positions = positions  # instead of committed offsets (a share group's; see snapshot())
 
     def sample(self) -> pd.DataFrame:
@@ -167,7 +168,7 @@ class LagMonitor:
         """Take one sample now and append it; returns its columns (t, then _SAMPLE_COLUMNS[1:] as lists)."""
         if self._reader is None and self.positions is None:
             self._reader = admin.OffsetReader(self.group)
-            _LIVE.add(self)  # stop_all() closes the reader's consumer
+            REGISTRY.add(self, "monitor")  # stop_all() closes the reader's consumer
         try:
             parts, with_meta, end, start = _snapshot_offsets(self.group, self.topic, self.timeout, self._reader,
                                                              self.positions)
@@ -234,10 +235,12 @@ class LagMonitor:
     def _run(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
+            began = time.perf_counter()
             try:
                 columns = self._sample()
             except Exception:  # a slow or absent broker skips a sample (counted); the monitor keeps going
                 columns = None
+            self.sample_seconds.append(time.perf_counter() - began)
             if columns is not None and self.listeners:  # the DataFrame only for someone who reads it
                 rows = _sample_frame(columns)
                 for listen in list(self.listeners):
@@ -250,10 +253,15 @@ class LagMonitor:
 
     def start(self) -> "LagMonitor":
         admin.require_broker()  # no broker: one clear error now, not a thread whose every sample fails
-        _LIVE.add(self)
+        REGISTRY.add(self, "monitor")
         self._thread = threading.Thread(target=self._run, name=f"kafkabp-lag-{self.group}", daemon=True)
         self._thread.start()
         return self
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The sampling thread (None before :meth:`start`)."""
+        return self._thread
 
     def stop_sampling(self) -> None:
         """Take no more samples (the thread ends after the one in progress); :meth:`stop` waits for it."""
@@ -276,7 +284,7 @@ class LagMonitor:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     def frame(self) -> pd.DataFrame:
         """Every sample, one row per partition: t, topic, partition, offsets, lag, time_lag."""
@@ -417,7 +425,8 @@ def describe_with_kafka_tool(group: str, timeout: float = 60.0) -> pd.DataFrame:
 
     Columns: topic, partition, current_offset, log_end_offset, lag (``-`` becomes <NA>).
     """
-    from kafkabp.broker import bootstrap, kafka_tool
+    from kafkabp.infra.broker import bootstrap
+    from kafkabp.infra.tools import kafka_tool
 
     out = kafka_tool("kafka-consumer-groups", "--bootstrap-server", bootstrap(), "--describe",
                      "--group", group, timeout=timeout).stdout
@@ -436,7 +445,8 @@ def describe_share_group_with_kafka_tool(group: str, timeout: float = 60.0) -> p
     is done), lag (records not yet accepted or rejected: available, acquired or released). A share group has
     no committed offsets, so ``kafka-consumer-groups`` and :func:`snapshot` cannot read its lag.
     """
-    from kafkabp.broker import bootstrap, kafka_tool
+    from kafkabp.infra.broker import bootstrap
+    from kafkabp.infra.tools import kafka_tool
 
     out = kafka_tool("kafka-share-groups", "--bootstrap-server", bootstrap(), "--describe",
                      "--group", group, timeout=timeout).stdout

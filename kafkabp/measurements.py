@@ -11,7 +11,7 @@ and any later notebook reads it back::
     kafkabp.recall()                       # every number, as a pandas DataFrame
 
 Where: one small JSON file per number, ``<state dir>/results/<lesson>/<key>.json`` (the state directory is
-``kafkabp.broker.state_dir()``, ``~/.local/state/kafkabp`` unless ``KAFKABP_HOME`` moves it; ``KAFKABP_RESULTS``
+``kafkabp.infra.paths.state_dir()``, ``~/.local/state/kafkabp`` unless ``KAFKABP_HOME`` moves it; ``KAFKABP_RESULTS``
 moves the store alone). One file per number needs no lock: two kernels that store different numbers never touch
 the same file, and each file is written to a temporary file in the same folder and renamed over the old one
 (``os.replace``, atomic on POSIX and Windows), so a reader sees the old number or the new one, never half a file.
@@ -44,7 +44,7 @@ def results_dir() -> Path:
     if base:
         path = Path(base)
     else:
-        from kafkabp.broker import state_dir
+        from kafkabp.infra.paths import state_dir
 
         path = state_dir() / "results"
     path.mkdir(parents=True, exist_ok=True)

@@ -69,7 +69,7 @@ def style(fig: go.Figure, title: str, xaxis: str, yaxis: str) -> go.Figure:
     return fig
 
 
-def _as_list(results: Any) -> list[Any]:
+def as_list(results: Any) -> list[Any]:
     """Accept one result or a sequence of them, so callers need not wrap a single run."""
     return [results] if hasattr(results, "timeline") else list(results)
 
@@ -186,7 +186,7 @@ def latency_figure(results: Any) -> go.Figure:
     """Box plot of end-to-end latency (ms) per result, percentiles in hover and labels, to compare tails."""
     fig = go.Figure()
     empty: list[str] = []
-    for r in _as_list(results):
+    for r in as_list(results):
         lat = r.latency.dropna() if r.latency is not None else pd.Series(dtype=float)
         if lat.empty:
             empty.append(r.label)
@@ -208,7 +208,7 @@ def latency_figure(results: Any) -> go.Figure:
 def compare_figure(results: Sequence[Any], *, metric: str = "lag",
                    labels: Sequence[str] | None = None) -> go.Figure:
     """Overlay one timeline metric for several runs, for before/after comparisons."""
-    results = _as_list(results)
+    results = as_list(results)
     valid = sorted(set.intersection(*(set(r.timeline.columns) for r in results)) - {"t"}) if results else []
     if metric not in valid:
         raise ValueError(f"unknown metric {metric!r}; valid timeline columns: {', '.join(valid)}")
@@ -265,7 +265,7 @@ def tradeoff_figure(table: pd.DataFrame, *, x: str, y: str, line: str, point: st
 def summary_table(results: Any) -> pd.DataFrame:
     """One row per result with throughput, lag and latency numbers, rounded for display."""
     rows = {}
-    for r in _as_list(results):
+    for r in as_list(results):
         s = r.summary
 
         def num(key: str, scale: float = 1.0) -> float:
@@ -334,3 +334,6 @@ def update_live(fig: go.Figure, timeline: pd.DataFrame) -> None:
             if name in by_name:
                 by_name[name].x = timeline["t"].to_numpy()
                 by_name[name].y = timeline[column].to_numpy()
+
+
+# figures lessons 01-07 draw

@@ -31,7 +31,7 @@ from confluent_kafka.admin import NewTopic
 
 from kafkabp import admin
 from kafkabp.infra.tools import kafka_tool
-from kafkabp.workload.base import _LIVE
+from kafkabp.registry import REGISTRY
 
 if TYPE_CHECKING:
     from kafkabp.experiment import Experiment
@@ -261,7 +261,7 @@ class ISRWatch:
                                           name="kafkabp-watch-isr", daemon=True)]
         for th in self._threads:
             th.start()
-        _LIVE.add(self)  # kafkabp.stop_all() (an interrupted cell, kafkabp reset) stops it too
+        REGISTRY.add(self, "monitor")  # kafkabp.stop_all() (an interrupted cell, kafkabp reset) stops it too
         return self
 
     def _loop(self, every: float, take: Any) -> None:
@@ -278,7 +278,7 @@ class ISRWatch:
         self._stop.set()
         for th in self._threads:
             th.join(self.timeout + 2 if timeout is None else timeout)
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     def now(self) -> float:
         """Seconds on the watch's clock now (to mark when something was done)."""

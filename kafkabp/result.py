@@ -6,15 +6,122 @@ come from each worker's own record of when it processed how many messages.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
 
+from kafkabp import analysis
+
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 PROCESSED_COLUMNS = ["t", "member", "processed"]
+
+
+NAN = float("nan")
+SHARE_FIELDS = ("acks", "delivery_counts", "redeliveries", "released_unprocessed", "ack_failures", "handler_failures",
+                "out_of_order", "out_of_order_keys", "busy_members")
+
+
+@dataclass(frozen=True, repr=False, eq=True)
+class Summary(Mapping[str, Any]):
+    """The headline numbers of one run, typed: ``r.summary.consumed``, ``r.summary.peak_lag``.
+
+    Also a read-only mapping (``s["consumed"]``, ``s.get("lost")``, ``dict(s)``), printed as a table. Counts come
+    from the ledger (``lost`` and ``unread`` are None when they could not be counted exactly); ``None`` elsewhere
+    means it does not apply to this run (``order_violations`` without parallel threads, the share-group counts for
+    a consumer group, ``fetch_requests`` without librdkafka statistics).
+    """
+
+    # what the timeline, the producer's counts and the latencies say (summarize)
+    duration: float = 0.0  # seconds
+    produced: int = 0  # accepted by the producer client
+    delivered: int = 0  # acknowledged by the broker
+    failed: int = 0
+    consumed: int = 0
+    failed_by: Mapping[str, int] = field(default_factory=dict)  # librdkafka's error name -> failed deliveries
+    peak_lag: int = 0
+    final_lag: int = 0
+    lag_slope: float = 0.0  # msg/s, fitted over the last three quarters of the run
+    produce_rate: float = 0.0  # msg/s delivered
+    consume_rate: float = 0.0  # msg/s
+    p50_latency: float | None = NAN  # seconds from produce to processed
+    p95_latency: float | None = NAN
+    p99_latency: float | None = NAN
+    buffer_full: int = 0  # BufferError: the producer client's queue was full
+    throttle_events: int = 0  # the broker throttled the producer (quotas)
+    throttle_time_ms: float = 0.0
+    dropped: int = 0  # shed by on_buffer_full="drop"
+    shed: int = 0  # offered by the source over its source_buffer
+    held_back: int = 0  # offered by the source and still waiting for the rate limit
+    offered: int = 0  # produced + held_back + shed + dropped
+    rebalances: int = 0  # after the first join
+    # what the experiment adds: status, the ledger's exact counts, outages, the group's own counts
+    status: str | None = None  # Burrow's status near the end: OK, WARN, ERR, STOP, STALL
+    cut_short: bool = False  # the broker went away for good
+    lost: int | None = None  # never processed and no longer in the log
+    duplicates: int = 0  # processed more than once
+    unread: int | None = None  # still waiting in the log
+    never_processed: int = 0  # lost + unread
+    counts_exact: bool = False
+    broker_outages: int = 0
+    broker_unreachable_s: float = 0.0
+    backlog: int = 0
+    order_violations: int | None = None  # per-key order broken (parallel threads only)
+    idle_members: int = 0  # members that owned no partition at the end
+    evictions: int = 0  # members that left the group over max.poll.interval.ms
+    offset_resets: int = 0  # fetch offset gone (retention): jumped ahead
+    pauses: int = 0
+    peak_buffered: int = 0  # messages in the members' in-process buffers
+    peak_buffered_mb: float = 0.0
+    peak_rss_mb: float = NAN  # this process's memory
+    consumer_throttle_events: int = 0
+    consumer_cpu_us_per_msg: float = NAN
+    fetch_requests: int | None = None  # with librdkafka statistics (Observe(stats_interval_ms=...))
+    # a share group's own counts (KIP-932); None for a consumer group
+    acks: Mapping[str, int] | None = None  # accepted / released / rejected
+    delivery_counts: Mapping[int, int] | None = None  # delivery count -> records
+    redeliveries: int | None = None
+    released_unprocessed: int | None = None
+    ack_failures: int | None = None
+    handler_failures: int | None = None
+    out_of_order: int | None = None
+    out_of_order_keys: int | None = None
+    busy_members: int | None = None
+
+    def _names(self) -> tuple[str, ...]:
+        names = tuple(f.name for f in dataclasses.fields(self))
+        return names if self.acks is not None else tuple(n for n in names if n not in SHARE_FIELDS)
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._names():
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    __hash__ = None  # type: ignore[assignment]  # holds dicts (failed_by, acks)
+
+    def replace(self, **changes: Any) -> "Summary":
+        return dataclasses.replace(self, **changes)
+
+    def _repr_html_(self) -> str:
+        return "<table>" + "".join(f"<tr><td>{k}</td><td>{_fmt(v)}</td></tr>" for k, v in self.items()) + "</table>"
+
+    def __repr__(self) -> str:
+        width = max(len(k) for k in self)
+        return "Summary(\n" + "".join(f"  {k:<{width}}  {_fmt(v)}\n" for k, v in self.items()) + ")"
+
+    __str__ = __repr__
 
 
 @dataclass
@@ -26,7 +133,7 @@ class Result:
     partitions: pd.DataFrame
     events: pd.DataFrame
     latency: pd.Series
-    summary: dict[str, Any]
+    summary: Summary  # a dict is taken too (made a Summary)
     params: dict[str, Any]
     predicted: pd.DataFrame | None = None
     topic: str = ""
@@ -41,6 +148,10 @@ class Result:
     # partitions when the broker stopped answering (they lose them during the outage)
     cut_short: str | None = None
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.summary, Summary):
+            self.summary = Summary(**self.summary)
+
     def producer_metrics(self) -> dict[str, Any]:
         """The producer's own view, from librdkafka's last statistics (see :func:`producer_metrics`)."""
         return producer_metrics(self.producer_stats, self.topic)
@@ -50,7 +161,7 @@ class Result:
         p = self.processed
         if p.empty:
             return pd.DataFrame(columns=["t", "rate"])
-        end = max(float(p["t"].max()), float(self.summary.get("duration", 0.0)))
+        end = max(float(p["t"].max()), float(self.summary.duration))
         edges = np.arange(0.0, end + bin_seconds, bin_seconds)
         out = pd.DataFrame({"t": edges[:-1]})
         total = np.zeros(len(edges) - 1)
@@ -123,7 +234,96 @@ class Result:
         owned_after = float(first_own.max() - at) if joined and len(first_own) == len(joined) else math.inf
         return {"rate_before": base, "paused_s": float((after <= 0).sum() * bin_seconds),
                 "slow_s": float((after < base / 2).sum() * bin_seconds) if base > 0 else 0.0,
-                "owned_after_s": owned_after, "duplicates": int(self.summary.get("duplicates", 0))}
+                "owned_after_s": owned_after, "duplicates": int(self.summary.duplicates)}
+
+    # questions lessons 01-07 ask (computed in kafkabp.analysis)
+    def check_complete(self) -> None:
+        """Fail (AssertionError) when the run was cut short: its numbers are then incomplete. For Check cells."""
+        assert not self.cut_short, (f"{self.label!r} was cut short, so its numbers are incomplete: {self.cut_short}. "
+                                    "Start the broker again (re-run the setup cell), then re-run the experiments")
+
+    def events_of(self, *kinds: str) -> pd.DataFrame:
+        """The events of these kinds (``"assign"``, ``"left"``, ``"evicted"``…) in time order, members as ``c0``."""
+        return analysis.events_of(self.events, kinds)
+
+    def joins(self) -> pd.Series:
+        """When each member joined the group (seconds from the start), in the order they joined, by member."""
+        return analysis.joins(self.events)
+
+    def assignment_rounds(self, since: float) -> float:
+        """How many assignments the members that joined at or after ``since`` s received until they owned a
+        partition (the worst of them): 1 when one round did it; inf when one never owned any."""
+        return analysis.assignment_rounds(self.events, since)
+
+    def partitions_revoked(self, start: float = 0.0, end: float = math.inf) -> int:
+        """How many partitions the members gave up from ``start`` s until ``end`` s (counting each revoke)."""
+        return analysis.partitions_revoked(self.events, start, end)
+
+    def longest_stop(self, start: float, end: float, members: Iterable[str] | None = None) -> float:
+        """The longest time (s) from ``start`` until ``end`` between two finished batches: of the whole group, or
+        the worst of ``members``."""
+        return analysis.longest_stop(self.processed, start, end, members)
+
+    def partition_lag_growth(self, start: float = 4.0, end: float | None = None) -> pd.DataFrame:
+        """Per partition (``p0``…): its owner at the end, how many partitions that owner read, and how fast the
+        partition's lag grew from ``start`` s until ``end`` (default: until a member left), in msg/s."""
+        stop = self.stopped_at() if end is None else end
+        return analysis.partition_lag_growth(self.partitions, self.assignment, start, stop)
+
+    def busy_rate(self) -> float:
+        """Messages per second from the group's first finished batch to its last: a backlog's drain rate."""
+        return analysis.busy_rate(self.processed)
+
+    def messages_per_call(self) -> float:
+        """Messages per consume() call that returned any (each finished batch is one row of ``processed``)."""
+        return float(self.summary["consumed"]) / max(1, int((self.processed["processed"] > 0).sum()))
+
+    def between(self, start: float, end: float) -> pd.DataFrame:
+        """The timeline's samples from ``start`` s until ``end`` s (lag, time lag, rates…)."""
+        return self.timeline[(self.timeline["t"] >= start) & (self.timeline["t"] < end)]
+
+    # questions lessons 08-15 ask (computed in kafkabp.analysis)
+    def appended_rate(self, start: float, end: float) -> float:
+        """Messages per second the broker appended to the topic from ``start`` to ``end`` s (its log-end offsets:
+        what a quota let through, whatever the producer asked for)."""
+        return analysis.appended_rate(self.timeline, start, end)
+
+    def held_mb(self) -> pd.DataFrame:
+        """MB the consumer held for messages at each sample (t, held_mb): its buffer plus librdkafka's prefetch."""
+        return analysis.held_mb(self.timeline)
+
+    def peak_held_mb(self) -> float:
+        """The most MB the consumer held for messages at once (see :meth:`held_mb`); 0 without samples."""
+        held = self.held_mb()["held_mb"]
+        return float(held.max()) if len(held) else 0.0
+
+    def rss_growth_mb(self) -> float:
+        """How much the process's resident memory grew during the run, in MB (peak minus the first sample)."""
+        return analysis.rss_growth_mb(self.timeline)
+
+    def offset_resets(self) -> pd.DataFrame:
+        """The consumer's offset resets (events): each jumped over messages that retention had deleted."""
+        return self.events[self.events["kind"] == "offset_reset"] if len(self.events) else self.events
+
+    def missing_sequences(self) -> int:
+        """How many sequence numbers the ledger found missing (never processed, no longer in the log)."""
+        return analysis.missing_sequences(self.ledger.get("lost_ranges", {}))
+
+    def first_reached(self, column: str, value: float, after: float = 0.0) -> float:
+        """The first sample time from ``after`` s on with ``timeline[column]`` at least ``value`` (NaN: never)."""
+        return analysis.first_reached(self.timeline, column, value, after)
+
+    def scale_changes(self) -> tuple[int, int]:
+        """How many times the group grew and shrank during the run: (ups, downs), from the sampled size."""
+        return analysis.scale_changes(self.timeline)
+
+    def lag_at(self, t: float) -> float:
+        """The total lag at the sample nearest ``t`` s (NaN without samples)."""
+        return analysis.lag_at(self.timeline, t)
+
+    def busy_members(self, min_rate: float, start: float, end: float) -> int:
+        """Members that processed at least ``min_rate`` msg/s on average from ``start`` to ``end`` s (1 s bins)."""
+        return analysis.busy_members(self.throughput(1.0), min_rate, start, end)
 
     @property
     def redelivered(self) -> dict[str, list[tuple[int, int]]]:
@@ -138,9 +338,21 @@ class Result:
     def __repr__(self) -> str:
         s = self.summary
         return (f"Result({self.label!r}: " + (f"CUT SHORT ({self.cut_short}) " if self.cut_short else "")
-                + f"produced={s['produced']:,} consumed={s['consumed']:,} "
-                f"peak_lag={s['peak_lag']:,} final_lag={s['final_lag']:,} slope={s['lag_slope']:.0f} msg/s "
-                f"lost={_fmt(s.get('lost'))} duplicates={s.get('duplicates', 0):,})")
+                + f"produced={s.produced:,} consumed={s.consumed:,} "
+                f"peak_lag={s.peak_lag:,} final_lag={s.final_lag:,} slope={s.lag_slope:.0f} msg/s "
+                f"lost={_fmt(s.lost)} duplicates={s.duplicates:,})")
+
+
+def step_at(t: pd.Series, scale_events: pd.DataFrame, initial: int) -> list[int]:
+    """The consumer count at each time in ``t``, from the "a -> b" details of ``scale_events``."""
+    changes = [(row.t, int(str(row.detail).split("->")[1])) for row in scale_events.itertuples()]
+    out, current, i = [], initial, 0
+    for ti in t:
+        while i < len(changes) and changes[i][0] <= ti:
+            current = changes[i][1]
+            i += 1
+        out.append(current)
+    return out
 
 
 def owned_at(events: pd.DataFrame, t: float, members: Iterable[str]) -> dict[str, list[int]]:
@@ -149,7 +361,7 @@ def owned_at(events: pd.DataFrame, t: float, members: Iterable[str]) -> dict[str
     moves = events[(events["t"] <= t) & events["kind"].isin(["assign", "revoke", "lost"])] if len(events) else events
     for e in moves.itertuples(index=False):
         if e.member in owned and e.detail and e.detail != "-":
-            parts = {int(p[1:]) for p in str(e.detail).split(",")}
+            parts = set(analysis.partitions_named(e.detail))
             owned[e.member] = owned[e.member] | parts if e.kind == "assign" else owned[e.member] - parts
     return {m: sorted(ps) for m, ps in owned.items()}
 

@@ -12,18 +12,19 @@ import html
 import math
 import numbers
 import threading
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import ipywidgets as widgets
+import pandas as pd
 
 from kafkabp import plots
 from kafkabp.experiment import Experiment, Result
+from kafkabp.specs import Observe
+from kafkabp.live import LiveLoop, close_children
+from kafkabp.registry import REGISTRY
 from kafkabp.status import STATUS_MEANING, Status, group_status
 from kafkabp.workload import fixed
-
-_ACTIVE: list["Dashboard"] = []
 
 # The sliders hold exact values from these lists (a log slider rounds 2,000 to 1,995); a value asked for that is
 # not on a list is added to it.
@@ -44,7 +45,8 @@ MAX_RATE, MAX_PROCESSING_MS, MAX_CONSUMERS, MAX_PARTITIONS = 100_000, 1_000, 12,
 STATUS_SAMPLE_S, STATUS_WINDOW = 1.0, 21
 
 
-def _rate_text(x: float) -> str:
+def drain_text(x: float) -> str:
+    """A drain time for a status line: seconds, or never."""
     return "never" if math.isinf(x) else f"{x:,.0f} s"
 
 
@@ -63,7 +65,7 @@ def _number(name: str, value: Any, unit: str, low: float, high: float, *, exampl
     return float(value)
 
 
-def _exact_slider(preset: Sequence[float], value: float, label: Any, **kwargs: Any) -> widgets.SelectionSlider:
+def exact_slider(preset: Sequence[float], value: float, label: Any, **kwargs: Any) -> widgets.SelectionSlider:
     """A slider over the preset values plus ``value`` (in order), set to exactly ``value``, labelled by ``label``."""
     values = sorted(set(float(v) for v in preset) | {float(value)})
     # by index: ipywidgets leaves the label blank when the value given is the first option
@@ -71,11 +73,11 @@ def _exact_slider(preset: Sequence[float], value: float, label: Any, **kwargs: A
                                    **kwargs)
 
 
-def _rate_label(rate: float) -> str:
+def rate_label(rate: float) -> str:
     return f"{rate:,.0f}" if rate == int(rate) else f"{rate:,.1f}"
 
 
-def _processing_label(ms: float) -> str:
+def processing_label(ms: float) -> str:
     return "0 (free)" if ms == 0 else f"{ms:,g}"
 
 
@@ -111,12 +113,12 @@ class Dashboard(widgets.VBox):
         refresh = _number("refresh", refresh, "seconds", 0, 60, low_ok=False, example="refresh=0.5")
         style = {"description_width": "170px"}
         layout = widgets.Layout(width="520px")
-        self.rate = _exact_slider(RATES, rate, _rate_label, description="producer rate (msg/s)",
-                                  style=style, layout=layout)
+        self.rate = exact_slider(RATES, rate, rate_label, description="producer rate (msg/s)",
+                                 style=style, layout=layout)
         self.consumers = widgets.IntSlider(value=consumers, min=0, max=MAX_CONSUMERS, description="consumers",
                                            style=style, layout=layout)
-        self.processing = _exact_slider(PROCESSING_MS, processing_ms, _processing_label,
-                                        description="processing (ms/msg)", style=style, layout=layout)
+        self.processing = exact_slider(PROCESSING_MS, processing_ms, processing_label,
+                                       description="processing (ms/msg)", style=style, layout=layout)
         self.partitions = widgets.IntSlider(value=partitions, min=1, max=MAX_PARTITIONS,
                                             description="partitions (at start)", style=style, layout=layout)
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
@@ -126,8 +128,7 @@ class Dashboard(widgets.VBox):
         self.duration, self.refresh = duration, refresh
         self.experiment: Experiment | None = None
         self.result: Result | None = None
-        self._thread: threading.Thread | None = None
-        self._halt = threading.Event()
+        self._loop: LiveLoop | None = None
         self.start_button.on_click(lambda _: self.start())
         self.stop_button.on_click(lambda _: self.stop())
         self.rate.observe(self._on_rate, names="value")
@@ -135,9 +136,7 @@ class Dashboard(widgets.VBox):
         self.processing.observe(self._on_processing, names="value")
         super().__init__([self.rate, self.consumers, self.processing, self.partitions,
                           widgets.HBox([self.start_button, self.stop_button]), self.status, self.figure])
-        for old in list(_ACTIVE):  # re-running the cell: the old dashboard stops its experiment
-            old.stop()
-        _ACTIVE.append(self)
+        REGISTRY.replace(self)  # re-running the cell: the old dashboard stops its experiment and is closed
 
     # slider callbacks steer the running experiment
     def _on_rate(self, change: dict[str, Any]) -> None:
@@ -160,50 +159,50 @@ class Dashboard(widgets.VBox):
         self.experiment = Experiment(rate=float(self.rate.value), consumers=int(self.consumers.value),
                                      processing=fixed(float(self.processing.value) / 1000.0),
                                      partitions=int(self.partitions.value), label="dashboard",
-                                     sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW)
+                                     observe=Observe(sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW))
         self.experiment.start()
         self.partitions.disabled, self.start_button.disabled, self.stop_button.disabled = True, True, False
-        self._halt.clear()
-        self._thread = threading.Thread(target=self._loop, name="kafkabp-dashboard", daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
         exp = self.experiment
-        assert exp is not None
-        end = time.monotonic() + self.duration
-        drawn = -1
-        window_s = (STATUS_WINDOW - 1) * STATUS_SAMPLE_S
-        while not self._halt.wait(self.refresh):
-            try:
-                tl = exp.timeline()
-                if len(tl) != drawn:  # a new sample: redraw once
-                    plots.update_live(self.figure, tl)
-                    drawn = len(tl)
-                problem = exp.broker_problem()  # also marks the outage on the experiment's timeline
-                if problem:
-                    self.status.value = (f"<b>{problem}</b>: lag cannot be read; the producer's messages wait "
-                                         "in its queue. Start the broker again (`kafkabp broker up`) or press Stop.")
-                elif len(tl):
-                    last = tl.iloc[-1]
-                    if len(tl) < STATUS_WINDOW:
-                        judged = (f"status: filling Burrow's window, {len(tl)} of {STATUS_WINDOW} samples "
-                                  f"({STATUS_SAMPLE_S:g} s apart)")
-                    else:
-                        partitions = exp.monitor.partition_statuses()
-                        judged = status_text(group_status(partitions.values()), partitions, window_s)
-                    self.status.value = (
-                        f"t = {last['t']:.0f} s · lag <b>{int(last['lag']):,}</b> · time lag {last['time_lag']:.1f} s · "
-                        f"in {last['produce_rate']:,.0f} msg/s · out {last['consume_rate']:,.0f} msg/s · "
-                        f"drains in {_rate_text(exp.monitor.drain_time())}<br>{judged}")
-            except Exception as exc:  # keep the loop alive; show what went wrong
-                self.status.value = f"update failed: {exc!r}"
-            if time.monotonic() >= end:
-                threading.Thread(target=self.stop, daemon=True).start()
-                break
+        self._loop = LiveLoop(exp, refresh=self.refresh, limit=self.duration,
+                              draw=lambda tl: plots.update_live(self.figure, tl),
+                              status=lambda tl: self._status_line(exp, tl), show=self._show, on_limit=self.stop,
+                              name="kafkabp-dashboard").start()
+
+    def _show(self, text: str) -> None:
+        self.status.value = text
+
+    @staticmethod
+    def _status_line(exp: Experiment, tl: pd.DataFrame) -> str | None:
+        """What the status line says now: the broker's problem, or lag, rates and Burrow's status."""
+        problem = exp.broker_problem()
+        if problem:
+            return (f"<b>{problem}</b>: lag cannot be read; the producer's messages wait in its queue. Start the "
+                    "broker again (`kafkabp broker up`) or press Stop.")
+        if not len(tl):
+            return None
+        last = tl.iloc[-1]
+        if len(tl) < STATUS_WINDOW:
+            judged = (f"status: filling Burrow's window, {len(tl)} of {STATUS_WINDOW} samples "
+                      f"({STATUS_SAMPLE_S:g} s apart)")
+        else:
+            partitions = exp.monitor.partition_statuses()
+            judged = status_text(group_status(partitions.values()), partitions, (STATUS_WINDOW - 1) * STATUS_SAMPLE_S)
+        return (f"t = {last['t']:.0f} s · lag <b>{int(last['lag']):,}</b> · time lag {last['time_lag']:.1f} s · "
+                f"in {last['produce_rate']:,.0f} msg/s · out {last['consume_rate']:,.0f} msg/s · "
+                f"drains in {drain_text(exp.monitor.drain_time())}<br>{judged}")
+
+    def close(self) -> None:
+        """Stop, then close every widget of the dashboard (its figure too): the kernel can free them."""
+        if getattr(self, "experiment", None) is not None:  # also from ipywidgets' __del__, maybe half made
+            self.stop()
+        REGISTRY.release(self)
+        close_children(self)
+        super().close()
 
     def stop(self) -> None:
         """Stop the experiment (commits, leaves the group, stops every thread) and keep its result."""
-        self._halt.set()
+        if self._loop is not None:
+            self._loop.halt()
         exp, self.experiment = self.experiment, None
         if exp is None:
             return
@@ -228,5 +227,60 @@ def dashboard(rate: float = 2000, consumers: int = 1, processing_ms: float = 1.0
 
 def stop_dashboards() -> None:
     """Stop every dashboard's experiment in this kernel."""
-    for d in list(_ACTIVE):
-        d.stop()
+    for d in REGISTRY.live("view"):
+        if isinstance(d, Dashboard):
+            d.stop()
+
+
+class TryIt(widgets.VBox):
+    """A lesson's Try-it runner: its sliders, a Run button and an output area (see :func:`try_it`)."""
+
+    def __init__(self, run: Callable[..., Any], sliders: Mapping[str, widgets.ValueWidget],
+                 draw: Callable[..., Any] | None, seconds: float) -> None:
+        if not callable(run) or (draw is not None and not callable(draw)):
+            raise TypeError("try_it(run, sliders, draw): run and draw must be functions, e.g. "
+                            "try_it(lambda seconds, rate: kafkabp.run_experiment(seconds, rate=rate), {...}, draw)")
+        if not sliders or not all(isinstance(s, widgets.ValueWidget) for s in sliders.values()):
+            raise TypeError("try_it(sliders=...) takes a dict of ipywidgets with a value, e.g. "
+                            "{'rate': widgets.IntSlider(value=500, min=100, max=2000)}")
+        if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real) or not 0 < seconds <= 600:
+            raise ValueError(f"try_it(seconds={seconds!r}): a run lasts more than 0 and at most 600 s, e.g. 12")
+        self.run, self.draw, self.seconds, self.sliders = run, draw, float(seconds), dict(sliders)
+        self.button = widgets.Button(description=f"Run {seconds:g} s", button_style="primary")
+        self.output = widgets.Output()
+        self.result: Any = None  # the last run's result
+        self.button.on_click(lambda _: self.run_once())
+        super().__init__([widgets.HBox([*self.sliders.values(), self.button]), self.output])
+
+    def run_once(self) -> Any:
+        """Run once with the sliders' values, in this thread (the button's): the run lasts ``seconds`` and cleans
+        up after itself, on an error or an interrupt too. Draws the result; returns it (None if it failed)."""
+        from IPython.display import display
+
+        values = {name: s.value for name, s in self.sliders.items()}
+        self.button.disabled = True  # one run at a time: a second click would queue behind this one
+        self.result = None
+        with self.output:
+            self.output.clear_output()
+            try:
+                self.result = self.run(self.seconds, **values)
+                shown = self.draw(self.result, **values) if self.draw else None
+                if shown is not None:
+                    display(shown)
+            except KeyboardInterrupt:
+                print("⏹ interrupted: the run was stopped and cleaned up")
+            except Exception as exc:  # the learner's to read, in the output area, not in the kernel's log
+                print(f"❌ the run failed: {type(exc).__name__}: {exc}")
+            finally:
+                self.button.disabled = False
+        return self.result
+
+
+def try_it(run: Callable[..., Any], sliders: Mapping[str, widgets.ValueWidget],
+           draw: Callable[..., Any] | None = None, *, seconds: float) -> TryIt:
+    """Sliders, a Run button and an output area: Run calls ``run(seconds, **values)`` (``values``: each slider's
+    value under its name in ``sliders``), which runs one bounded experiment (e.g. with
+    :func:`~kafkabp.experiment.run_experiment`) and returns its result, then ``draw(result, **values)``, which may
+    print and returns a figure to show (or None). The run happens in the button's thread, so nothing is left
+    running behind it; an error or an interrupt is printed in the output area."""
+    return TryIt(run, sliders, draw, seconds)

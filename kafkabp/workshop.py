@@ -45,7 +45,7 @@ def _say(out: Callable[[str], Any], ok: bool, text: str) -> None:
 
 def stop_local_experiments() -> int:
     """Stop every experiment, dashboard and playground in this process; how many things were stopped."""
-    from kafkabp.playground import stop_playgrounds
+    from kafkabp.playroom import stop_playgrounds
     from kafkabp.widgets import stop_dashboards
     from kafkabp.workload import stop_all
 

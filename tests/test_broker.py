@@ -163,7 +163,7 @@ with warnings.catch_warnings(record=True) as caught:
     r = kafkabp.run_experiment(9, rate=2000, consumers=1, partitions=2, processing=kafkabp.fixed(0.0005),
                                actions=[(4.0, lambda e: kafkabp.stop_broker())], progress=False)
 print(json.dumps({"took": time.monotonic() - t, "warnings": [str(w.message) for w in caught],
-                  "summary": r.summary, "events": r.events[r.events.kind.str.startswith("broker")].to_dict("records")}))
+                  "summary": dict(r.summary), "events": r.events[r.events.kind.str.startswith("broker")].to_dict("records")}))
 """
 
 

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from kafkabp import broker, outage
+from kafkabp import outage
+from kafkabp.infra.paths import BrokerError
+from kafkabp.infra import jars
 
 LOST = """
 import json, subprocess, sys, threading, time, warnings
@@ -30,8 +32,8 @@ def broker_down():  # as a learner would, from a terminal: another process
     subprocess.run([sys.executable, "-m", "kafkabp.cli", "broker", "down"], capture_output=True, timeout=120)
     marks["gone"] = time.monotonic()
 
-exp = kafkabp.Experiment(rate=500, consumers=4, partitions=4, keys="uniform", batch_size=25,
-                         processing=kafkabp.fixed(0.01), label="4 consumers")
+exp = kafkabp.Experiment(rate=500, consumers=4, partitions=4, processing=kafkabp.fixed(0.01), label="4 consumers",
+                         producer=kafkabp.Producer(keys="uniform"), group=kafkabp.Group(batch_size=25))
 down = threading.Thread(target=broker_down, daemon=True)
 down.start()
 with warnings.catch_warnings(record=True) as caught:
@@ -59,7 +61,7 @@ print(json.dumps({"down_to_return": marks["returned"] - marks["down"], "gone_to_
                     reason="stops a local broker; an external cluster is not ours to stop")
 def test_a_broker_stopped_mid_run_cuts_the_run_short_and_the_next_call_says_how_to_fix_it(
         kafka_bootstrap: str, tmp_path: Path) -> None:
-    libs = broker.kafka_libs()  # the session's jars: no download
+    libs = jars.kafka_libs()  # the session's jars: no download
     env = {**os.environ, "KAFKABP_HOME": str(tmp_path / "state"), "KAFKABP_BROKER": "local",
            "KAFKA_HOME": str(os.environ.get("KAFKA_HOME") or libs.parent)}
     try:
@@ -89,7 +91,7 @@ def test_a_broker_stopped_mid_run_cuts_the_run_short_and_the_next_call_says_how_
 def test_the_fix_names_kafkabps_broker_or_the_external_cluster(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
     local = outage.unavailable("nothing accepts connections there", "127.0.0.1:1")
-    assert isinstance(local, broker.BrokerError)
+    assert isinstance(local, BrokerError)
     assert str(local).startswith("the Kafka broker at 127.0.0.1:1 is not answering (nothing accepts")
     assert "kafkabp broker up" in str(local) and "re-run the lesson's setup cell" in str(local)
     monkeypatch.setenv("KAFKA_BOOTSTRAP_SERVERS", "kafka.example:9092")

@@ -19,7 +19,7 @@ def test_buffer_arguments_are_checked_with_the_fix_named() -> None:
     with pytest.raises(ValueError, match="remove it for 'block'"):
         kafkabp.Buffer(100, when_full="block", resume_at=10)
     with pytest.raises(TypeError, match="kafkabp.Buffer"):
-        kafkabp.Experiment(buffer=1_000)  # type: ignore[arg-type]
+        kafkabp.Group(buffer=1_000)
 
 
 def test_watermarks_default_to_half_and_unbounded_is_infinite() -> None:
@@ -32,8 +32,9 @@ def test_watermarks_default_to_half_and_unbounded_is_infinite() -> None:
 @pytest.mark.integration
 def test_pause_resume_keeps_the_buffer_bounded_and_the_member_in_its_group(kafka_bootstrap: str) -> None:
     common = dict(rate=400, consumers=1, partitions=2, processing=kafkabp.fixed(0.01), progress=False)
-    paused = kafkabp.run_experiment(8, buffer=kafkabp.Buffer(300, when_full="pause", resume_at=100), **common)
-    free = kafkabp.run_experiment(8, buffer=kafkabp.Buffer(None), **common)
+    bounded = kafkabp.Buffer(300, when_full="pause", resume_at=100)
+    paused = kafkabp.run_experiment(8, group=kafkabp.Group(buffer=bounded), **common)
+    free = kafkabp.run_experiment(8, group=kafkabp.Group(buffer=kafkabp.Buffer(None)), **common)
     p, f = paused.summary, free.summary
     assert p["pauses"] >= 1 and p["peak_buffered"] <= 300, p
     assert p["evictions"] == 0 and p["lost"] == 0 and p["duplicates"] == 0 and p["counts_exact"], p

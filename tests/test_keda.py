@@ -379,7 +379,8 @@ def test_autoscaler_scales_a_live_group_up_under_a_load_step_and_down_after(kafk
                         stabilization_window=3)
     load = kafkabp.Step(50, 450, at=3)
     r = kafkabp.run_experiment(26, rate=load, consumers=1, partitions=4, processing=kafkabp.fixed(0.01),
-                               keys="uniform", batch_size=25, mitigations=[scaler], progress=False,
+                               producer=kafkabp.Producer(keys="uniform"), group=kafkabp.Group(batch_size=25),
+                               mitigations=[scaler], progress=False,
                                actions=[(13, lambda e: e.set_rate(50))])
     h = r.controls[scaler.name]
     assert r.summary["lost"] == 0 and r.summary["failed"] == 0, r.summary

@@ -17,7 +17,7 @@ import pytest
 
 import kafkabp
 from kafkabp import admin
-from kafkabp.workload.base import _LIVE
+from kafkabp.registry import REGISTRY
 
 pytestmark = pytest.mark.integration
 
@@ -27,14 +27,16 @@ REPEATS = int(os.environ.get("KAFKABP_LEAK_REPEATS", "2"))
 # a limited source, a backlog, KIP-848, a share group.
 KINDS: dict[str, dict[str, Any]] = {
     "01 plain": dict(rate=2_000, consumers=2, processing=kafkabp.fixed(0.001)),
-    "04 parallel": dict(rate=1_000, consumers=1, keys="uniform", parallel=8, processing=kafkabp.fixed(0.005)),
-    "05 KIP-848": dict(rate=1_000, consumers=2, protocol="consumer"),
-    "07 AIMD + demand": dict(rate=500, demand=800, source_buffer=500, consumers=1, processing=kafkabp.fixed(0.001),
-                             mitigations="aimd"),
-    "03 backlog": dict(rate=200, consumers=1, backlog=5_000),
+    "04 parallel": dict(rate=1_000, consumers=1, producer=kafkabp.Producer(keys="uniform"),
+                        group=kafkabp.Group(parallel=8), processing=kafkabp.fixed(0.005)),
+    "05 KIP-848": dict(rate=1_000, consumers=2, group=kafkabp.Group(protocol="consumer")),
+    "07 AIMD + demand": dict(rate=500, producer=kafkabp.Producer(demand=800, source_buffer=500), consumers=1,
+                             processing=kafkabp.fixed(0.001), mitigations="aimd"),
+    "03 backlog": dict(rate=200, consumers=1, producer=kafkabp.Producer(backlog=5_000)),
     "09 pause/resume": dict(rate=800, consumers=1, processing=kafkabp.fixed(0.005),
-                            buffer=kafkabp.Buffer(200, when_full="pause", resume_at=50)),
-    "12 share group": dict(rate=500, consumers=3, partitions=1, protocol="share", processing=kafkabp.fixed(0.002)),
+                            group=kafkabp.Group(buffer=kafkabp.Buffer(200, when_full="pause", resume_at=50))),
+    "12 share group": dict(rate=500, consumers=3, partitions=1, group=kafkabp.Group(protocol="share"),
+                           processing=kafkabp.fixed(0.002)),
 }
 
 
@@ -57,10 +59,15 @@ def _python_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.is_alive()}
 
 
-def _live_clients() -> set[int]:
-    """What kafkabp's registry still holds, after collecting garbage (it holds its entries weakly)."""
+def _live() -> list[Any]:
+    """The experiments, clients and monitors kafkabp's registry still holds, after collecting garbage (it holds its
+    entries weakly; the shared admin client, a resource, stays on purpose)."""
     gc.collect()
-    return {id(x) for x in _LIVE}
+    return [x for kind in ("experiment", "client", "monitor") for x in REGISTRY.live(kind)]
+
+
+def _live_clients() -> set[int]:
+    return {id(x) for x in _live()}
 
 
 def _assert_nothing_left(exp: kafkabp.Experiment, baseline: set[threading.Thread], live_before: set[int]) -> None:
@@ -68,8 +75,7 @@ def _assert_nothing_left(exp: kafkabp.Experiment, baseline: set[threading.Thread
     while (_python_threads() - baseline) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not {t.name for t in _python_threads() - baseline}, "threads left behind"
-    gc.collect()
-    left = [x for x in _LIVE if id(x) not in live_before]
+    left = [x for x in _live() if id(x) not in live_before]
     assert not left, f"clients still registered: {left}"
     topics = admin.admin_client().list_topics(timeout=10).topics
     assert exp.topic not in topics, f"topic {exp.topic} left behind"
@@ -107,5 +113,6 @@ def _rerun_and_interrupt(kind: str, baseline: set[threading.Thread], live_before
         _assert_nothing_left(exp, baseline, live_before)
     # and the next run works: a share group's members join in heartbeats (1 s here) and the group then assigns
     # the partition, which took over 2 s once on a loaded CI machine, so its last run lasts 6 s
-    r = _experiment(kind).run(6.0 if KINDS[kind].get("protocol") == "share" else 2.0, progress=False)
+    share = KINDS[kind].get("group", kafkabp.Group()).protocol == "share"
+    r = _experiment(kind).run(6.0 if share else 2.0, progress=False)
     assert r.summary["consumed"] > 0 or kind == "03 backlog", r.summary

@@ -34,10 +34,10 @@ def test_parallel_must_be_a_positive_whole_number() -> None:
 @pytest.mark.integration
 def test_sixteen_threads_on_one_partition_keep_key_order_and_lose_nothing(kafka_bootstrap: str) -> None:
     """One partition, 5 ms I/O per message: 16 key-ordered threads beat one by far; a stop mid-run loses nothing."""
-    common = dict(rate=0, backlog=12_000, keys="uniform", consumers=1, partitions=1,
+    common = dict(rate=0, producer=kafkabp.Producer(backlog=12_000, keys="uniform"), consumers=1, partitions=1,
                   processing=kafkabp.fixed(0.005), progress=False)
-    one = kafkabp.run_experiment(4, parallel=1, **common)
-    many = kafkabp.run_experiment(7, parallel=16, actions=[(3.0, lambda e: e.scale(0)), (3.5, lambda e: e.scale(1))],
+    one = kafkabp.run_experiment(4, group=kafkabp.Group(parallel=1), **common)
+    many = kafkabp.run_experiment(7, group=kafkabp.Group(parallel=16), actions=[(3.0, lambda e: e.scale(0)), (3.5, lambda e: e.scale(1))],
                                   **common)
     assert many.summary["order_violations"] == 0, many.summary
     assert many.summary["counts_exact"] and many.summary["lost"] == 0, many.ledger
@@ -58,12 +58,13 @@ def test_handlers_run_real_code_on_the_payload(kafka_bootstrap: str) -> None:
         with lock:
             seen.append(order["order_id"])
 
-    r = kafkabp.run_experiment(3, rate=500, consumers=1, partitions=2, payloads=kafkabp.orders(50),
+    orders = kafkabp.Producer(payloads=kafkabp.orders(50))
+    r = kafkabp.run_experiment(3, rate=500, consumers=1, partitions=2, producer=orders,
                                processing=kafkabp.handler(total), progress=False)
     assert r.summary["lost"] == 0 and r.summary["consumed"] == len(seen) > 500, r.summary
     assert all(s.startswith("ord-") for s in seen)
     batches: list[int] = []
-    r = kafkabp.run_experiment(3, rate=500, consumers=1, partitions=2, payloads=kafkabp.orders(50),
+    r = kafkabp.run_experiment(3, rate=500, consumers=1, partitions=2, producer=orders,
                                processing=kafkabp.batch_handler(lambda ps: batches.append(len(ps))), progress=False)
     assert sum(batches) == r.summary["consumed"] > 500 and len(batches) < r.summary["consumed"]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import threading
 import time
 
@@ -11,20 +12,23 @@ import pytest
 
 import kafkabp
 
-pg = importlib.import_module("kafkabp.playground")  # the module (kafkabp.playground is the function)
+pg = importlib.import_module("kafkabp.playroom")
 from kafkabp.mitigations import AIMD, Autoscaler
+from kafkabp.registry import REGISTRY
 
 
 def test_every_preset_is_valid_and_builds_an_experiment() -> None:
     assert {"healthy", "overloaded", "hot key", "stalled"} <= set(pg.PRESETS)
     for name, (settings, help_text) in pg.PRESETS.items():
-        kwargs = pg.experiment_kwargs(settings, client_id="c")
-        assert kwargs["consumers"] == settings.consumers and kwargs["partitions"] == settings.partitions, name
+        args = pg.experiment_arguments(settings, client_id="c")
+        assert args["consumers"] == settings.consumers and args["partitions"] == settings.partitions, name
+        assert args["group"].protocol == settings.protocol and args["producer"].message_size == settings.message_size
+        assert args["observe"] == kafkabp.Observe(sample_interval=1.0, status_window=21), name  # as the dashboard
         assert help_text, name
-    hot = pg.experiment_kwargs(pg.PRESETS["hot key"][0])
-    assert hot["keys"] == "hot" and hot["hot_fraction"] == pg.HOT_FRACTION
-    stalled = pg.experiment_kwargs(pg.PRESETS["stalled"][0])
-    assert stalled["commit_while_busy"] and stalled["processing"].seconds == 0.001  # until it hangs, after 3 s
+    hot = pg.experiment_arguments(pg.PRESETS["hot key"][0])["producer"]
+    assert hot == kafkabp.Producer(keys="hot", hot_fraction=pg.HOT_FRACTION)
+    stalled = pg.experiment_arguments(pg.PRESETS["stalled"][0])
+    assert stalled["group"].commit_while_busy and stalled["processing"].seconds == 0.001  # until it hangs, after 3 s
     assert pg.processing_model("stuck", 1).seconds == pg.STUCK_SECONDS
 
 
@@ -33,19 +37,32 @@ def test_a_run_is_named_for_its_preset_or_its_settings() -> None:
     assert pg.describe(dataclasses.replace(pg.PRESETS["overloaded"][0], time_limit=12.0)) == "overloaded"
     mine = pg.Settings(rate=2_000, consumers=2, processing_ms=1.0, aimd=True, parallel=4)
     assert pg.describe(mine) == "2,000 msg/s · 2 consumers · 1 ms · AIMD · 4 threads"
-    assert pg.experiment_kwargs(mine)["label"] == pg.describe(mine)
-    assert pg.experiment_kwargs(mine, label="mine")["label"] == "mine"
+    assert pg.experiment_arguments(mine)["label"] == pg.describe(mine)
+    assert pg.experiment_arguments(mine, label="mine")["label"] == "mine"
 
 
 def test_mitigations_are_toggles() -> None:
     s = pg.Settings(aimd=True, autoscaler=True, pause_resume=True, buffer_size=500, parallel=4, quota="consumer")
-    kw = pg.experiment_kwargs(s, client_id="me")
+    kw = pg.experiment_arguments(s, client_id="me")
     assert [type(m) for m in kw["mitigations"]] == [AIMD, Autoscaler]
-    assert kw["buffer"].size == 500 and kw["buffer"].when_full == "pause" and kw["parallel"] == 4
-    assert kw["consumer_config"] == {"client.id": "me"} and "producer_config" not in kw
-    plain = pg.experiment_kwargs(pg.Settings())
-    assert plain["mitigations"] == [] and plain["buffer"] is None and plain["parallel"] == 1
-    assert pg.experiment_kwargs(s)["mitigations"][0] is not kw["mitigations"][0]  # fresh objects every start
+    group = kw["group"]
+    assert group.buffer.size == 500 and group.buffer.when_full == "pause" and group.parallel == 4
+    assert group.config == {"client.id": "me"} and kw["producer"].config == {}  # the quota's client id
+    quota_on_producer = pg.experiment_arguments(s.replace(quota="producer"), client_id="me")["producer"]
+    assert quota_on_producer.config == {"client.id": "me"}
+    plain = pg.experiment_arguments(pg.Settings())
+    assert plain["mitigations"] == [] and plain["group"] == kafkabp.Group() and plain["producer"] == kafkabp.Producer()
+    assert pg.experiment_arguments(s)["mitigations"][0] is not kw["mitigations"][0]  # fresh objects every start
+
+
+def test_the_arguments_are_an_experiments() -> None:
+    args = pg.experiment_arguments(pg.PRESETS["parallel inside a consumer"][0])
+    assert set(args) == set(inspect.signature(kafkabp.Experiment.__init__).parameters) - {"self", "topic"}
+
+
+def test_the_module_does_not_shadow_the_function() -> None:
+    assert kafkabp.playground is pg.playground and callable(kafkabp.playground)
+    assert kafkabp.playroom is pg  # the module has its own name
 
 
 def test_profiles_and_processing_models() -> None:
@@ -87,7 +104,8 @@ def test_controls_show_settings_presets_and_reset() -> None:
 def test_a_new_playground_stops_the_old_one() -> None:
     first = pg.playground()
     second = pg.playground()
-    assert first not in pg._ACTIVE and second in pg._ACTIVE
+    views = REGISTRY.live("view")
+    assert first not in views and second in views and first.comm is None  # the old one is closed
 
 
 @pytest.mark.integration
@@ -98,7 +116,8 @@ def test_the_playground_steers_a_live_experiment_and_stops_by_itself(kafka_boots
     assert kafkabp.wait_for(lambda: p.experiment is not None, 30), p.status.value
     exp = p.experiment
     try:
-        assert p.stop_button.disabled is False and p.partitions.disabled
+        # the buttons follow a moment after the experiment is set (start() enables them next, in its thread)
+        assert kafkabp.wait_for(lambda: p.stop_button.disabled is False, 5) and p.partitions.disabled
         assert kafkabp.wait_for(lambda: len(p.figure.data[0].x) >= 3, 15)
         p.rate.value = 2_000.0
         p.consumers.value = 2

@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from kafkabp import plots
+from kafkabp import lesson_plots, plots
 from kafkabp.experiment import Result
 
 PARTITIONS = 4
@@ -296,3 +296,82 @@ def test_written_tells_a_stub_from_a_written_function(capsys: pytest.CaptureFixt
         written(lambda x: x / 0, 1)
     with pytest.raises(TypeError, match="learner's function"):
         written(42)  # type: ignore[arg-type]
+
+
+# figures lessons 01-07 draw
+
+def with_processing(label: str, *, members: int = 2, per_member: float = 500.0) -> Result:
+    """make_result plus what each member processed (steadily, one row per 0.25 s), a committed offset and an
+    eviction at 12 s."""
+    r = make_result(label)
+    t = np.arange(0.25, DURATION + 0.01, 0.25)
+    r.processed = pd.DataFrame([{"t": x, "member": f"g-c{m}", "processed": int(x * per_member)}
+                                for x in t for m in range(members)]).sort_values("t", kind="stable")
+    r.timeline = r.timeline.assign(committed_offset=(r.timeline["t"] * per_member * members).astype(int))
+    r.events = pd.concat([r.events, pd.DataFrame([{"t": 12.0, "kind": "evicted", "member": "g-c0", "detail": ""}])],
+                         ignore_index=True)
+    return r
+
+
+def test_capacity_figure_draws_bars_model_capacity_and_the_producer() -> None:
+    fig = lesson_plots.capacity_figure([1, 2, 4, 8], [98, 195, 390, 392], model=[100, 200, 400, 400],
+                                capacity=[100, 200, 400, 400], rate=500, labels=["l01 a", "l01 b", "l01 c", "l01 d"])
+    assert [t.type for t in fig.data] == ["bar", "scatter", "scatter"]
+    assert list(fig.data[0].y) == [98, 195, 390, 392] and list(fig.data[0].marker.color) == [
+        plots.color_for(x) for x in ("l01 a", "l01 b", "l01 c", "l01 d")]
+    assert fig.layout.shapes[0].y0 == 500 and fig.layout.template.layout.plot_bgcolor == "white"
+
+
+def test_lag_vs_model_figure_gives_a_run_and_its_model_one_colour() -> None:
+    a, b = make_result("l01 drain a"), make_result("l01 drain b", predicted=False)
+    fig = lesson_plots.lag_vs_model_figure([a, b], marks=[(5.0, "μ halves")])
+    assert names(fig) == ["l01 drain a: measured", "l01 drain a: model", "l01 drain b: measured"]
+    assert fig.data[0].line.color == fig.data[1].line.color == plots.color_for("l01 drain a")
+    assert fig.data[1].line.dash == "dash" and fig.layout.shapes[0].x0 == 5.0
+    own = lesson_plots.lag_vs_model_figure(b, models=[pd.DataFrame({"t": [0, 1], "lag": [0, 9]})])
+    assert list(own.data[1].y) == [0, 9]
+
+
+def test_rebalance_figure_has_one_panel_per_run_from_its_own_start() -> None:
+    runs = [with_processing("l01 eager"), with_processing("l01 coop", members=3)]
+    fig = lesson_plots.rebalance_figure(runs, at=[6.0, 7.0], owned_after=[1.5, float("inf")])
+    assert [a.text for a in fig.layout.annotations] == ["l01 eager", "l01 coop"]
+    first = [t for t in fig.data if t.xaxis == "x"]
+    assert [t.name for t in first] == ["member c0", "member c1", "group"] and min(first[0].x) == pytest.approx(-3.0)
+    assert len([s for s in fig.layout.shapes if s.line.color == "green"]) == 1  # the second never owned
+
+
+def test_throughput_figure_draws_each_run_in_its_colour() -> None:
+    a = with_processing("l01 tp a")
+    fig = lesson_plots.throughput_figure([a], bin_seconds=1.0, log_y=True)
+    assert names(fig) == ["l01 tp a"] and fig.data[0].line.color == plots.color_for("l01 tp a")
+    assert np.median(fig.data[0].y) == pytest.approx(1_000.0) and fig.layout.yaxis.type == "log"
+
+
+def test_bars_figure_one_panel_per_entry() -> None:
+    table = pd.DataFrame({"rate": [10.0, 20.0], "cpu": [5.0, 1.0], "p50": [1.0, 2.0], "p99": [3.0, 4.0]},
+                         index=pd.Index([1, 1000], name="batch"))
+    fig = lesson_plots.bars_figure(table, {"rate": ["rate"], "cpu": ["cpu"], "latency": ["p50", "p99"]},
+                            title="t", x="batch size", log=["cpu"])
+    assert names(fig) == ["rate", "cpu", "p50", "p99"] and list(fig.data[0].x) == ["1", "1,000"]
+    assert fig.layout.yaxis2.type == "log" and fig.layout.yaxis.type == "linear"
+    assert lesson_plots.bars_figure(table, {"µs": ["cpu", "p50"]}, title="t", x="h", barmode="stack").layout.barmode == "stack"
+
+
+def test_progress_figure_marks_evictions_in_the_run_colour() -> None:
+    r = with_processing("l01 storm")
+    fig = lesson_plots.progress_figure([r])
+    assert names(fig) == ["l01 storm", "l01 storm"] and fig.data[1].y[-1] == r.timeline["committed_offset"].iloc[-1]
+    assert [s.x0 for s in fig.layout.shapes] == [12.0, 12.0]  # on both panels
+    assert fig.layout.shapes[0].line.color == plots.color_for("l01 storm")
+
+
+def test_control_figure_shows_lag_target_limit_and_mu() -> None:
+    r = with_processing("l01 aimd")
+    control = pd.DataFrame({"t": [1.0, 2.0, 3.0], "rate": [500.0, 600.0, 420.0]})
+    mu = pd.DataFrame({"t": [0.0, 10.0, 20.0], "rate": [1000.0, 500.0, 500.0]})
+    fig = lesson_plots.control_figure(r, control, target_lag=1_000, mu=mu)
+    assert names(fig) == ["l01 aimd: lag", "l01 aimd: processed", "the controller's rate limit",
+                          "μ (the model's perfect rate)"]
+    assert fig.layout.shapes[0].y0 == 1_000 and list(fig.data[2].y) == [500.0, 600.0, 420.0]
+    assert len(lesson_plots.control_figure(r, control, target_lag=1_000).data) == 3

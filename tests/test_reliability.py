@@ -190,7 +190,8 @@ kafkabp.ensure_broker()
 out = {}
 for mode, conf in (("idempotent", {"acks": "all", "enable.idempotence": True}),
                    ("acks=1", {"acks": "1", "enable.idempotence": False})):
-    exp = kafkabp.Experiment(rate=2000, consumers=1, partitions=2, producer_config=conf, keep=True)
+    exp = kafkabp.Experiment(rate=2000, consumers=1, partitions=2, producer=kafkabp.Producer(config=conf),
+                             topic=kafkabp.Topic(keep=True))
     r = exp.run(26, progress=False, actions=[(3.0, lambda e: kafkabp.restart_broker(crash=True))])
     p = r.processed
     cut = r.summary["duration"] - 6  # what the group processed in the last 6 s (0 if it never came back)

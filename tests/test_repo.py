@@ -185,3 +185,38 @@ def test_every_exercise_stub_carries_the_raises_exception_tag(path: Path) -> Non
         tagged = "raises-exception" in cell.metadata.get("tags", [])
         assert stub == tagged, f"{path.name}, cell {i}: tag the exercise stub `raises-exception`, and only it"
         assert "NBVAL_RAISES_EXCEPTION" not in cell.source, f"{path.name}, cell {i}: the tag is enough"
+
+
+MAX_CELL_LINES = 25  # a cell shows one step; longer code belongs in the package (kafkabp/plots.py, Result)
+
+
+def long_cells(nb: nbformat.NotebookNode) -> list[tuple[int, int]]:
+    """(cell index, lines) of every code cell over MAX_CELL_LINES lines, Check cells aside: a Check cell is a
+    code cell under a "## … Check" heading (the last level-2 heading above it names the Check section)."""
+    section, found = "", []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            headings = [line for line in cell.source.splitlines() if line.startswith("## ")]
+            section = headings[-1] if headings else section
+        elif cell.cell_type == "code" and "Check" not in section:
+            lines = len(cell.source.splitlines())
+            if lines > MAX_CELL_LINES:
+                found.append((i, lines))
+    return found
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_code_cell_over_25_lines_except_check_cells(path: Path) -> None:
+    long = long_cells(nbformat.read(path, as_version=4))
+    assert not long, f"{path.name}: (cell, lines) {long}: move the code into kafkabp (plots, Result) or split it"
+
+
+def test_the_cell_count_tells_check_cells_from_the_rest() -> None:
+    nb = nbformat.v4.new_notebook()
+    code = "\n".join(f"x{i} = {i}" for i in range(MAX_CELL_LINES + 1))
+    nb.cells = [nbformat.v4.new_markdown_cell("## 3 · See"), nbformat.v4.new_code_cell(code),
+                nbformat.v4.new_code_cell("x = 1"),
+                nbformat.v4.new_markdown_cell("## 5 · Check\nAssertions."), nbformat.v4.new_code_cell(code),
+                nbformat.v4.new_markdown_cell("### more checks"), nbformat.v4.new_code_cell(code),
+                nbformat.v4.new_markdown_cell("## 6 · Try it"), nbformat.v4.new_code_cell(code)]
+    assert long_cells(nb) == [(1, 26), (8, 26)]

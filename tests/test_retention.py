@@ -138,8 +138,8 @@ def test_a_consumer_outrun_by_retention_survives_its_offset_resets_and_every_los
     _needs_fast_retention_checks()
     retention = 4.0
     r = kafkabp.run_experiment(18, rate=2_000, consumers=1, partitions=2, processing=kafkabp.fixed(0.001),
-                               topic_config={"retention.ms": int(retention * 1000), "segment.ms": 500},
-                               consumer_config=SMALL_PREFETCH, progress=False)
+                               topic=kafkabp.Topic(config={"retention.ms": int(retention * 1000), "segment.ms": 500}),
+                               group=kafkabp.Group(config=SMALL_PREFETCH), progress=False)
     s, ledger = r.summary, r.ledger
     assert s["failed"] == 0 and s["counts_exact"], s
     resets = r.events[r.events["kind"] == "offset_reset"]

@@ -40,6 +40,7 @@ def _listening_addresses(port: int) -> set[str]:
 _LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
 
 
+@pytest.mark.integration
 def test_local_broker_listens_on_loopback_only(kafka_bootstrap: str) -> None:
     info = broker.running_broker()
     if info is None or info.kind != "local":
@@ -213,7 +214,7 @@ def run(cmd, *a, **k):
 tools.subprocess.run = run
 info = kafkabp.ensure_broker_info()
 out = {"info_repr": repr(info), "info_str": str(info), "kind": info.kind}
-res = kafkabp.run_experiment(8, rate=200, consumers=1, partitions=2, progress=False, keep=True)
+res = kafkabp.run_experiment(8, rate=200, consumers=1, partitions=2, progress=False, topic=kafkabp.Topic(keep=True))
 out["summary"] = {k: (v if isinstance(v, (int, float, str)) else str(v)) for k, v in res.summary.items()}
 out["result_str"] = str(res)
 out["events"] = res.events.to_csv()
@@ -236,6 +237,7 @@ print("RESULT " + json.dumps(out))
 '''
 
 
+@pytest.mark.integration  # a SASL broker of its own, from Kafka's jars
 def test_sasl_cluster_end_to_end(sasl_broker: dict, tmp_path: Path) -> None:
     """Every client (producer, consumers, lag monitor, admin, ledger, warm-up) and Kafka's tools reach a
     SASL_PLAINTEXT/PLAIN broker with the credentials from the environment; the password is printed nowhere."""
@@ -265,6 +267,7 @@ def test_sasl_cluster_end_to_end(sasl_broker: dict, tmp_path: Path) -> None:
     assert "[redacted]" in out["info_repr"]
 
 
+@pytest.mark.integration  # a SASL broker of its own, from Kafka's jars
 def test_sasl_wrong_password_fails_clearly(sasl_broker: dict, tmp_path: Path) -> None:
     wrong = "wr0ng-Pa55-k2j9x"
     env = _env(sasl_broker, tmp_path, password=wrong)
@@ -317,6 +320,7 @@ def test_tool_command_config_is_private_and_deleted_even_on_timeout(monkeypatch:
         assert not os.path.exists(f["path"]) and not os.path.exists(os.path.dirname(f["path"]))
 
 
+@pytest.mark.integration  # a SASL broker of its own, from Kafka's jars
 def test_sasl_cli_outputs_hold_no_secret(sasl_broker: dict, tmp_path: Path) -> None:
     """doctor, bootstrap, ensure_broker_info() and `kafkabp kafka-tool` on the SASL broker: they work, no password."""
     env = _env(sasl_broker, tmp_path)

@@ -70,11 +70,11 @@ def test_three_consumers_fall_behind_where_four_keep_up(kafka_bootstrap: str) ->
     for s in (t, f):
         assert s["failed"] == 0 and s["delivered"] == s["produced"], s
     # 3: the busiest consumer's two partitions grow at (1,400 - 1,000) msg/s; the model says 6,000 after 15 s.
-    model = kafkabp.predicted_group_lag(t["duration"], 2800, 3, 4, 0.001)
-    assert t["lag_slope"] > 160 and t["final_lag"] > 0.6 * model, (t, model)
+    model = kafkabp.predicted_group_lag(t.duration, 2800, 3, 4, 0.001)
+    assert t.lag_slope > 160 and t.final_lag > 0.6 * model, (t, model)
     last = three.partitions[three.partitions["t"] == three.partitions["t"].max()]
     assert last["lag"].nlargest(2).sum() >= 0.75 * last["lag"].sum(), last
     # 4: one partition each, 700 msg/s against 1,000: below a second of messages, and not growing.
-    assert f["final_lag"] < 2800 and f["lag_slope"] < 150, f  # level, or draining what piled up at the start
-    assert f["consume_rate"] > 0.9 * f["produce_rate"], f
-    assert t["final_lag"] > 3 * f["final_lag"], (t, f)
+    assert f.final_lag < 2800 and f.lag_slope < 150, f  # level, or draining what piled up at the start
+    assert f.consume_rate > 0.9 * f.produce_rate, f
+    assert t.final_lag > 3 * f.final_lag, (t, f)

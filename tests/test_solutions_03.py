@@ -81,16 +81,16 @@ def test_the_plan_keeps_up_and_an_uneven_group_does_not(kafka_bootstrap: str) ->
     assert planned.params["consumers"] == 8 and uneven.params["consumers"] == 6
     for r in (planned, uneven):
         s = r.summary
-        assert s["failed"] == 0 and s["delivered"] == s["produced"], s
-        assert s["lost"] == 0, s
+        assert s.failed == 0 and s.delivered == s.produced, s
+        assert s.lost == 0, s
     # 8 consumers at 62.5 % load: lag levels off after the group has formed.
     p = planned.summary
-    assert p["final_lag"] < 1_500 and p["lag_slope"] < 40, p
-    assert p["consume_rate"] > 0.8 * p["produce_rate"], p
+    assert p.final_lag < 1_500 and p.lag_slope < 40, p
+    assert p.consume_rate > 0.8 * p.produce_rate, p
     # 6 consumers could process 1,200 msg/s, but two of them read two partitions (250 msg/s each, 200 possible).
     u = uneven.summary
-    assert u["lag_slope"] > 40, u  # the model says 100 msg/s
-    assert u["final_lag"] > p["final_lag"] + 500, (u, p)
+    assert u.lag_slope > 40, u  # the model says 100 msg/s
+    assert u.final_lag > p.final_lag + 500, (u, p)
     owners = {member: owned for member, owned in uneven.assignment.items() if len(owned) == 2}
     assert len(owners) == 2, uneven.assignment
     last = uneven.partitions[uneven.partitions["t"] == uneven.partitions["t"].max()].set_index("partition")["lag"]

@@ -66,13 +66,13 @@ def test_a_hot_key_caps_sixteen_threads(kafka_bootstrap: str) -> None:
     r = solutions.verify(1000, 0.005, 0.5, threads=16, duration=8)
     s = r.summary
     cap = solutions.capacity(16, 0.005, 0.5)  # 376 msg/s: the hot key's thread is full
-    assert s["order_violations"] == 0 and s["lost"] == 0 and s["counts_exact"], s
+    assert s.order_violations == 0 and s.lost == 0 and s.counts_exact, s
     # The other keys' messages are processed ahead while the in-flight window (200 x 16) fills with the hot key's,
     # so for the first seconds more is *processed* than the cap (measured 520-600 msg/s); but nothing can be
     # *committed* past the hot key's oldest unfinished message, and lag counts from the commits.
-    committed_rate = r.timeline["committed_offset"].iloc[-1] / s["duration"]  # a fresh topic: from offset 0
+    committed_rate = r.timeline["committed_offset"].iloc[-1] / s.duration  # a fresh topic: from offset 0
     assert committed_rate < 1.15 * cap, (committed_rate, cap)
-    assert s["final_lag"] > 2_000 and s["lag_slope"] > 300, s  # λ − μ ≥ 600 msg/s in theory
+    assert s.final_lag > 2_000 and s.lag_slope > 300, s  # λ − μ ≥ 600 msg/s in theory
 
 
 @pytest.mark.integration
@@ -82,6 +82,6 @@ def test_the_answer_with_headroom_keeps_up(kafka_bootstrap: str) -> None:
     assert k == 3
     r = solutions.verify(400, 0.005, 0.0, threads=2 * k, duration=8)
     s = r.summary
-    assert s["order_violations"] == 0 and s["lost"] == 0, s
-    assert s["final_lag"] < 1_500 and s["lag_slope"] < 100, s
-    assert s["consume_rate"] > 0.8 * s["produce_rate"], s
+    assert s.order_violations == 0 and s.lost == 0, s
+    assert s.final_lag < 1_500 and s.lag_slope < 100, s
+    assert s.consume_rate > 0.8 * s.produce_rate, s

@@ -63,10 +63,10 @@ def test_the_storm_redelivers_and_the_chosen_settings_end_it(kafka_bootstrap: st
         storm.wait(25, progress=False)
     s, f = storm.result().summary, fixed.result().summary
     # At-least-once: evicted members redeliver, and nothing acknowledged goes missing.
-    assert s["counts_exact"] and s["lost"] == 0, s
-    assert s["evictions"] >= 2 and s["duplicates"] > 0, s
+    assert s.counts_exact and s.lost == 0, s
+    assert s.evictions >= 2 and s.duplicates > 0, s
     assert storm.result().redelivered, s
-    assert f["counts_exact"] and f["evictions"] == 0 and f["duplicates"] == 0 and f["lost"] == 0, f
+    assert f.counts_exact and f.evictions == 0 and f.duplicates == 0 and f.lost == 0, f
     committed = {name: int(r.timeline["committed_offset"].iloc[-1]) for name, r in
                  (("storm", storm.result()), ("fixed", fixed.result()))}
     assert committed["fixed"] >= 1_000 and committed["storm"] <= 0.25 * committed["fixed"], committed

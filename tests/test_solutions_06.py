@@ -47,8 +47,8 @@ def test_tiny_queue_holds_the_producer_below_the_ceiling(kafka_bootstrap: str) -
     block = solutions.verify(offered=5_000, queue_messages=100, linger_ms=50, duration=3, on_buffer_full="block")
     drop = solutions.verify(offered=5_000, queue_messages=100, linger_ms=50, duration=3, on_buffer_full="drop")
     for s in (block.summary, drop.summary):
-        assert s["failed"] == 0 and s["delivered"] == s["produced"] and s["lost"] == 0, s
-        assert s["buffer_full"] > 0, s  # the client pushed back
-        assert s["produce_rate"] <= 1.1 * ceiling, (s, ceiling)
-    assert block.summary["dropped"] == 0, block.summary
-    assert drop.summary["dropped"] > drop.summary["produced"], drop.summary  # the excess was shed, and counted
+        assert s.failed == 0 and s.delivered == s.produced and s.lost == 0, s
+        assert s.buffer_full > 0, s  # the client pushed back
+        assert s.produce_rate <= 1.1 * ceiling, (s, ceiling)
+    assert block.summary.dropped == 0, block.summary
+    assert drop.summary.dropped > drop.summary.produced, drop.summary  # the excess was shed, and counted

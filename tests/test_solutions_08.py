@@ -52,6 +52,6 @@ def test_producer_quota_holds_on_the_broker(kafka_bootstrap: str) -> None:
     """
     ratio, r = solutions.verify(quota=1_048_576, message_size=1000, duration=25.0)
     s = r.summary
-    assert s["throttle_events"] >= 10 and s["throttle_time_ms"] > 0, s
-    assert s["failed"] == 0 and s["delivered"] == s["produced"], s
+    assert s.throttle_events >= 10 and s.throttle_time_ms > 0, s
+    assert s.failed == 0 and s.delivered == s.produced, s
     assert 0.95 <= ratio <= 1.05, (ratio, r.timeline[["t", "log_end_offset"]].to_string())

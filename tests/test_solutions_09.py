@@ -42,5 +42,5 @@ def test_the_chosen_watermarks_hold_on_the_broker(kafka_bootstrap: str) -> None:
     (size, resume_at), r = solutions.verify(duration=10.0)
     s = r.summary
     assert (size, resume_at) == (500, 25)
-    assert s["pauses"] >= 1 and s["peak_buffered"] <= size, s
-    assert s["evictions"] == 0 and s["lost"] == 0 and s["duplicates"] == 0, s
+    assert s.pauses >= 1 and s.peak_buffered <= size, s
+    assert s.evictions == 0 and s.lost == 0 and s.duplicates == 0, s

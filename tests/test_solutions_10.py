@@ -71,7 +71,7 @@ def test_the_prediction_matches_the_broker(kafka_bootstrap: str) -> None:
         pytest.skip(f"this broker checks retention every {interval / 1000:.0f} s; the test needs about 1 s")
     out = solutions.verify(retention_s=4.0, duration=18.0)
     r, s = out["result"], out["result"].summary
-    assert s["counts_exact"] and s["lost"] > 0 and s["offset_resets"] >= 1, s
+    assert s.counts_exact and s.lost > 0 and s.offset_resets >= 1, s
     assert 300 <= out["mu"] <= 1_100, out["mu"]
     for fraction, (predicted, fired) in out["alerts"].items():
         assert math.isfinite(fired), (fraction, r.timeline[["t", "time_lag"]].to_string())

@@ -67,7 +67,7 @@ def test_the_simple_scaler_is_a_mitigation() -> None:
 def test_the_simple_scaler_scales_a_live_group(kafka_bootstrap: str) -> None:
     scaler = solutions.SimpleScaler(lag_threshold=50)
     r = solutions.verify(scaler)
-    assert r.summary["lost"] == 0 and r.summary["failed"] == 0, r.summary
+    assert r.summary.lost == 0 and r.summary.failed == 0, r.summary
     h = r.controls[scaler.name]
     assert h["replicas"].max() >= 4, h  # scaled up under the step
     assert h["replicas"].max() <= 5, h  # capped at the partitions (+1 at KEDA's border)

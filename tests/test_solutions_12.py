@@ -61,7 +61,7 @@ def test_the_planned_share_group_keeps_up_on_the_broker(kafka_bootstrap: str) ->
     assert plan == (8, 300) and solutions.classic_members_needed(120, 0.05, 2) is None
     r = solutions.verify(plan, rate=120, seconds_per_message=0.05, partitions=2, duration=12)
     s = r.summary
-    assert s["lost"] == 0 and s["failed"] == 0, s
+    assert s.lost == 0 and s.failed == 0, s
     tp = r.throughput(1.0)
     done = float(tp[(tp["t"] >= 4) & (tp["t"] < 11)]["rate"].mean())
     assert done >= 0.8 * 120, done  # kept up with the producer: far above a classic group's 40 msg/s

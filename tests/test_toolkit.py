@@ -117,7 +117,8 @@ def test_keyboard_interrupt_stops_everything(kafka_bootstrap: str) -> None:
     def interrupt(exp: kafkabp.Experiment) -> None:
         raise KeyboardInterrupt
 
-    exp = kafkabp.Experiment(rate=1000, consumers=2, partitions=2, processing=kafkabp.fixed(0.001), keep=True)
+    exp = kafkabp.Experiment(rate=1000, consumers=2, partitions=2, processing=kafkabp.fixed(0.001),
+                             topic=kafkabp.Topic(keep=True))
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         exp.run(60, progress=False, actions=[(4.0, interrupt)])
@@ -161,8 +162,9 @@ def test_stuck_consumer_is_stall_when_it_recommits_and_stop_when_silent(kafka_bo
     def stick(exp: kafkabp.Experiment) -> None:
         exp.set_processing(kafkabp.fixed(3600))
 
-    kwargs = dict(rate=300, consumers=1, partitions=1, processing=kafkabp.fixed(0.0005), sample_interval=0.5)
-    stalled = kafkabp.Experiment(commit_while_busy=True, **kwargs)
+    kwargs = dict(rate=300, consumers=1, partitions=1, processing=kafkabp.fixed(0.0005),
+                  observe=kafkabp.Observe(sample_interval=0.5))
+    stalled = kafkabp.Experiment(group=kafkabp.Group(commit_while_busy=True), **kwargs)
     silent = kafkabp.Experiment(**kwargs)
     with stalled, silent:
         stalled.wait(3, progress=False)

@@ -7,12 +7,13 @@ run (sliders and controllers drive them), and both stop cleanly within a few sec
 - ``producer``: :class:`RateProducer`;
 - ``processing``: processing models (``fixed``, ``exponential``, ``lognormal``, ``per_batch``, ``cpu``);
 - ``consumer``: :class:`ConsumerGroup`;
-- ``parallel``: key-ordered processing on k threads inside one consumer (``parallel=k``);
+- ``parallel``: key-ordered processing on k threads inside one consumer (``Group(parallel=k)``);
 - ``records``: realistic JSON payloads (``orders()``);
-- ``base``: the event log and the registry behind :func:`stop_all`.
+- ``base``: the event log (the registry behind :func:`stop_all` is :mod:`kafkabp.registry`).
 """
 
-from kafkabp.workload.base import _LIVE, EventLog, stop_all, wait_for  # noqa: F401 - _LIVE: kafkabp's registry
+from kafkabp.registry import stop_all
+from kafkabp.workload.base import EventLog, wait_for
 from kafkabp.workload.consumer import ConsumerGroup
 from kafkabp.workload.flow import Buffer
 from kafkabp.workload.processing import (

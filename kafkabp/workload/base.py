@@ -1,11 +1,10 @@
-"""What every workload shares: a timestamped event log and the registry that stops every live client."""
+"""What every workload shares: a timestamped event log, a poll helper and librdkafka's own check of a client's
+settings. The registry that stops every live client is :mod:`kafkabp.registry`."""
 
 from __future__ import annotations
 
-import atexit
 import threading
 import time
-import weakref
 from typing import Any, Callable, Mapping
 
 
@@ -26,31 +25,6 @@ class EventLog:
     def rows(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._rows)
-
-
-_LIVE: "weakref.WeakSet[Any]" = weakref.WeakSet()
-
-# Clients of a broker that is gone, left open on purpose. A consumer's close() waits for its group coordinator,
-# and when commits were pending as the broker went away it waits forever (confluentinc/librdkafka#3740: seen here
-# with 1 of 2 consumers after `kafkabp broker down`). Kept referenced so that no garbage collection closes them
-# either; their librdkafka threads (not Python threads) retry the dead address quietly until the process ends.
-_PARKED: list[Any] = []
-
-
-def park(client: Any) -> None:
-    """Keep a client of a broker that is gone without closing it (see ``_PARKED``)."""
-    _PARKED.append(client)
-
-
-def stop_all(timeout: float = 10.0) -> int:
-    """Stop every producer, consumer group and monitor still running in this process."""
-    items = list(_LIVE)
-    for item in items:
-        item.stop(timeout=timeout)
-    return len(items)
-
-
-atexit.register(stop_all, 5.0)
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, interval: float = 0.1) -> bool:
@@ -77,5 +51,6 @@ def check_client_config(kind: str, config: Mapping[str, Any]) -> None:
         else:
             Consumer({"group.id": "kafkabp-config-check", **conf, "log_level": 0}).close()
     except KafkaException as exc:
-        raise ValueError(f"{kind}_config: {exc.args[0].str()} (see librdkafka's CONFIGURATION.md for the names and "
+        where = {"producer": "Producer(config=...)", "consumer": "Group(config=...)"}.get(kind, f"{kind} config")
+        raise ValueError(f"{where}: {exc.args[0].str()} (see librdkafka's CONFIGURATION.md for the names and "
                          "values it takes)") from None

@@ -14,20 +14,25 @@ from typing import Any, Mapping
 
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 
-from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.infra.broker import client_config
+from kafkabp.infra.paths import rdkafka_log
 from kafkabp.ledger import HEADER_SIZE, Ledger
-from kafkabp.workload.base import EventLog, check_client_config, park
+from kafkabp.registry import park
+from kafkabp.workload.base import EventLog, check_client_config
 from kafkabp.workload.flow import Buffer
 from kafkabp.workload.group import Member, MemberGroup
 from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
-from kafkabp.workload.processing import Processing
+from kafkabp.workload.processing import Processing, spin_cpu
 
 
+class Worker(Member):
+    """One group member: its own Consumer in its own thread.
 
-class _Worker(Member):
-    """One group member: its own Consumer in its own thread."""
+    ``client_type`` makes its client from its settings (confluent-kafka's Consumer; a measurement without a broker
+    puts a stand-in there, in a subclass it sets as the group's ``member_type``)."""
 
     suffix = "c"
+    client_type: Any = Consumer
 
     def __init__(self, group: "ConsumerGroup", index: int) -> None:
         super().__init__(group, index)
@@ -109,7 +114,7 @@ class _Worker(Member):
             return True
         seconds = proc.sample(self.rng)
         if proc.kind == "cpu":
-            _spin_cpu(seconds)
+            spin_cpu(seconds)
             return True
         if seconds <= 0:
             return True
@@ -224,7 +229,7 @@ class _Worker(Member):
 
     def _loop(self) -> None:
         g = self.group
-        self.consumer = Consumer(self._conf())
+        self.consumer = self.client_type(self._conf())
         self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
         if g.parallel > 1 or g.buffer is not None:
@@ -299,7 +304,7 @@ class _Worker(Member):
             proc = self.group.processing
             seconds = proc.sample(self.rng)
             if proc.kind == "cpu":
-                _spin_cpu(seconds)
+                spin_cpu(seconds)
                 busy_until = time.monotonic()
             elif not self._sleep_until(busy_until := busy_until + seconds):
                 ok = False
@@ -364,24 +369,16 @@ class _MemberLog:
     replaces this one, and then no event is recorded.
     """
 
-    def __init__(self, worker: "_Worker") -> None:
+    def __init__(self, worker: "Worker") -> None:
         self.worker = worker
 
     def log(self, level: int, fmt: str, *args: Any) -> None:
-        _rdkafka_log.log(level, fmt, *args)
+        rdkafka_log.log(level, fmt, *args)
         text = str(args[-1]) if args else str(fmt)
         if level >= logging.WARNING and "offset reset" in text:
             m = _OFFSET_RESET.search(text)
             where = f"p{m.group(1)} at offset {m.group(2)}: " if m else ""
             self.worker.group.events.add("offset_reset", self.worker.name, (where + text.rsplit(": ", 1)[-1])[:200])
-
-
-def _spin_cpu(seconds: float) -> None:
-    """Busy Python work until this thread has used ``seconds`` of CPU (holding the GIL while it runs)."""
-    end = time.thread_time() + seconds
-    x = 0
-    while time.thread_time() < end:
-        x += 1
 
 
 def _fmt(parts: set[tuple[str, int]]) -> str:
@@ -402,7 +399,7 @@ class ConsumerGroup(MemberGroup):
     lesson 04 shows. Threads also start in milliseconds and stop cleanly on a kernel interrupt.
     """
 
-    member_type = _Worker
+    member_type = Worker
 
     def __init__(
         self,
@@ -429,7 +426,7 @@ class ConsumerGroup(MemberGroup):
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if config is not None and not isinstance(config, Mapping):
-            raise TypeError(f"consumer_config must be a dict of settings, e.g. {{'fetch.min.bytes': 1}}, got {config!r}")
+            raise TypeError(f"config must be a dict of consumer settings, e.g. {{'fetch.min.bytes': 1}}, got {config!r}")
         if buffer is not None and not isinstance(buffer, Buffer):
             raise TypeError(f"buffer must be a kafkabp.Buffer (e.g. Buffer(1_000, when_full='pause')), got {buffer!r}")
         self.topic, self.group, self.protocol = topic, group, protocol

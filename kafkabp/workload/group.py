@@ -17,7 +17,8 @@ from typing import Any, Callable
 import numpy as np
 import pandas as pd
 
-from kafkabp.workload.base import _LIVE, EventLog
+from kafkabp.registry import REGISTRY
+from kafkabp.workload.base import EventLog
 from kafkabp.workload.processing import Processing
 
 MAX_CONSUMERS = 64  # each member is a thread with its own Kafka client; a 2-core laptop runs dozens, not thousands
@@ -50,7 +51,7 @@ class Member:
         self.pool_cpu_seconds = 0.0  # its processing pool's threads' CPU time, if it has a pool
         self.stats: dict[str, Any] | None = None  # librdkafka's last statistics, when asked for
         self.peak_buffered = 0  # the most messages it held at once
-        self.thread = threading.Thread(target=self._run, name=f"kafkabp-{self.name}", daemon=True)
+        self.thread = threading.Thread(target=self.run, name=f"kafkabp-{self.name}", daemon=True)
 
     def _done(self, n: int) -> None:
         """Count ``n`` more processed messages, with the time (for throughput and rebalance pauses)."""
@@ -58,8 +59,9 @@ class Member:
         self.done_t.append(time.monotonic())
         self.done_n.append(self.consumed)
 
-    def _run(self) -> None:
-        """The thread: join, loop until stopped, and leave, recording an error rather than losing it."""
+    def run(self) -> None:
+        """What the member's thread runs (or, for a measurement, the calling thread): join, loop until stopped, and
+        leave, recording an error rather than losing it."""
         cpu0 = time.thread_time()
         self.group.events.add("joined", self.name, "")
         try:
@@ -120,7 +122,7 @@ class MemberGroup:
             raise RuntimeError("this group was already started; use scale(n) to change its size")
         self._started = True
         self._before_start()
-        _LIVE.add(self)
+        REGISTRY.add(self, "client")
         self.scale(self.initial)
         return self
 
@@ -225,7 +227,7 @@ class MemberGroup:
             w.thread.join(max(0.1, deadline - time.monotonic()))
         self._retired.extend(workers)
         self.workers = []
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     def __enter__(self) -> Any:
         return self.start() if not self._started else self

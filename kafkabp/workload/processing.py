@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -87,6 +88,14 @@ def cpu(seconds: float) -> Processing:
     """Busy CPU work per message: holds the GIL, so more threads do not add capacity."""
     return Processing("cpu", seconds)
 
+
+def spin_cpu(seconds: float) -> None:
+    """Busy Python work until this thread has used ``seconds`` of CPU (holding the GIL while it runs): what a
+    ``cpu`` model's message costs, in every kind of consumer."""
+    end = time.thread_time() + seconds
+    x = 0
+    while time.thread_time() < end:
+        x += 1
 
 
 def handler(fn: Callable[[bytes], Any], name: str = "") -> Processing:

@@ -13,9 +13,11 @@ from typing import Any, Mapping, Sequence, Union
 
 from confluent_kafka import KafkaError, Producer
 
-from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.infra.broker import client_config
+from kafkabp.infra.paths import rdkafka_log
 from kafkabp.ledger import HEADER_SIZE, Ledger, prefix
-from kafkabp.workload.base import _LIVE, EventLog, check_client_config
+from kafkabp.registry import REGISTRY
+from kafkabp.workload.base import EventLog, check_client_config
 from kafkabp.workload.rates import Rate, TokenBucket, as_profile
 
 log = logging.getLogger("kafkabp")
@@ -53,7 +55,7 @@ class _ProduceErrorLog(logging.Logger):
 
     def handle(self, record: logging.LogRecord) -> None:
         if record.levelno >= logging.INFO:
-            _rdkafka_log.handle(record)
+            rdkafka_log.handle(record)
         args = record.args
         if isinstance(args, tuple) and len(args) == 3 and args[0] == "MSGSET":
             m = _PRODUCE_ERROR.search(str(args[2]))
@@ -75,7 +77,7 @@ class RateProducer:
     :mod:`kafkabp.ledger`; a ``message_size`` below 12 still writes those 12), so ``ledger`` can
     say exactly which messages were lost or processed twice.
     ``latency_every=N`` keeps in ``ack_latencies`` the seconds from ``produce()`` to the delivery report of every
-    Nth message (a Python call per delivery: for modest rates); ``producer_config={"debug": "msg"}`` makes it count
+    Nth message (a Python call per delivery: for modest rates); ``config={"debug": "msg"}`` makes it count
     the errors produce requests met and the client retried, by code, in ``produce_errors``.
     """
 
@@ -130,7 +132,7 @@ class RateProducer:
             raise ValueError("on_buffer_full='drop' needs an offered rate (rate=<msg/s>): at full speed "
                              "every retry would count as a dropped message")
         if config is not None and not isinstance(config, Mapping):
-            raise TypeError(f"producer_config must be a dict of settings, e.g. {{'linger.ms': 5}}, got {config!r}")
+            raise TypeError(f"config must be a dict of producer settings, e.g. {{'linger.ms': 5}}, got {config!r}")
         # before the broker is involved (without `debug`: the throwaway check client would print its debug log)
         check_client_config("producer", {"linger.ms": 5, **{k: v for k, v in (config or {}).items() if k != "debug"}})
         self._started_at = time.monotonic()
@@ -149,7 +151,7 @@ class RateProducer:
         self.producer_id = self.ledger.register(name)
         self.drain_timeout = 10.0  # seconds stop() waits for queued messages before failing them
         self.all_brokers_down_at: float | None = None  # monotonic time of librdkafka's last "all brokers down"
-        conf: dict[str, Any] = {**client_config(), "client.id": name, "logger": _rdkafka_log,
+        conf: dict[str, Any] = {**client_config(), "client.id": name, "logger": rdkafka_log,
                                 "linger.ms": 5, "throttle_cb": self._on_throttle,
                                 # Only failures call back into Python (a callback per message halves
                                 # throughput); delivered = produced - failed - still outstanding.
@@ -172,10 +174,11 @@ class RateProducer:
             conf["delivery.report.only.error"] = False
         conf.update(config or {})
         # Errors of produce requests (retried inside the client) by code, counted from librdkafka's `msg` debug log:
-        # only when asked for with producer_config={"debug": "msg"} (a log line per request costs a little).
+        # only when asked for with config={"debug": "msg"}, an experiment's Producer(config=...) (a log line per
+        # request costs a little).
         self.produce_errors: dict[str, int] = {}
         debug = {d.strip() for d in str(conf.get("debug") or "").split(",")}
-        if debug & {"msg", "all"} and conf.get("logger") is _rdkafka_log:
+        if debug & {"msg", "all"} and conf.get("logger") is rdkafka_log:
             conf["logger"] = _ProduceErrorLog(self.produce_errors)
         self._producer = Producer(conf)
         self._stop = threading.Event()
@@ -247,7 +250,7 @@ class RateProducer:
     def start(self) -> "RateProducer":
         if self._thread is not None:
             raise RuntimeError("this producer was already started; create a new one")
-        _LIVE.add(self)
+        REGISTRY.add(self, "client")
         self._started_at = time.monotonic()
         if self.profile is not None:
             self._bucket = TokenBucket(self.profile)
@@ -362,7 +365,7 @@ class RateProducer:
         self._final_outstanding = remaining
         if remaining:
             log.warning("%s: %d messages neither delivered nor failed at stop", self.name, remaining)
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     def _queued(self) -> int:
         """Messages in the client (from the last statistics), without pending callbacks."""
@@ -385,6 +388,11 @@ class RateProducer:
             self.stats_at_stop = self.last_busy_stats or self.last_stats
         self._stop.set()
 
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The thread that produces (None before :meth:`start`)."""
+        return self._thread
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop producing, deliver or fail every queued message, and end the thread."""
         if self.stats_at_stop is None:  # the statistics of the run itself, not of the drain after it
@@ -394,7 +402,7 @@ class RateProducer:
             self._thread.join(timeout)
         else:
             self._drain(min(timeout, 5.0))
-        _LIVE.discard(self)
+        REGISTRY.release(self)
 
     @property
     def running(self) -> bool:

@@ -14,7 +14,7 @@ A record whose lock expires is released too; one delivered ``group.share.deliver
 by default) is archived. :class:`ShareGroup` has the public surface of
 :class:`~kafkabp.workload.consumer.ConsumerGroup` (start, scale, set_processing, consumed, assignment,
 members, processed_frame, latencies, errors, stop), with the same processing models, so
-``Experiment(protocol="share")`` runs one; it acknowledges explicitly
+``Experiment(group=Group(protocol="share"))`` runs one; it acknowledges explicitly
 (``share.acknowledgement.mode=explicit``) so that it can count what it accepted, released and rejected.
 
 Messages processed out of order are counted as they finish: a message whose offset is below one already
@@ -34,12 +34,13 @@ from typing import Any, Iterable, Mapping
 from confluent_kafka import AcknowledgeType, KafkaError, KafkaException, ShareConsumer
 
 from kafkabp import admin
-from kafkabp.broker import _rdkafka_log, client_config
+from kafkabp.infra.broker import client_config
+from kafkabp.infra.paths import rdkafka_log
 from kafkabp.ledger import HEADER, HEADER_SIZE, MAGIC, Ledger
-from kafkabp.workload.base import EventLog, park
-from kafkabp.workload.consumer import _spin_cpu
+from kafkabp.registry import park
+from kafkabp.workload.base import EventLog
 from kafkabp.workload.group import Member, MemberGroup
-from kafkabp.workload.processing import Processing
+from kafkabp.workload.processing import Processing, spin_cpu
 
 ACK_TYPES = ("accept", "release", "reject")
 _ACK = {"accept": AcknowledgeType.ACCEPT, "release": AcknowledgeType.RELEASE, "reject": AcknowledgeType.REJECT}
@@ -126,7 +127,7 @@ class _Member(Member):
     def _conf(self) -> dict[str, Any]:
         g = self.group
         conf: dict[str, Any] = {**client_config(), "group.id": g.group, "client.id": self.name,
-                                "logger": _rdkafka_log, "share.acknowledgement.mode": "explicit",
+                                "logger": rdkafka_log, "share.acknowledgement.mode": "explicit",
                                 # at most this many records per poll: a soft limit, the broker completes the
                                 # producer's record batch it stopped in (KIP-1206's "batch_optimized" mode)
                                 "max.poll.records": g.batch_size}
@@ -208,7 +209,7 @@ class _Member(Member):
                     failed = True
                     g._handler_failed(self.name, exc)
             elif proc.kind == "cpu":
-                _spin_cpu(proc.sample(self.rng))
+                spin_cpu(proc.sample(self.rng))
             elif proc.fn is None:
                 seconds = proc.sample(self.rng)
                 if seconds > 0:
@@ -485,7 +486,7 @@ class ShareGroup(MemberGroup):
             ledger.unread_scanned = True
             return True
         consumer = Consumer({**client_config(), "group.id": f"kafkabp-scan-{self.topic}", "enable.auto.commit": False,
-                             "logger": _rdkafka_log, "enable.partition.eof": False})
+                             "logger": rdkafka_log, "enable.partition.eof": False})
         deadline = time.monotonic() + timeout
         try:
             consumer.assign([TopicPartition(self.topic, p, s) for p, (s, _) in todo.items()])

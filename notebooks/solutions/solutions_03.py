@@ -93,8 +93,9 @@ def verify(rate: float = 500, seconds_per_message: float = 0.01, headroom: float
     batch = max(1, round(0.25 / seconds_per_message))  # each consumer polls about every 0.25 s, as in the lesson
 
     def experiment(consumers: int) -> kafkabp.Experiment:
-        return kafkabp.Experiment(rate=rate, consumers=consumers, partitions=partitions, keys="uniform",
-                                  processing=kafkabp.fixed(seconds_per_message), batch_size=batch,
+        return kafkabp.Experiment(rate=rate, consumers=consumers, partitions=partitions,
+                                  producer=kafkabp.Producer(keys="uniform"), group=kafkabp.Group(batch_size=batch),
+                                  processing=kafkabp.fixed(seconds_per_message),
                                   label=f"{consumers} consumers on {partitions} partitions")
 
     planned, lopsided = experiment(partitions), experiment(uneven)

@@ -88,6 +88,7 @@ def verify(rate: float = 1000, seconds_per_message: float = 0.005, hot_fraction:
             raise ValueError(f"a key in {hot_fraction:.0%} of {rate:,} msg/s at {seconds_per_message * 1000:g} ms "
                              "each keeps one thread busy by itself: no number of threads keeps up")
     return kafkabp.run_experiment(
-        duration, rate=rate, partitions=1, parallel=threads, processing=kafkabp.fixed(seconds_per_message),
-        keys="hot" if hot_fraction > 0 else "uniform", hot_fraction=hot_fraction, progress=progress,
+        duration, rate=rate, partitions=1, group=kafkabp.Group(parallel=threads),
+        processing=kafkabp.fixed(seconds_per_message), progress=progress,
+        producer=kafkabp.Producer(keys="hot" if hot_fraction > 0 else "uniform", hot_fraction=hot_fraction),
         label=f"{threads} threads, hot key {hot_fraction:.0%}, λ = {rate:,.0f}/s")

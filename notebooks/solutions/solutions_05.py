@@ -76,9 +76,11 @@ def slow_group(batch_size: int, max_poll_interval_ms: int, *, seconds_per_messag
                label: str | None = None) -> kafkabp.Experiment:
     """The lesson's slow group, not started: 2 consumers on 2 partitions, a 2,000-message backlog, 150 msg/s."""
     return kafkabp.Experiment(
-        rate=150, consumers=2, partitions=2, processing=kafkabp.fixed(seconds_per_message), backlog=2_000,
-        batch_size=batch_size, label=label or f"batch {batch_size}, interval {max_poll_interval_ms / 1000:g} s",
-        consumer_config={"session.timeout.ms": SESSION_TIMEOUT_MS, "max.poll.interval.ms": max_poll_interval_ms})
+        rate=150, consumers=2, partitions=2, processing=kafkabp.fixed(seconds_per_message),
+        producer=kafkabp.Producer(backlog=2_000),
+        group=kafkabp.Group(batch_size=batch_size, config={"session.timeout.ms": SESSION_TIMEOUT_MS,
+                                                           "max.poll.interval.ms": max_poll_interval_ms}),
+        label=label or f"batch {batch_size}, interval {max_poll_interval_ms / 1000:g} s")
 
 
 def verify(seconds_per_message: float = 0.02, batch_size: int = 500, max_interval_ms: int = 15_000,

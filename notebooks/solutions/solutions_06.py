@@ -48,10 +48,11 @@ def verify(offered: float = 5_000, queue_messages: int = 100, linger_ms: float =
     """Offer ``offered`` records/s to a producer whose queue holds ``queue_messages`` with ``linger.ms=linger_ms``.
 
     With the defaults the ceiling is 2,000 records/s (less, by the round trip): the producer meets
-    ``BufferError`` (``summary["buffer_full"]``); with ``on_buffer_full="block"`` it produces below the ceiling,
-    with ``"drop"`` the excess is shed and counted in ``summary["dropped"]``.
+    ``BufferError`` (``summary.buffer_full``); with ``on_buffer_full="block"`` it produces below the ceiling,
+    with ``"drop"`` the excess is shed and counted in ``summary.dropped``.
     """
     return kafkabp.run_experiment(
-        duration, rate=offered, consumers=0, on_buffer_full=on_buffer_full, progress=progress,
-        producer_config={"queue.buffering.max.messages": queue_messages, "linger.ms": linger_ms},
+        duration, rate=offered, consumers=0, progress=progress,
+        producer=kafkabp.Producer(config={"queue.buffering.max.messages": queue_messages, "linger.ms": linger_ms},
+                                  on_buffer_full=on_buffer_full),
         label=f"queue of {queue_messages}, linger.ms={linger_ms:g}, {offered:,.0f}/s offered, {on_buffer_full}")

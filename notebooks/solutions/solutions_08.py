@@ -74,9 +74,9 @@ def verify(quota: int = 1_048_576, message_size: int = 1000, duration: float = 2
     client_id = kafkabp.unique_name("quota-verify")
     kafkabp.set_client_quota(client_id, producer_byte_rate=quota)
     try:
-        r = kafkabp.run_experiment(duration, rate=None, consumers=0, message_size=message_size, progress=progress,
-                                   producer_config={"client.id": client_id, "batch.size": 65_536,
-                                                    "queue.buffering.max.messages": 2_000},
+        producer = kafkabp.Producer(message_size=message_size, config={
+            "client.id": client_id, "batch.size": 65_536, "queue.buffering.max.messages": 2_000})
+        r = kafkabp.run_experiment(duration, rate=None, consumers=0, producer=producer, progress=progress,
                                    label=f"quota {quota:,} B/s")
     finally:
         kafkabp.remove_client_quota(client_id)

@@ -45,8 +45,9 @@ def verify(memory_budget_bytes: float = 10_000_000, message_size: int = 10_000, 
            rate: float = 500, duration: float = 12.0, progress: bool = False) -> tuple[tuple[int, int], kafkabp.Result]:
     """Run a sink ``rate × sink_seconds`` times slower than the producer behind a buffer with the chosen watermarks."""
     size, resume_at = choose_watermarks(memory_budget_bytes, message_size, 1 / sink_seconds, 0.5)
-    r = kafkabp.run_experiment(duration, rate=rate, consumers=1, partitions=2, message_size=message_size,
-                               processing=kafkabp.fixed(sink_seconds), progress=progress,
-                               buffer=kafkabp.Buffer(size, when_full="pause", resume_at=resume_at),
-                               consumer_config={"max.poll.interval.ms": 6_000}, label=f"watermarks {size} / {resume_at}")
+    group = kafkabp.Group(buffer=kafkabp.Buffer(size, when_full="pause", resume_at=resume_at),
+                          config={"max.poll.interval.ms": 6_000})
+    r = kafkabp.run_experiment(duration, rate=rate, consumers=1, partitions=2, processing=kafkabp.fixed(sink_seconds),
+                               producer=kafkabp.Producer(message_size=message_size), group=group, progress=progress,
+                               label=f"watermarks {size} / {resume_at}")
     return (size, resume_at), r

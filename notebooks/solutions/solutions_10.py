@@ -85,8 +85,8 @@ def verify(retention_s: float = 4.0, rate: float = 2_000, processing_s: float = 
     plus the predicted and measured first loss (the measured one is later: see the lesson's Explain).
     """
     r = kafkabp.run_experiment(duration, rate=rate, consumers=1, partitions=2, processing=kafkabp.fixed(processing_s),
-                               topic_config={"retention.ms": int(retention_s * 1000), "segment.ms": 500},
-                               consumer_config=SMALL_PREFETCH, progress=progress, label="verify time_to_loss")
+                               topic=kafkabp.Topic(config={"retention.ms": int(retention_s * 1000), "segment.ms": 500}),
+                               group=kafkabp.Group(config=SMALL_PREFETCH), progress=progress, label="verify time_to_loss")
     alerts = kafkabp.time_lag_alerts(r, retention_s, fractions)
     loss_at = float(alerts["loss_at"].iloc[0])
     tp = r.throughput(1.0)

@@ -94,6 +94,7 @@ def verify(scaler: Any | None = None, *, duration: float = 24.0, high: float = 4
     1 consumer to start, the load stepping from 50 to ``high`` msg/s at ``step_at`` and back at ``drop_at``."""
     scaler = scaler or SimpleScaler()
     return kafkabp.run_experiment(duration, rate=kafkabp.Step(50, high, at=step_at), consumers=1, partitions=4,
-                                  processing=kafkabp.fixed(0.01), keys="uniform", batch_size=25,
+                                  processing=kafkabp.fixed(0.01), producer=kafkabp.Producer(keys="uniform"),
+                                  group=kafkabp.Group(batch_size=25),
                                   mitigations=[scaler], progress=progress, label=scaler.name,
                                   actions=[(drop_at, lambda e: e.set_rate(50))])

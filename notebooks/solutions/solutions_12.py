@@ -69,6 +69,7 @@ def verify(plan: tuple[int, int], rate: float = 120.0, seconds_per_message: floa
            duration: float = 12.0) -> kafkabp.Result:
     """Run the planned share group on the broker: ``rate`` msg/s, ``fixed(seconds_per_message)`` processing."""
     consumers, poll_records = plan
-    return kafkabp.run_experiment(duration, protocol="share", rate=rate, consumers=consumers, partitions=partitions,
-                                  processing=kafkabp.fixed(seconds_per_message), batch_size=poll_records,
+    return kafkabp.run_experiment(duration, rate=rate, consumers=consumers, partitions=partitions,
+                                  processing=kafkabp.fixed(seconds_per_message),
+                                  group=kafkabp.Group(protocol="share", batch_size=poll_records),
                                   label=f"planned share group: {consumers} members, max.poll.records={poll_records}")

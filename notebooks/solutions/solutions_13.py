@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 
 import kafkabp
-from kafkabp.playground import Settings
+from kafkabp.playroom import Settings
 
 
 def keep_up(rate: float, processing_ms: float, partitions: int = 4) -> Settings:

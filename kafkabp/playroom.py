@@ -8,29 +8,31 @@ a time limit after which the experiment stops by itself. A live plotly chart sho
 
 Rate, consumers and processing act on the running experiment at once; the rest applies at the next Start. Nothing
 runs until Start (or :meth:`Playground.run` from code). :class:`Settings` holds one configuration and
-:func:`experiment_kwargs` turns it into an :class:`~kafkabp.experiment.Experiment`'s arguments (no broker needed).
+:func:`experiment_arguments` turns it into an :class:`~kafkabp.experiment.Experiment`'s arguments, the
+:mod:`~kafkabp.specs` included (no broker needed).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
-import math
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import ipywidgets as widgets
-import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from kafkabp import admin
 from kafkabp.experiment import Experiment
+from kafkabp.live import LiveLoop, close_children
 from kafkabp.mitigations import AIMD, Autoscaler
+from kafkabp.registry import REGISTRY
 from kafkabp.result import Result
+from kafkabp.specs import Group, Observe, Producer
 from kafkabp.status import group_status
 from kafkabp.widgets import (
     MAX_CONSUMERS,
@@ -39,10 +41,10 @@ from kafkabp.widgets import (
     RATES,
     STATUS_SAMPLE_S,
     STATUS_WINDOW,
-    _exact_slider,
-    _processing_label,
-    _rate_label,
-    _rate_text,
+    drain_text,
+    exact_slider,
+    processing_label,
+    rate_label,
     status_text,
 )
 from kafkabp.workload import Buffer, Burst, Constant, Processing, Ramp, Step, cpu, exponential, fixed, lognormal
@@ -74,7 +76,7 @@ TRACES = (("total lag", "lag", 1, False), ("produce rate", "produce_rate", 1, Tr
           ("consume rate", "consume_rate", 1, True), ("target rate", "target_rate", 1, True),
           ("consumers", "consumers", 2, False))
 
-_ACTIVE: list["Playground"] = []
+OBSERVE = Observe(sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW)  # as the dashboard watches
 
 
 @dataclass(frozen=True)
@@ -220,8 +222,10 @@ def describe(settings: Settings) -> str:
     return " · ".join(parts)
 
 
-def experiment_kwargs(settings: Settings, *, client_id: str | None = None, label: str | None = None) -> dict[str, Any]:
-    """The :class:`~kafkabp.experiment.Experiment` arguments for ``settings`` (fresh mitigation objects each time).
+def experiment_arguments(settings: Settings, *, client_id: str | None = None,
+                         label: str | None = None) -> dict[str, Any]:
+    """The :class:`~kafkabp.experiment.Experiment` arguments for ``settings``: the flat knobs and the
+    :mod:`~kafkabp.specs` (``producer``, ``group``, ``observe``), with fresh mitigation objects each time.
 
     ``client_id``: the client id the quota applies to (the producer's or the consumers', as ``settings.quota`` says);
     ``label``: the run's name in figures and tables (default: :func:`describe`).
@@ -236,19 +240,16 @@ def experiment_kwargs(settings: Settings, *, client_id: str | None = None, label
         mitigations.append(Autoscaler(lag_threshold=s.lag_threshold, min_replica_count=1,
                                       max_replica_count=s.max_replicas, polling_interval=1, stabilization_window=10,
                                       policy_period=3))
-    kwargs: dict[str, Any] = dict(
-        rate=rate_profile(s), consumers=s.consumers,
-        processing=processing_model("fixed" if s.model == "stuck" else s.model, s.processing_ms),  # hangs later
-        partitions=s.partitions, message_size=s.message_size, keys=None if s.keys == "none" else s.keys,
-        hot_fraction=HOT_FRACTION, protocol=s.protocol, parallel=s.parallel,
-        buffer=Buffer(s.buffer_size, when_full="pause") if s.pause_resume else None,
-        mitigations=mitigations, commit_while_busy=s.model == "stuck",
-        sample_interval=STATUS_SAMPLE_S, status_window=STATUS_WINDOW, label=label or describe(s),
-    )
-    if s.quota != "off" and client_id:
-        key = "producer_config" if s.quota == "producer" else "consumer_config"
-        kwargs[key] = {"client.id": client_id}
-    return kwargs
+    quota = {"client.id": client_id} if s.quota != "off" and client_id else {}
+    producer = Producer(message_size=s.message_size, keys=None if s.keys == "none" else s.keys,
+                        hot_fraction=HOT_FRACTION, config=quota if s.quota == "producer" else {})
+    group = Group(protocol=s.protocol, parallel=s.parallel,
+                  buffer=Buffer(s.buffer_size, when_full="pause") if s.pause_resume else None,
+                  commit_while_busy=s.model == "stuck", config=quota if s.quota == "consumer" else {})
+    return dict(rate=rate_profile(s), consumers=s.consumers,
+                processing=processing_model("fixed" if s.model == "stuck" else s.model, s.processing_ms),  # hangs later
+                partitions=s.partitions, label=label or describe(s), mitigations=mitigations,
+                producer=producer, group=group, observe=OBSERVE)
 
 
 def live_figure() -> go.FigureWidget:
@@ -274,16 +275,6 @@ def live_figure() -> go.FigureWidget:
         raise ImportError("the playground's live chart needs anywidget: pip install anywidget") from exc
 
 
-def with_targets(timeline: pd.DataFrame, targets: list[tuple[float, float]]) -> pd.DataFrame:
-    """``timeline`` with its target_rate column from ``targets`` ((t, rate) as the producer was set), stepwise."""
-    if not targets or timeline.empty:
-        return timeline
-    ts = np.array([t for t, _ in targets])
-    rates = np.array([r if math.isfinite(r) else np.nan for _, r in targets])
-    idx = np.searchsorted(ts, timeline["t"].to_numpy(), side="right") - 1
-    return timeline.assign(target_rate=np.where(idx >= 0, rates[idx.clip(0)], rates[0]))
-
-
 def update_figure(fig: go.FigureWidget, timeline: pd.DataFrame) -> None:
     """Replace every trace's data in one batched update."""
     by_name = {trace.name: trace for trace in fig.data}
@@ -295,6 +286,27 @@ def update_figure(fig: go.FigureWidget, timeline: pd.DataFrame) -> None:
                     y = y.where(y.abs() < 1e12)  # full speed: no line
                 by_name[name].x = timeline["t"].to_numpy()
                 by_name[name].y = y.to_numpy()
+
+
+def _status_line(exp: Experiment, tl: pd.DataFrame, limit: float) -> str | None:
+    """What the status line says now: the broker's problem, or lag, rates, consumers and Burrow's status."""
+    problem = exp.broker_problem()
+    if problem:
+        return f"<b>{problem}</b>: start the broker again (`kafkabp broker up`) or press Stop."
+    if not len(tl):
+        return None
+    last = tl.iloc[-1]
+    if len(tl) < STATUS_WINDOW:
+        judged = f"status: filling Burrow's window ({len(tl)} of {STATUS_WINDOW} samples)"
+    else:
+        parts = exp.monitor.partition_statuses()
+        judged = status_text(group_status(parts.values()), parts, (STATUS_WINDOW - 1) * STATUS_SAMPLE_S)
+    elapsed = time.monotonic() - exp.events.t0
+    return (f"t = {last['t']:.0f} s of {limit:.0f} · lag <b>{int(last['lag']):,}</b> · time lag "
+            f"{last['time_lag']:.1f} s · in {last['produce_rate']:,.0f} msg/s · out "
+            f"{last['consume_rate']:,.0f} msg/s · consumers {exp.consumer_group.size} · drains in "
+            f"{drain_text(exp.monitor.drain_time())}{_worst_partition(exp)}<br>{judged}"
+            + (" · stopping: time limit" if elapsed >= limit else ""))
 
 
 def _worst_partition(exp: Experiment) -> str:
@@ -348,16 +360,16 @@ class Playground(widgets.VBox):
         self.preset = dropdown(["(choose a preset)", *PRESETS], preset or "(choose a preset)", "preset")
         self.preset_help = widgets.HTML("")
         # the workload
-        self.rate = _exact_slider(RATES, s.rate, _rate_label, description="producer rate (msg/s)", style=style,
-                                  layout=wide)
+        self.rate = exact_slider(RATES, s.rate, rate_label, description="producer rate (msg/s)", style=style,
+                                 layout=wide)
         self.profile = dropdown(list(PROFILES), s.profile, "rate profile")
-        self.message_size = _exact_slider(MESSAGE_SIZES, s.message_size, _whole,
-                                          description="message size (bytes)", style=style, layout=wide)
+        self.message_size = exact_slider(MESSAGE_SIZES, s.message_size, _whole,
+                                         description="message size (bytes)", style=style, layout=wide)
         self.key_mode = dropdown([(v, k) for k, v in KEYS.items()], s.keys, "keys")
         self.consumers = widgets.IntSlider(value=s.consumers, min=0, max=MAX_CONSUMERS, description="consumers",
                                            style=style, layout=wide)
-        self.processing = _exact_slider(PROCESSING_MS, s.processing_ms, _processing_label,
-                                        description="processing (ms/msg)", style=style, layout=wide)
+        self.processing = exact_slider(PROCESSING_MS, s.processing_ms, processing_label,
+                                       description="processing (ms/msg)", style=style, layout=wide)
         self.model = dropdown(list(MODELS), s.model, "processing model")
         self.partitions = widgets.IntSlider(value=s.partitions, min=1, max=MAX_PARTITIONS, description="partitions",
                                             style=style, layout=wide)
@@ -378,8 +390,8 @@ class Playground(widgets.VBox):
                                            style={"description_width": "80px", "button_width": "80px"})
         self.quota_kb = widgets.IntSlider(value=s.quota_kb, min=10, max=10_000, step=10, description="KB/s",
                                           layout=narrow)
-        self.time_limit = _exact_slider(TIME_LIMITS, s.time_limit, _whole,
-                                        description="time limit (s)", style=style, layout=wide)
+        self.time_limit = exact_slider(TIME_LIMITS, s.time_limit, _whole,
+                                       description="time limit (s)", style=style, layout=wide)
         # buttons, status, chart
         self.start_button = widgets.Button(description="Start", button_style="success", icon="play")
         self.stop_button = widgets.Button(description="Stop", button_style="danger", icon="stop", disabled=True)
@@ -390,8 +402,7 @@ class Playground(widgets.VBox):
         self.result: Result | None = None
         self.results: list[Result] = []
         self._quota_client: str | None = None
-        self._thread: threading.Thread | None = None
-        self._halt = threading.Event()
+        self._loop: LiveLoop | None = None
         self._busy = threading.Lock()  # one start or stop at a time
         self._applying = False
 
@@ -429,10 +440,7 @@ class Playground(widgets.VBox):
         if preset is not None:
             self.preset_help.value = f"<i>{html.escape(PRESETS[preset][1])}</i>"
         self._enable()
-        for old in list(_ACTIVE):  # re-running the cell: the old playground stops its experiment
-            old.stop()
-            _ACTIVE.remove(old)
-        _ACTIVE.append(self)
+        REGISTRY.replace(self)  # re-running the cell: the old playground stops its experiment and is closed
 
     # ------------------------------------------------------------------ settings <-> controls
     @property
@@ -459,8 +467,8 @@ class Playground(widgets.VBox):
         s = settings
         self._applying = True
         try:
-            for slider, value, label in ((self.rate, s.rate, _rate_label),
-                                         (self.processing, s.processing_ms, _processing_label),
+            for slider, value, label in ((self.rate, s.rate, rate_label),
+                                         (self.processing, s.processing_ms, processing_label),
                                          (self.message_size, s.message_size, _whole),
                                          (self.time_limit, s.time_limit, _whole)):
                 _set_exact(slider, float(value), label)
@@ -544,7 +552,7 @@ class Playground(widgets.VBox):
                 admin.set_client_quota(client, **{f"{s.quota}_byte_rate": rate})
                 self._quota_client = client
             try:
-                exp = Experiment(**experiment_kwargs(s, client_id=client, label=self._unique(label or describe(s))))
+                exp = Experiment(**experiment_arguments(s, client_id=client, label=self._unique(label or describe(s))))
                 exp.start()
             except BaseException:
                 self._drop_quota()
@@ -558,53 +566,31 @@ class Playground(widgets.VBox):
             self._running_settings = s
             update_figure(self.figure, pd.DataFrame(columns=[c for _, c, _, _ in TRACES] + ["t"]))
             self._enable()
-            self._halt.clear()
-            self._thread = threading.Thread(target=self._loop, args=(exp, s.time_limit), daemon=True,
-                                            name="kafkabp-playground")
-            self._thread.start()
+            self._loop = LiveLoop(exp, refresh=self.refresh, limit=s.time_limit,
+                                  draw=lambda tl: update_figure(self.figure, tl),
+                                  status=lambda tl: _status_line(exp, tl, s.time_limit), show=self._show,
+                                  on_limit=self.stop, running=lambda: self.experiment is exp,
+                                  name="kafkabp-playground").start()
             return exp
 
-    def _loop(self, exp: Experiment, limit: float) -> None:
-        drawn = -1
-        window_s = (STATUS_WINDOW - 1) * STATUS_SAMPLE_S
-        self.targets = [(0.0, exp.producer.target_rate)]  # what the producer was allowed, as it changed
-        while not self._halt.wait(self.refresh) and self.experiment is exp:
-            try:
-                target = exp.producer.target_rate
-                if target != self.targets[-1][1]:
-                    self.targets.append((time.monotonic() - exp.events.t0, target))
-                tl = with_targets(exp.timeline(), self.targets)
-                if len(tl) != drawn:
-                    update_figure(self.figure, tl)
-                    drawn = len(tl)
-                problem = exp.broker_problem()
-                if problem:
-                    self.status.value = f"<b>{problem}</b>: start the broker again (`kafkabp broker up`) or press Stop."
-                elif len(tl):
-                    last = tl.iloc[-1]
-                    if len(tl) < STATUS_WINDOW:
-                        judged = f"status: filling Burrow's window ({len(tl)} of {STATUS_WINDOW} samples)"
-                    else:
-                        parts = exp.monitor.partition_statuses()
-                        judged = status_text(group_status(parts.values()), parts, window_s)
-                    elapsed = time.monotonic() - exp.events.t0
-                    self.status.value = (
-                        f"t = {last['t']:.0f} s of {limit:.0f} · lag <b>{int(last['lag']):,}</b> · time lag "
-                        f"{last['time_lag']:.1f} s · in {last['produce_rate']:,.0f} msg/s · out "
-                        f"{last['consume_rate']:,.0f} msg/s · consumers {exp.consumer_group.size} · drains in "
-                        f"{_rate_text(exp.monitor.drain_time())}{_worst_partition(exp)}<br>{judged}"
-                        + (" · stopping: time limit" if elapsed >= limit else ""))
-            except Exception as exc:  # keep the loop alive; show what went wrong
-                self.status.value = f"update failed: {html.escape(repr(exc))}"
-            if time.monotonic() - exp.events.t0 >= limit:
-                threading.Thread(target=self.stop, daemon=True, name="kafkabp-playground-stop").start()
-                break
+    def _show(self, text: str) -> None:
+        self.status.value = text
+
+    def close(self) -> None:
+        """Stop, then close every widget of the playground (its figure too): the kernel can free them."""
+        if getattr(self, "experiment", None) is not None:  # also from ipywidgets' __del__, maybe half made
+            self.stop()
+        REGISTRY.release(self)
+        close_children(self)
+        super().close()
 
     def stop(self) -> Result | None:
         """Stop the experiment (every client and thread), drop its quota, keep its result."""
-        self._halt.set()
+        if self._loop is not None:
+            self._loop.halt()
         with self._busy:
-            self._halt.set()  # also when a start finished while this stop waited for it
+            if self._loop is not None:
+                self._loop.halt()  # also when a start finished while this stop waited for it
             exp, self.experiment = self.experiment, None
             if exp is None:
                 return self.result
@@ -613,7 +599,7 @@ class Playground(widgets.VBox):
                 exp.stop()
                 self.result = exp.result()
                 self.results.append(self.result)
-                update_figure(self.figure, with_targets(self.result.timeline, getattr(self, "targets", [])))
+                update_figure(self.figure, self.result.timeline)
             finally:
                 self._drop_quota()
                 self._enable()
@@ -682,9 +668,10 @@ def playground(preset: str | None = None, **settings: Any) -> Playground:
 
 def stop_playgrounds() -> None:
     """Stop every playground's experiment in this kernel."""
-    for p in list(_ACTIVE):
-        p.stop()
+    for p in REGISTRY.live("view"):
+        if isinstance(p, Playground):
+            p.stop()
 
 
-__all__ = ["PRESETS", "Playground", "Settings", "experiment_kwargs", "live_figure", "playground", "processing_model",
+__all__ = ["PRESETS", "Playground", "Settings", "experiment_arguments", "live_figure", "playground", "processing_model",
            "rate_profile", "stop_playgrounds"]

@@ -1,0 +1,138 @@
+"""The questions lessons ask of a run, as pure functions on its DataFrames (``Result`` calls them); NaN where the
+samples cannot answer.
+
+``events``: t, kind, member, detail (``"p0,p3"`` for assign and revoke, ``"-"`` for none); ``processed``: t, member
+and the member's count so far, one row per finished batch; ``timeline`` and ``partitions``: lag samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+
+def partitions_named(detail: Any) -> list[int]:
+    """The partitions an event's detail names (``"p0,p3"``); none for ``"-"`` or an empty detail."""
+    return [int(p[1:]) for p in str(detail).split(",")] if detail and detail != "-" else []
+
+
+def slope(t: pd.Series, y: pd.Series) -> float:
+    """The slope of a straight line fitted to (t, y); NaN with fewer than two distinct times."""
+    return float(np.polyfit(t.astype(float), y.astype(float), 1)[0]) if t.nunique() >= 2 else math.nan
+
+
+def events_of(events: pd.DataFrame, kinds: Iterable[str]) -> pd.DataFrame:
+    """The events of these kinds in time order, each member by its short name (``c0``)."""
+    ev = events[events["kind"].isin(list(kinds))] if len(events) else events
+    ev = ev.sort_values("t", kind="stable").reset_index(drop=True)
+    return ev.assign(member=ev["member"].astype(str).str.rsplit("-", n=1).str[-1]) if len(ev) else ev
+
+
+def joins(events: pd.DataFrame) -> pd.Series:
+    """When each member first joined (s), in the order they joined, by member."""
+    joined = events[events["kind"] == "joined"] if len(events) else events
+    return joined.sort_values("t", kind="stable").groupby("member", sort=False)["t"].first().astype(float)
+
+
+def assignment_rounds(events: pd.DataFrame, since: float) -> float:
+    """The most assignments a member that joined at or after ``since`` received until it owned a partition."""
+    ev = events[events["t"] >= since] if len(events) else events
+    worst = 0.0
+    for member in ev.loc[ev["kind"] == "joined", "member"]:
+        got = ev.loc[(ev["kind"] == "assign") & (ev["member"] == member), "detail"].tolist()
+        worst = max(worst, next((i for i, d in enumerate(got, 1) if partitions_named(d)), math.inf))
+    return worst
+
+
+def partitions_revoked(events: pd.DataFrame, start: float, end: float) -> int:
+    """How many partitions the members gave up from ``start`` until ``end`` (counting each revoke)."""
+    ev = events
+    gave_up = ev[(ev["kind"] == "revoke") & (ev["t"] >= start) & (ev["t"] < end)] if len(ev) else ev
+    return sum(len(partitions_named(d)) for d in gave_up["detail"]) if len(gave_up) else 0
+
+
+def longest_stop(processed: pd.DataFrame, start: float, end: float, members: Iterable[str] | None = None) -> float:
+    """The longest gap (s) between finished batches from ``start`` until ``end``: the group's, or the worst member's."""
+    p = processed[(processed["t"] >= start) & (processed["t"] < end)]
+    if members is None:
+        return float(p["t"].sort_values().diff().max())
+    return max(float(p.loc[p["member"] == m, "t"].diff().max()) for m in members)
+
+
+def partition_lag_growth(partitions: pd.DataFrame, assignment: Mapping[str, list[int]], start: float,
+                         stop: float) -> pd.DataFrame:
+    """Per partition: its owner (short name, ``nobody``), how many partitions that owner read, its lag's slope."""
+    owner = {p: m for m, owned in assignment.items() for p in owned}
+    rows = []
+    for p, df in partitions.groupby("partition"):
+        w = df[(df["t"] >= start) & (df["t"] < stop)]
+        m = owner.get(int(p))
+        rows.append({"partition": f"p{p}", "owner": m.rsplit("-", 1)[-1] if m else "nobody",
+                     "owner reads": len(assignment[m]) if m else 0, "lag growth (msg/s)": slope(w["t"], w["lag"])})
+    return pd.DataFrame(rows, columns=["partition", "owner", "owner reads", "lag growth (msg/s)"]).set_index(
+        "partition")
+
+
+def busy_rate(processed: pd.DataFrame) -> float:
+    """Messages per second from the first finished batch to the last (NaN with fewer than two batches)."""
+    done = processed[processed["processed"] > 0]
+    span = float(done["t"].max() - done["t"].min()) if len(done) else 0.0
+    if span <= 0:
+        return math.nan
+    per_member = done.groupby("member")["processed"]
+    return float((per_member.max() - per_member.min()).sum()) / span
+
+def appended_rate(timeline: pd.DataFrame, start: float, end: float) -> float:
+    """Messages per second the log-end offsets grew between ``start`` and ``end`` s (NaN: fewer than 2 samples)."""
+    tl = timeline
+    w = tl[(tl["t"] >= start) & (tl["t"] <= end)].dropna(subset=["log_end_offset"]) if len(tl) else tl
+    if len(w) < 2 or w["t"].iloc[-1] <= w["t"].iloc[0]:
+        return math.nan
+    return float((w["log_end_offset"].iloc[-1] - w["log_end_offset"].iloc[0]) / (w["t"].iloc[-1] - w["t"].iloc[0]))
+
+
+def held_mb(timeline: pd.DataFrame) -> pd.DataFrame:
+    """Per sample with a buffer reading: t and held_mb, the buffer's values plus librdkafka's prefetch queue (MB)."""
+    tl = timeline.dropna(subset=["buffered"])
+    return pd.DataFrame({"t": tl["t"], "held_mb": tl["buffered_mb"] + tl["prefetched_mb"].fillna(0)})
+
+
+def rss_growth_mb(timeline: pd.DataFrame) -> float:
+    """The process's peak resident memory less its first sample, in MB (0 without samples)."""
+    rss = timeline["rss_mb"].dropna()
+    return float(rss.max() - rss.iloc[0]) if len(rss) else 0.0
+
+
+def missing_sequences(lost_ranges: Mapping[str, Sequence[tuple[int, int]]]) -> int:
+    """How many sequence numbers the (first, last) ranges per producer cover."""
+    return sum(last - first + 1 for ranges in lost_ranges.values() for first, last in ranges)
+
+
+def first_reached(timeline: pd.DataFrame, column: str, value: float, after: float = 0.0) -> float:
+    """The first sample time from ``after`` s on with ``column`` at least ``value`` (NaN: never)."""
+    tl = timeline
+    hit = tl[(tl["t"] >= after) & (tl[column] >= value)] if len(tl) else tl
+    return float(hit["t"].iloc[0]) if len(hit) else math.nan
+
+
+def scale_changes(timeline: pd.DataFrame) -> tuple[int, int]:
+    """(ups, downs): how many times the sampled group size grew and shrank."""
+    d = timeline["consumers"].diff().fillna(0) if len(timeline) else pd.Series(dtype=float)
+    return int((d > 0).sum()), int((d < 0).sum())
+
+
+def lag_at(timeline: pd.DataFrame, t: float) -> float:
+    """The total lag at the sample nearest ``t`` s (NaN without samples)."""
+    tl = timeline
+    return float(tl.loc[(tl["t"] - t).abs().idxmin(), "lag"]) if len(tl) else math.nan
+
+
+def busy_members(throughput: pd.DataFrame, min_rate: float, start: float, end: float) -> int:
+    """Members whose mean rate from ``start`` to ``end`` s, in a throughput table (t, rate, one column per member),
+    was at least ``min_rate`` msg/s."""
+    w = throughput[(throughput["t"] >= start) & (throughput["t"] < end)]
+    return sum(1 for m in w.columns if m not in ("t", "rate") and w[m].mean() >= min_rate)

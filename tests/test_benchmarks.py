@@ -1,0 +1,51 @@
+"""The benchmarks run end to end on kafkabp's public hooks (issue 20, part 7), so that a refactor cannot break
+them silently: (b)'s profile of the consumer member and its per-record Python cost without a broker (a
+``Worker`` subclass as the group's ``member_type``, a stand-in client through ``client_type``), and (n)'s lag
+monitor at scale (each sample's wall time from ``LagMonitor.sample_seconds``, the thread's CPU through
+``LagMonitor.thread``), each with a tiny size: about 20 s together."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Iterator
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture(scope="module")
+def bench() -> Iterator[ModuleType]:
+    """benchmarks/run.py as a module (it imports its neighbour harness.py by name)."""
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        yield importlib.import_module("run")
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+
+
+def test_the_consumer_profile_and_its_python_cost_per_record(bench: ModuleType, kafka_bootstrap: str) -> None:
+    r = bench.Report(repeats=1, n=2_000, quick=True)
+    bench.profile_consumer(r)
+    profile = r.data["b_profile"]
+    assert "2,000 records" in profile[0], profile[0]
+    assert any("consumer.py" in line for line in profile[1:]), profile  # the member's own loop was profiled
+    costs = r.data["b_python_us_per_record"]
+    assert len(costs) == 3 and all(k > 0 and plain > 0 for k, plain in costs), costs
+    assert [row.benchmark for row in r.rows] == ["(b) consumer: Python us/record, no broker (kafkabp; plain)"]
+
+
+def test_the_lag_monitor_at_scale(bench: ModuleType, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "SCALE_SHAPES", {10: (1, 10)})  # one topic of 10 partitions
+    r = bench.Report(repeats=1, n=0, quick=True)
+    bench.bench_monitor_scale(r)  # samples at 2 Hz for 8 s
+    x = r.data["n"]["10"]
+    assert x["samples"] >= 8, x  # about 16; fewer on a loaded machine, never none
+    assert 0 < x["sample_ms_median"] <= x["sample_ms_max"], x
+    assert 0 < x["cpu_pct"] < 100, x  # the monitor thread's CPU clock was read
+    assert [row.benchmark for row in r.rows] == ["(n) LagMonitor at 2 Hz, 10 partitions"]
