@@ -21,6 +21,8 @@ if TYPE_CHECKING:  # types only: kafkabp.experiment imports pandas
 
     from kafkabp.experiment import Experiment
 
+from kafkabp.registry import REGISTRY
+
 
 class LiveLoop:
     """Poll ``experiment`` every ``refresh`` s until :meth:`halt`, ``running()`` is false, or ``limit`` seconds
@@ -67,6 +69,15 @@ class LiveLoop:
                 break
 
 
+def release_view(view: Any) -> None:
+    """What closing a view (a dashboard, a playground) does before ipywidgets closes it: stop its experiment (also
+    from ipywidgets' ``__del__``, on a view maybe half made), let the registry go of it, close what it holds."""
+    if getattr(view, "experiment", None) is not None:
+        view.stop()
+    REGISTRY.release(view)
+    close_children(view)
+
+
 def close_children(box: Any) -> None:
     """Close every widget ``box`` holds (children of boxes, recursively, with their layout and style), so that
     ipywidgets lets go of them; ``box`` itself stays open (its own ``close()`` calls this, then closes it)."""
@@ -96,4 +107,4 @@ def _drop_file_watch(widget: Any) -> None:
             signal.disconnect(fn, missing_ok=True)
 
 
-__all__ = ["LiveLoop", "close_children"]
+__all__ = ["LiveLoop", "close_children", "release_view"]

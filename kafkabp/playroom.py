@@ -28,7 +28,7 @@ from plotly.subplots import make_subplots
 
 from kafkabp import admin
 from kafkabp.experiment import Experiment
-from kafkabp.live import LiveLoop, close_children
+from kafkabp.live import LiveLoop, release_view
 from kafkabp.mitigations import AIMD, Autoscaler
 from kafkabp.registry import REGISTRY
 from kafkabp.result import Result
@@ -578,10 +578,7 @@ class Playground(widgets.VBox):
 
     def close(self) -> None:
         """Stop, then close every widget of the playground (its figure too): the kernel can free them."""
-        if getattr(self, "experiment", None) is not None:  # also from ipywidgets' __del__, maybe half made
-            self.stop()
-        REGISTRY.release(self)
-        close_children(self)
+        release_view(self)
         super().close()
 
     def stop(self) -> Result | None:

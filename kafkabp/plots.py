@@ -334,6 +334,3 @@ def update_live(fig: go.Figure, timeline: pd.DataFrame) -> None:
             if name in by_name:
                 by_name[name].x = timeline["t"].to_numpy()
                 by_name[name].y = timeline[column].to_numpy()
-
-
-# figures lessons 01-07 draw

@@ -21,7 +21,7 @@ import pandas as pd
 from kafkabp import plots
 from kafkabp.experiment import Experiment, Result
 from kafkabp.specs import Observe
-from kafkabp.live import LiveLoop, close_children
+from kafkabp.live import LiveLoop, release_view
 from kafkabp.registry import REGISTRY
 from kafkabp.status import STATUS_MEANING, Status, group_status
 from kafkabp.workload import fixed
@@ -193,10 +193,7 @@ class Dashboard(widgets.VBox):
 
     def close(self) -> None:
         """Stop, then close every widget of the dashboard (its figure too): the kernel can free them."""
-        if getattr(self, "experiment", None) is not None:  # also from ipywidgets' __del__, maybe half made
-            self.stop()
-        REGISTRY.release(self)
-        close_children(self)
+        release_view(self)
         super().close()
 
     def stop(self) -> None:
