@@ -10,6 +10,10 @@ never stops it. Three things must not be split between workers, so they go to on
 - everything that uses the local three-node cluster (tests/test_cluster.py, the ``three_nodes`` fixture, lesson 15):
   they share one cluster under the same ``KAFKABP_HOME``, and each stops it when done.
 
+The scopes go out longest first, by the seconds each took in the run that wrote tests/durations.json (refresh it
+with ``python tests/junit_total.py --durations tests/durations.json build/test-artifacts/junit/*.xml`` after a
+``make test`` when lessons or tests change a lot): the run then ends about when the last long scope does.
+
 Each lesson's outputs are written to ``$KAFKABP_TEST_ARTIFACTS/executed/`` as its cells run, so tests/test_site.py
 (``after_notebooks``, a second pytest run in ``make test``) renders the site from them, on whichever worker they ran.
 """
@@ -17,6 +21,7 @@ Each lesson's outputs are written to ``$KAFKABP_TEST_ARTIFACTS/executed/`` as it
 from __future__ import annotations
 
 import copy
+import json
 import os
 from pathlib import Path
 from typing import Any, Iterator
@@ -113,7 +118,30 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
         def _split_scope(self, nodeid: str) -> str:
             return scope(nodeid)
 
+    config.option.loadscopereorder = False  # keep the longest-first order of pytest_collection_modifyitems
     return LessonScheduling(config, log)
+
+
+DURATIONS = ROOT / "tests" / "durations.json"
+
+
+def expected_seconds(scopes: list[str]) -> dict[str, float]:
+    """How long each scope took in the run that wrote tests/durations.json (tests/junit_total.py --durations). A
+    lesson not in it yet counts as the longest lesson (a new lesson is rarely short, and a long one handed out last
+    would make the whole run wait for it); any other new scope as 0 s."""
+    known: dict[str, float] = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
+    lesson = max((v for k, v in known.items() if k.startswith("notebooks/")), default=60.0)
+    return {s: known.get(s, lesson if s.startswith("notebooks/") else 0.0) for s in scopes}
+
+
+def longest_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The items grouped by scope, the longest scopes first (longest-processing-time-first: on N workers the run ends
+    about when the last long scope does, not one long scope after everything else). Within a scope the order stays."""
+    order: dict[str, int] = {}
+    for item in items:
+        order.setdefault(scope(item.nodeid), len(order))
+    seconds = expected_seconds(list(order))
+    return sorted(items, key=lambda item: (-seconds[scope(item.nodeid)], order[scope(item.nodeid)]))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -125,6 +153,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.lesson)
         elif BROKERS & set(getattr(item, "fixturenames", ())) and not item.get_closest_marker("integration"):
             item.add_marker(pytest.mark.integration)  # it needs a broker, marked or not
+    if _parallel(config) or _worker(config):
+        items[:] = longest_first(items)
     last = [item for item in items if item.get_closest_marker("after_notebooks")]
     if last:
         items[:] = [item for item in items if not item.get_closest_marker("after_notebooks")] + last
