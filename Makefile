@@ -49,7 +49,7 @@ broker-down: setup
 
 # make test runs on several pytest-xdist workers: the suite mostly waits on experiments' wall-clock time, not on the
 # CPU (tests/conftest.py says what stays on one worker). On a 2-core machine 3 workers kept the cores about 75 % busy
-# (2 workers: about 50 %, and 6 minutes longer); TEST_WORKERS=1 runs it one test at a time.
+# (2 workers took 19:39, one test at a time 34:42); TEST_WORKERS=1 runs it one test at a time.
 TEST_WORKERS ?= 3
 ARTIFACTS ?= build/test-artifacts
 PYTEST = KAFKABP_TEST_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest --nbval-lax
