@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from kafkabp.measurements import Measurement, format_value, recall
+from kafkabp.measurements import Measurement, recall
 
 # The course map's lessons (a lesson not listed here is named by its notebook's file name, if found).
 LESSONS: dict[str, tuple[str, str]] = {
@@ -154,7 +154,7 @@ POINTS: tuple[Point, ...] = (
           "and queue grow instead"),
     Point("mitigations", "Choose acks and min.insync.replicas", "15", ("acks_all_vs_1_p50", "lost_acknowledged"),
           lambda m: f"`acks=all` cost {_n(m, 'acks_all_vs_1_p50')} the median produce latency of `acks=1`; with "
-                    f"idempotence, a lost broker cost {format_value(m['lost_acknowledged'].value)} of the acknowledged messages",
+                    f"idempotence, a lost broker cost {_n(m, 'lost_acknowledged')} of those acknowledged",
           "`acks`, the replication factor and `min.insync.replicas` trade produce latency and availability "
           "against durability",
           "`acks=1` answers sooner but loses acknowledged writes if the leader dies before its followers copy "

@@ -189,5 +189,25 @@ class LessonOutputs:
         tmp.replace(folder / nb_path.name)
 
 
+class LeftoverThreads:
+    """After each test, kafkabp's threads that it started and that are still alive are written, with the test's id,
+    to ``$KAFKABP_TEST_ARTIFACTS/leftover-threads.txt``: a record for whoever hunts a slow exit, not a check (the
+    leak tests assert on their own runs; a thread still closing on a loaded machine would fail the next test)."""
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: pytest.Item | None) -> Iterator[None]:
+        import threading
+
+        before = {t.ident for t in threading.enumerate()}
+        yield
+        left = [t.name for t in threading.enumerate()
+                if t.ident not in before and t.is_alive() and t.name.startswith("kafkabp-")]
+        if left:
+            artifacts().mkdir(parents=True, exist_ok=True)
+            with open(artifacts() / "leftover-threads.txt", "a") as f:
+                f.write(f"{item.nodeid}: {', '.join(sorted(left))}\n")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(LessonOutputs(), "kafkabp-lesson-outputs")
+    config.pluginmanager.register(LeftoverThreads(), "kafkabp-leftover-threads")
