@@ -55,7 +55,7 @@ ARTIFACTS ?= build/test-artifacts
 PYTEST = KAFKABP_TEST_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest --nbval-lax
 test: setup  ## every test, unit + integration + notebooks, against a real broker
 	$(BIN)/kafkabp doctor || true
-	rm -rf $(ARTIFACTS)/executed $(ARTIFACTS)/junit $(ARTIFACTS)/headless
+	rm -rf $(ARTIFACTS)/executed $(ARTIFACTS)/junit $(ARTIFACTS)/headless $(ARTIFACTS)/leftover-threads.txt
 	@# 1 · unit tests (no broker), on every worker: a broken import or model fails within a minute
 	$(PYTEST) -q -n $(TEST_WORKERS) -x -m "not integration and not lesson and not after_notebooks" \
 		--junitxml=$(ARTIFACTS)/junit/1-unit.xml tests

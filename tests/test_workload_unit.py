@@ -85,3 +85,40 @@ def test_processing_models() -> None:
         Processing("magic")
     with pytest.raises(ValueError, match=">= 0"):
         fixed(-1)
+
+
+def test_stop_also_waits_for_members_that_scale_down_let_go_of_while_still_leaving() -> None:
+    """scale() waits join_timeout for a leaving member; one still closing after it (a busy machine) is retired alive,
+    and stop() must wait for it too: a test saw such a member's thread outlive its experiment."""
+    import threading
+    import time
+
+    from kafkabp.workload.group import MemberGroup
+
+    class SlowToLeave:
+        def __init__(self, group: object, index: int) -> None:
+            self.stop_event = threading.Event()
+            self.thread = threading.Thread(target=self.run, name=f"kafkabp-test-slow-c{index}", daemon=True)
+            self.consumed, self.error, self.closing = 0, None, 1.0 if index else 0.0
+
+        def run(self) -> None:
+            self.stop_event.wait()
+            time.sleep(self.closing)  # the member scale() lets go of takes a second to close, the other none
+
+    class Slow(MemberGroup):
+        member_type = SlowToLeave
+        join_timeout = 0.05
+
+    class Events:
+        def add(self, *args: object, **kwargs: object) -> None:
+            pass
+
+    group = Slow()
+    group.events = Events()  # type: ignore[assignment]
+    group._init_members(2)
+    group.start()
+    group.scale(1)
+    left = group.members[-1]
+    assert left.thread.is_alive()  # let go of after join_timeout, still leaving
+    group.stop(timeout=5)
+    assert not any(m.thread.is_alive() for m in group.members), [m.thread.name for m in group.members]

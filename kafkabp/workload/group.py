@@ -223,7 +223,8 @@ class MemberGroup:
         for w in workers:
             w.stop_event.set()
         deadline = time.monotonic() + timeout
-        for w in workers:
+        # and the members scale() let go of that were still leaving after join_timeout (a busy machine): they end too
+        for w in workers + [w for w in self._retired if w.thread.is_alive()]:
             w.thread.join(max(0.1, deadline - time.monotonic()))
         self._retired.extend(workers)
         self.workers = []
