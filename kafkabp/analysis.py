@@ -55,6 +55,42 @@ def partitions_revoked(events: pd.DataFrame, start: float, end: float) -> int:
     return sum(len(partitions_named(d)) for d in gave_up["detail"]) if len(gave_up) else 0
 
 
+def rebalance_rounds(events: pd.DataFrame, start: float, end: float, gap: float = 0.5) -> int:
+    """Rebalances from ``start`` until ``end``: rounds (assignments less than ``gap`` s apart) in which a member that
+    already had an assignment was handed a new one. A member's first assignment, as it joins, is not one."""
+    ev = events[events["kind"] == "assign"].sort_values("t", kind="stable") if len(events) else events
+    seen: set[str] = set()
+    times = []
+    for t, member in zip(ev["t"], ev["member"]) if len(ev) else ():
+        if member in seen and start <= t < end:
+            times.append(float(t))
+        seen.add(member)
+    return sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] >= gap)
+
+
+def unowned(events: pd.DataFrame, partitions: Iterable[int]) -> pd.DataFrame:
+    """When how many of ``partitions`` no member owned (t, unowned: a step from t = 0), replayed from the members'
+    assign, revoke and lost events."""
+    every = set(partitions)
+    owned: dict[str, set[int]] = {}
+    rows = [(0.0, len(every))]
+    moves = events[events["kind"].isin(["assign", "revoke", "lost"])] if len(events) else events
+    for e in moves.sort_values("t", kind="stable").itertuples(index=False) if len(moves) else ():
+        parts = set(partitions_named(e.detail))
+        mine = owned.setdefault(e.member, set())
+        owned[e.member] = mine | parts if e.kind == "assign" else mine - parts
+        rows.append((float(e.t), len(every - set().union(*owned.values()))))
+    return pd.DataFrame(rows, columns=["t", "unowned"])
+
+
+def unowned_seconds(events: pd.DataFrame, partitions: Iterable[int], start: float, end: float) -> float:
+    """Partition-seconds from ``start`` until ``end`` in which no member owned a partition (two partitions unowned
+    for one second: 2)."""
+    steps = unowned(events, partitions)
+    t = np.clip(np.append(steps["t"].to_numpy(), end), start, end)
+    return float((np.diff(t) * steps["unowned"].to_numpy()).sum())
+
+
 def longest_stop(processed: pd.DataFrame, start: float, end: float, members: Iterable[str] | None = None) -> float:
     """The longest gap (s) between finished batches from ``start`` until ``end``: the group's, or the worst member's."""
     p = processed[(processed["t"] >= start) & (processed["t"] < end)]

@@ -58,6 +58,7 @@ class Experiment:
             "rate": rate, "consumers": consumers, "partitions": partitions, "processing": str(self.processing),
             "message_size": p.message_size, "keys": p.keys, "batch_size": g.batch_size, "protocol": g.protocol,
             "backlog": p.backlog, "parallel": g.parallel, "buffer": str(g.buffer) if g.buffer is not None else None,
+            "static": g.static,
         }
         self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
         self.topic = topic.name or admin.unique_name("kafkabp")
@@ -71,7 +72,8 @@ class Experiment:
         self.consumer_group = group_type(self.topic, self.group, consumers, self.processing, batch_size=g.batch_size,
                                          protocol=g.protocol, config=dict(g.config), events=self.events,
                                          commit_while_busy=g.commit_while_busy, ledger=self.ledger,
-                                         stats_interval_ms=o.stats_interval_ms, parallel=g.parallel, buffer=g.buffer)
+                                         stats_interval_ms=o.stats_interval_ms, parallel=g.parallel, buffer=g.buffer,
+                                         **({"static": True} if g.static else {}))
         self.backlog = p.backlog  # written at full speed before the group starts: a queue to drain
         self._final_assignment: dict[str, list[int]] = {}
         self.mitigations = list(mitigations)
@@ -334,6 +336,12 @@ class Experiment:
 
     def scale(self, consumers: int) -> None:
         self.consumer_group.scale(consumers)
+
+    def rolling_restart(self, every: float = 2.0, downtime: float = 1.0) -> None:
+        """Restart the group's members one by one, one every ``every`` s, each down for ``downtime`` s, as a rolling
+        deploy does (in a thread: returns at once). With ``Group(static=True)`` each comes back with its
+        ``group.instance.id``. See :meth:`kafkabp.workload.group.MemberGroup.restart`."""
+        self.consumer_group.rolling_restart(every, downtime)
 
     def set_processing(self, processing: Processing) -> None:
         self._model_changed = True  # the fluid model's line no longer applies

@@ -259,6 +259,21 @@ class Result:
         """How many partitions the members gave up from ``start`` s until ``end`` s (counting each revoke)."""
         return analysis.partitions_revoked(self.events, start, end)
 
+    def rebalance_rounds(self, start: float = 0.0, end: float = math.inf) -> int:
+        """How many times the group rebalanced from ``start`` s until ``end`` s: rounds in which members that already
+        had partitions were handed a new assignment (a member's first assignment, as it joins, is not one)."""
+        return analysis.rebalance_rounds(self.events, start, end)
+
+    def unowned(self) -> pd.DataFrame:
+        """When how many partitions no member owned (t, unowned), from the members' assign and revoke events."""
+        return analysis.unowned(self.events, range(int(self.params.get("partitions", 0))))
+
+    def unowned_seconds(self, start: float = 0.0, end: float | None = None) -> float:
+        """Partition-seconds from ``start`` s until ``end`` s (default: the run's end) in which nobody owned a
+        partition, so nobody read it: two partitions for one second count 2."""
+        stop = float(self.summary.duration) if end is None else end
+        return analysis.unowned_seconds(self.events, range(int(self.params.get("partitions", 0))), start, stop)
+
     def longest_stop(self, start: float, end: float, members: Iterable[str] | None = None) -> float:
         """The longest time (s) from ``start`` until ``end`` between two finished batches: of the whole group, or
         the worst of ``members``."""

@@ -24,6 +24,22 @@ from typing import Any, Iterator, Mapping, Sequence, TypeVar
 MAX_PARTITIONS = 1_000  # a lab topic; creating thousands of partitions on a laptop broker takes minutes
 MAX_MESSAGE_SIZE = 1_000_000 - 100  # librdkafka's message.max.bytes (1,000,000) less the record's own overhead
 PROTOCOLS = ("classic", "consumer", "share")
+# With group.protocol=consumer (KIP-848) the broker runs the group, and librdkafka 2.16 refuses the classic
+# protocol's client-side group settings when the consumer is created (KafkaError _INVALID_ARG), e.g.
+#   "Failed to create consumer: `session.timeout.ms` is not supported for `group.protocol=consumer` or share
+#    consumer. It is defined broker side"
+#   "Failed to create consumer: `partition.assignment.strategy` is not supported for `group.protocol=consumer`.
+#    Use `group.remote.assignor` instead"
+# Each with what to set instead, and where (tests/test_specs.py checks librdkafka still refuses each one).
+KIP848_REFUSED = {
+    "session.timeout.ms": "the broker's group.consumer.session.timeout.ms (server.properties), or for one group "
+                          "kafkabp.alter_group_config(group, {'consumer.session.timeout.ms': 10_000})",
+    "heartbeat.interval.ms": "the broker's group.consumer.heartbeat.interval.ms (server.properties), or for one "
+                             "group kafkabp.alter_group_config(group, {'consumer.heartbeat.interval.ms': 2_000})",
+    "partition.assignment.strategy": "the client's group.remote.assignor ('uniform' or 'range', one of the "
+                                     "broker's group.consumer.assignors), or leave it to the broker",
+    "group.protocol.type": "nothing: the consumer protocol has no protocol type to set",
+}
 
 S = TypeVar("S", bound="_Spec")
 
@@ -138,7 +154,9 @@ class Group(_Spec):
     """How the group consumes: protocol, batch size, threads and buffer inside each consumer, librdkafka settings.
 
     ``protocol``: "classic", "consumer" (KIP-848) or "share" (a share group, KIP-932, with ``share`` =
-    ``kafkabp.ShareOptions(...)``). ``parallel``: key-ordered threads inside each consumer; ``buffer``: a
+    ``kafkabp.ShareOptions(...)``). ``static``: static membership (KIP-345), member slot i has the stable
+    ``group.instance.id`` "<group>-i", so a member restarted within the session timeout gets its partitions back
+    without a rebalance. ``parallel``: key-ordered threads inside each consumer; ``buffer``: a
     ``kafkabp.Buffer`` between poll loop and processing; ``commit_while_busy``: re-commit while stuck on a message
     (Burrow's STALL, not STOP). ``name``: the group id (None: a fresh one). ``config``: librdkafka consumer settings.
     """
@@ -150,10 +168,12 @@ class Group(_Spec):
     commit_while_busy: bool = False
     share: Any = None  # a kafkabp.ShareOptions, only with protocol="share"
     name: str | None = None
+    static: bool = False
     config: Mapping[str, Any] = field(default_factory=Config)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "config", _config("Group", self.config, "{'fetch.min.bytes': 1}"))
+        check_kip848(self.protocol, self.config)
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"protocol must be 'classic' or 'consumer' (KIP-848), or 'share' (a share group, "
                              f"KIP-932), got {self.protocol!r}")
@@ -181,6 +201,28 @@ class Group(_Spec):
         if self.name is not None and (not isinstance(self.name, str) or not self.name.strip()):
             raise ValueError(f"Group(name=...) is the group id: a non-empty string (or None for a fresh one), "
                              f"got {self.name!r}")
+        if not isinstance(self.static, bool):
+            raise TypeError(f"static must be True (static membership: a group.instance.id per member) or False, "
+                            f"got {self.static!r}")
+        if "group.instance.id" in self.config:
+            raise ValueError("Group(config=...) cannot set group.instance.id: every member needs its own (two members "
+                             "with one id fence each other out). Give Group(static=True): member i gets '<group>-i'")
+        if self.static and self.protocol == "share":
+            raise ValueError("a share group has no static membership (KIP-932 members take no group.instance.id): "
+                             "leave static out, or use protocol='classic' or 'consumer'")
+
+
+def check_kip848(protocol: str, config: Mapping[str, Any]) -> None:
+    """Refuse, before any client starts, the client-side group settings a KIP-848 consumer does not take (librdkafka
+    would refuse them when each member starts), naming each and what to set instead."""
+    if protocol != "consumer" and config.get("group.protocol") != "consumer":
+        return
+    refused = [k for k in KIP848_REFUSED if k in config]
+    if refused:
+        fixes = "; ".join(f"instead of {k}: {KIP848_REFUSED[k]}" for k in refused)
+        raise ValueError(f"Group(protocol='consumer') (KIP-848) cannot take {', '.join(refused)} in Group(config=...): "
+                         f"with the consumer protocol the broker runs the group and owns these settings, and "
+                         f"librdkafka refuses them. Remove them from config; {fixes}")
 
 
 @dataclass(frozen=True, repr=False)
@@ -249,5 +291,5 @@ def check_experiment(*, partitions: Any, label: Any, processing: Any, mitigation
             raise TypeError(f"a mitigation needs on_start(experiment) and on_sample(experiment, sample), got {m!r}")
 
 
-__all__ = ["Config", "Group", "MAX_MESSAGE_SIZE", "MAX_PARTITIONS", "Observe", "Producer", "Topic", "check_duration",
+__all__ = ["Config", "Group", "KIP848_REFUSED", "check_kip848", "MAX_MESSAGE_SIZE", "MAX_PARTITIONS", "Observe", "Producer", "Topic", "check_duration",
            "check_experiment"]

@@ -176,3 +176,39 @@ def test_check_complete_names_the_cut_run() -> None:
     r.cut_short = "the broker went away at 7.0 s"
     with pytest.raises(AssertionError, match="cut short.*went away"):
         r.check_complete()
+
+
+def rolled(static: bool) -> Result:
+    """Two members own p0 and p1; at t = 4 s c0 restarts (down 1 s), its replacement c2 joins at 5 s.
+    Without static membership the group rebalances twice (c0 leaves, c2 joins): c1 gets p0 and p1, then p1 back.
+    With it only c0's own partition p0 is let go of, and c2 gets it back at 5.2 s: no rebalance."""
+    rows = [(0.5, "joined", "g-c0", ""), (0.5, "joined", "g-c1", ""), (1.0, "assign", "g-c0", "p0"),
+            (1.0, "assign", "g-c1", "p1"), (4.0, "restart", "g-c0", "slot 0"), (4.0, "revoke", "g-c0", "p0"),
+            (4.1, "left", "g-c0", ""), (5.0, "joined", "g-c2", "")]
+    if static:
+        rows += [(5.2, "assign", "g-c2", "p0")]
+    else:
+        rows += [(4.5, "revoke", "g-c1", "p1"), (4.8, "assign", "g-c1", "p0,p1"), (5.5, "revoke", "g-c1", "p0,p1"),
+                 (6.0, "assign", "g-c1", "p1"), (6.1, "assign", "g-c2", "p0")]
+    return Result("by hand", pd.DataFrame({"t": [0.0, 10.0], "lag": [0, 0]}), pd.DataFrame(),
+                  pd.DataFrame(rows, columns=EVENT_COLUMNS), pd.Series(dtype=float), {"duration": 10.0},
+                  {"partitions": 2})
+
+
+def test_rebalance_rounds_count_new_assignments_of_members_already_in_the_group() -> None:
+    assert rolled(static=True).rebalance_rounds() == 0  # c2's first assignment is not a rebalance
+    dynamic = rolled(static=False)
+    assert dynamic.rebalance_rounds() == 2 and dynamic.rebalance_rounds(3.0, 5.0) == 1
+    assert dynamic.rebalance_rounds(0.0, 4.0) == 0  # the first assignments, as the group formed
+
+
+def test_unowned_partition_seconds_are_replayed_from_assign_and_revoke() -> None:
+    static = rolled(static=True)
+    steps = static.unowned()
+    assert list(steps.columns) == ["t", "unowned"] and steps["unowned"].iloc[0] == 2  # nobody owns anything at 0
+    assert static.unowned_seconds(2.0) == pytest.approx(1.2)  # p0 from 4.0 until 5.2 s
+    assert static.unowned_seconds(0.0, 2.0) == pytest.approx(2 * 1.0)  # both until the first assignment at 1 s
+    dynamic = rolled(static=False)
+    # p0 4.0-4.8; p1 4.5-4.8; both 5.5-6.0; p0 6.0-6.1
+    assert dynamic.unowned_seconds(2.0) == pytest.approx(0.8 + 0.3 + 2 * 0.5 + 0.1)
+    assert dynamic.unowned_seconds(5.6, 5.8) == pytest.approx(2 * 0.2)

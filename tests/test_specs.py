@@ -109,6 +109,10 @@ SPEC_CASES: list[tuple[str, Callable[[], Any], type[Exception], str]] = [
      "Group(protocol='share', share=...)"),
     ("share options as a dict", lambda: Group(protocol="share", share={"failure_rate": 0.1}), TypeError,
      "kafkabp.ShareOptions"),
+    ("static as text", lambda: Group(static="yes"), TypeError, "static must be True"),
+    ("a static share group", lambda: Group(protocol="share", static=True), ValueError, "no static membership"),
+    ("one instance id for every member", lambda: Group(config={"group.instance.id": "a"}), ValueError,
+     "Group(static=True)"),
     ("group name as a number", lambda: Group(name=5), ValueError, "the group id"),
     ("blank group name", lambda: Group(name="  "), ValueError, "None for a fresh one"),
     ("topic name too long", lambda: Topic(name="x" * 250), ValueError, "1-249 characters"),
@@ -129,6 +133,58 @@ def test_a_bad_spec_field_is_refused_naming_the_fix(name: str, call: Callable[[]
     with pytest.raises(kind) as info:
         call()
     assert fix in str(info.value), f"{name}: {info.value}"
+
+
+# What librdkafka 2.16 itself says when a consumer with group.protocol=consumer (KIP-848) is given a classic
+# protocol's group setting (KafkaException, _INVALID_ARG, when the Consumer is created), e.g.:
+#   Failed to create consumer: `session.timeout.ms` is not supported for `group.protocol=consumer` or share
+#   consumer. It is defined broker side
+#   Failed to create consumer: `partition.assignment.strategy` is not supported for `group.protocol=consumer`.
+#   Use `group.remote.assignor` instead
+LIBRDKAFKA_SAYS = {"session.timeout.ms": "It is defined broker side", "heartbeat.interval.ms": "It is defined broker side",
+                   "partition.assignment.strategy": "Use `group.remote.assignor` instead",
+                   "group.protocol.type": "is not supported for `group.protocol=consumer`"}
+
+
+@pytest.mark.parametrize("key", sorted(LIBRDKAFKA_SAYS))
+def test_librdkafka_refuses_each_setting_group_refuses_with_kip848(key: str) -> None:
+    """The reason for Group's own check: if librdkafka ever takes one of these, the check can go."""
+    from confluent_kafka import Consumer, KafkaException
+
+    from kafkabp.specs import KIP848_REFUSED
+
+    assert set(LIBRDKAFKA_SAYS) == set(KIP848_REFUSED)
+    value = "range" if key == "partition.assignment.strategy" else "consumer" if key == "group.protocol.type" else 6000
+    with pytest.raises(KafkaException) as info:
+        Consumer({"group.id": "g", "group.protocol": "consumer", key: value, "log_level": 0})
+    text = info.value.args[0].str()
+    assert f"`{key}` is not supported for `group.protocol=consumer`" in text and LIBRDKAFKA_SAYS[key] in text, text
+    Consumer({"group.id": "g", "group.protocol": "classic", key: value, "log_level": 0}).close()  # classic takes it
+
+
+def test_a_kip848_group_with_classic_group_settings_is_refused_naming_each_and_the_fix() -> None:
+    config = {"session.timeout.ms": 10_000, "heartbeat.interval.ms": 2_000, "partition.assignment.strategy": "range",
+              "fetch.min.bytes": 1}
+    with pytest.raises(ValueError) as info:
+        Group(protocol="consumer", config=config)
+    text = str(info.value)
+    assert "cannot take session.timeout.ms, heartbeat.interval.ms, partition.assignment.strategy" in text, text
+    assert "fetch.min.bytes" not in text  # only the settings it refuses
+    for fix in ("group.consumer.session.timeout.ms", "'consumer.session.timeout.ms'", "kafkabp.alter_group_config",
+                "group.consumer.heartbeat.interval.ms", "group.remote.assignor"):
+        assert fix in text, fix
+    with pytest.raises(ValueError, match="cannot take session.timeout.ms"):
+        Group(config={"group.protocol": "consumer", "session.timeout.ms": 10_000})  # the protocol given as a setting
+    with pytest.raises(ValueError, match="cannot take heartbeat.interval.ms"):
+        Group().replace(protocol="consumer", config={"heartbeat.interval.ms": 2_000})
+    assert Group(config=config).config["session.timeout.ms"] == 10_000  # the classic protocol takes them
+    assert Group(protocol="consumer", config={"group.remote.assignor": "uniform"}).protocol == "consumer"
+
+
+def test_static_membership_is_a_flag_and_kip848_takes_it_too() -> None:
+    assert Group().static is False and Group(static=True).static is True
+    assert repr(Group(static=True)) == "Group(static=True)"
+    assert Group(protocol="consumer", static=True).static
 
 
 def test_the_specs_module_is_light() -> None:

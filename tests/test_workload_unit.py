@@ -122,3 +122,99 @@ def test_stop_also_waits_for_members_that_scale_down_let_go_of_while_still_leavi
     assert left.thread.is_alive()  # let go of after join_timeout, still leaving
     group.stop(timeout=5)
     assert not any(m.thread.is_alive() for m in group.members), [m.thread.name for m in group.members]
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def add(self, kind: str, member: str = "", detail: str = "", **kwargs: object) -> None:
+        self.rows.append((kind, member, detail))
+
+
+def _stand_in_group(n: int, static: bool) -> "object":
+    """A group of ``n`` stand-in members (threads that wait to be stopped): restarts without a broker."""
+    import threading
+
+    from kafkabp.workload.group import Member, MemberGroup
+
+    class StandIn(Member):
+        def _loop(self) -> None:
+            self.stop_event.wait()
+
+        def _close(self) -> None:
+            self.group.events.add("left", self.name)
+
+    class Group(MemberGroup):
+        member_type = StandIn
+        group = "g"
+
+    g = Group()
+    g.events, g.static = _Events(), static  # type: ignore[assignment]
+    g._init_members(n)
+    assert isinstance(g._members_lock, type(threading.RLock()))
+    return g.start()
+
+
+def test_a_restarted_member_takes_its_slot_and_instance_id_over_and_is_counted_once() -> None:
+    g = _stand_in_group(3, static=True)
+    try:
+        before = list(g.workers)
+        assert [w.instance_id for w in before] == ["g-0", "g-1", "g-2"]
+        g.restart(1, downtime=0.05)
+        new = g.workers[1]
+        assert new is not before[1] and new.slot == 1 and new.instance_id == "g-1" and new.name == "g-m3"
+        assert g.workers[0] is before[0] and g.workers[2] is before[2]
+        assert not before[1].thread.is_alive() and new.thread.is_alive()
+        assert len(g.members) == 4 and g.members.count(before[1]) == 1  # the old one retired once
+        kinds = [k for k, _, _ in g.events.rows]
+        assert kinds.index("restart") < kinds.index("left") < len(kinds) - 1 and kinds[-1] == "joined"
+        g.scale(4)  # a member added after restarts takes the next slot
+        assert g.workers[3].slot == 3 and g.workers[3].instance_id == "g-3"
+    finally:
+        g.stop(timeout=5)
+    assert not any(m.thread.is_alive() for m in g.members)
+    dynamic = _stand_in_group(1, static=False)
+    dynamic.stop(timeout=5)
+    assert dynamic.members[0].instance_id is None  # no static membership: no instance id
+
+
+def test_a_rolling_restart_restarts_every_slot_in_turn_and_stop_ends_it() -> None:
+    import time
+
+    g = _stand_in_group(3, static=True)
+    try:
+        first = list(g.workers)
+        g.rolling_restart(every=0.1, downtime=0.02)
+        with pytest.raises(RuntimeError, match="already running"):
+            g.rolling_restart()
+        deadline = time.monotonic() + 5
+        while not any(k == "rolled" for k, _, _ in g.events.rows) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [d for k, _, d in g.events.rows if k == "restart"] == [f"slot {i}, down 0.02 s" for i in range(3)]
+        assert all(a is not b for a, b in zip(first, g.workers)) and [w.slot for w in g.workers] == [0, 1, 2]
+        assert len(g.members) == 6 and g.size == 3
+    finally:
+        g.stop(timeout=5)
+    slow = _stand_in_group(2, static=False)
+    slow.rolling_restart(every=10.0, downtime=10.0)  # stopped in the first member's downtime
+    time.sleep(0.2)
+    t0 = time.monotonic()
+    slow.stop(timeout=5)
+    assert time.monotonic() - t0 < 2 and not slow._rolling.is_alive()
+    assert len(slow.members) == 2 and not any(m.thread.is_alive() for m in slow.members)  # nobody started after stop
+    one = _stand_in_group(1, static=False)
+    with pytest.raises(ValueError, match="slot must be"):
+        one.restart(5)
+    one.stop(timeout=5)
+
+
+def test_a_static_worker_asks_for_its_slots_instance_id(monkeypatch: pytest.MonkeyPatch) -> None:
+    from kafkabp.workload import consumer
+
+    monkeypatch.setattr(consumer, "client_config", lambda: {"bootstrap.servers": "localhost:1"})
+    static = consumer.ConsumerGroup("t", "orders", 2, static=True)
+    w = consumer.Worker(static, 7)
+    w.slot = 1
+    assert w._conf()["group.instance.id"] == "orders-1" and w.name == "orders-c7"
+    assert "group.instance.id" not in consumer.Worker(consumer.ConsumerGroup("t", "orders", 2), 0)._conf()

@@ -48,6 +48,8 @@ class Worker(Member):
     def _conf(self) -> dict[str, Any]:
         g = self.group
         conf: dict[str, Any] = {**client_config(), **g.settings(), "client.id": self.name, "logger": _MemberLog(self)}
+        if self.instance_id is not None:  # static membership: its slot's stable id (Group(static=True))
+            conf["group.instance.id"] = self.instance_id
         conf["throttle_cb"] = self._on_throttle  # a broker quota (consumer_byte_rate) slowing this member
         conf["on_commit"] = self._on_commit  # asynchronous commits the broker rejected (e.g. after an eviction)
         if g.stats_interval_ms:
@@ -418,6 +420,7 @@ class ConsumerGroup(MemberGroup):
         stats_interval_ms: int = 0,
         parallel: int = 1,
         buffer: Buffer | None = None,
+        static: bool = False,
     ) -> None:
         if not isinstance(parallel, int) or parallel < 1:
             raise ValueError(f"parallel must be a whole number of threads per consumer >= 1, got {parallel!r}")
@@ -440,6 +443,7 @@ class ConsumerGroup(MemberGroup):
         self.parallel = parallel  # > 1: each member processes with this many key-ordered threads
         self.buffer = buffer  # flow control: the poll loop hands messages to the processing threads through it
         self.order_violations = 0  # per-key order broken inside one assignment (parallel members only)
+        self.static = static  # static membership (KIP-345): member slot i has group.instance.id "<group>-i"
         self._init_members(consumers)
         check_client_config("consumer", {**self.settings(), **self.config})
 

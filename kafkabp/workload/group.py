@@ -40,6 +40,7 @@ class Member:
 
     def __init__(self, group: Any, index: int) -> None:
         self.group, self.index = group, index
+        self.slot = index  # its place in the group (the group sets it): a restarted member takes its slot over
         self.name = f"{group.group}-{self.suffix}{index}"
         self.stop_event = threading.Event()
         self.consumed = 0  # messages processed (and, in a share group, accepted)
@@ -79,6 +80,12 @@ class Member:
     def _close(self) -> None:
         raise NotImplementedError
 
+    @property
+    def instance_id(self) -> str | None:
+        """With static membership (KIP-345), the stable ``group.instance.id`` of its slot, ``<group>-<slot>``: the
+        member that replaces it in a restart has the same one. None without."""
+        return f"{self.group.group}-{self.slot}" if getattr(self.group, "static", False) else None
+
     def _sleep_until(self, deadline: float) -> bool:
         """Sleep until ``deadline`` in short steps; False if asked to stop meanwhile."""
         while True:
@@ -113,6 +120,9 @@ class MemberGroup:
         self._lat_lock = threading.Lock()
         self._started = False
         self.abandoned = False  # the broker is gone: members leave without committing (see abandon())
+        self._members_lock = threading.RLock()  # scale() and a restart change the members one at a time
+        self._rolling: threading.Thread | None = None
+        self._stop_rolling = threading.Event()
 
     def _before_start(self) -> None:
         """Run once before the first member starts (a share group sets its group config here)."""
@@ -129,20 +139,73 @@ class MemberGroup:
     def scale(self, n: int) -> None:
         """Grow or shrink to ``n`` members; leaving members hand over their work and leave the group."""
         check_count(n)
-        before = len(self.workers)
-        if before != n:  # logged first: the new members' "joined" events come after it
-            self.events.add("scale", "", f"{before} -> {n}")
-        while len(self.workers) < n:
-            w = self.member_type(self, next(self._ids))
-            self.workers.append(w)
-            w.thread.start()
-        leaving = self.workers[n:]
-        del self.workers[n:]
-        for w in leaving:
-            w.stop_event.set()
-        for w in leaving:
-            w.thread.join(self.join_timeout)
-        self._retired.extend(leaving)
+        with self._members_lock:
+            before = len(self.workers)
+            if before != n:  # logged first: the new members' "joined" events come after it
+                self.events.add("scale", "", f"{before} -> {n}")
+            while len(self.workers) < n:
+                self.workers.append(self._new_member(len(self.workers)))
+            leaving = self.workers[n:]
+            del self.workers[n:]
+            for w in leaving:
+                w.stop_event.set()
+            for w in leaving:
+                w.thread.join(self.join_timeout)
+            self._retired.extend(leaving)
+
+    def _new_member(self, slot: int) -> Any:
+        """A member for ``slot`` (its place in :attr:`workers`), started."""
+        w = self.member_type(self, next(self._ids))
+        w.slot = slot
+        w.thread.start()
+        return w
+
+    def restart(self, slot: int, downtime: float = 1.0) -> None:
+        """Restart the member in ``slot`` as a deploy restarts a process: it stops (commits what it processed and
+        closes its client), ``downtime`` s pass, and a new member starts in its place (with static membership,
+        the same ``group.instance.id``). Blocks until the new member has started; see :meth:`rolling_restart`.
+
+        A closing member leaves the group (LeaveGroup), so the group rebalances, twice per restart: once without
+        it, once with its replacement. A static member's close sends no LeaveGroup (KIP-345; librdkafka's
+        ``rd_kafka_cgrp_leave_maybe``): the broker keeps its partitions for it until ``session.timeout.ms`` passes,
+        unowned meanwhile, and hands them to the member that rejoins with its instance id, without a rebalance."""
+        if isinstance(downtime, bool) or not isinstance(downtime, (int, float)) or not 0 <= downtime < 3600:
+            raise ValueError(f"downtime must be a number of seconds from 0 to 3600 (e.g. 1.0), got {downtime!r}")
+        with self._members_lock:
+            if not isinstance(slot, int) or not 0 <= slot < len(self.workers):
+                raise ValueError(f"slot must be a member's place from 0 to {len(self.workers) - 1}, got {slot!r}")
+            old = self.workers[slot]
+            self.events.add("restart", old.name, f"slot {slot}, down {downtime:g} s")
+            old.stop_event.set()
+            old.thread.join(self.join_timeout)
+        if self._stop_rolling.wait(downtime) or not self._started:
+            return  # the group is stopping: stop() ends the old member, no new one starts
+        with self._members_lock:
+            if self.workers[slot:slot + 1] == [old]:
+                self.workers[slot] = self._new_member(slot)
+                self._retired.append(old)
+
+    def rolling_restart(self, every: float = 2.0, downtime: float = 1.0) -> None:
+        """Restart every member in turn, slot 0 first, one every ``every`` s (:meth:`restart`), as a rolling deploy
+        does; runs in a thread and returns at once. Events: ``restart`` per member, ``rolled`` when done."""
+        if isinstance(every, bool) or not isinstance(every, (int, float)) or not 0 <= every < 3600:
+            raise ValueError(f"every must be a number of seconds from 0 to 3600 (e.g. 2.0), got {every!r}")
+        if self._rolling is not None and self._rolling.is_alive():
+            raise RuntimeError("a rolling restart is already running in this group: wait for its 'rolled' event")
+        slots = len(self.workers)
+
+        def roll() -> None:
+            start = time.monotonic()
+            for slot in range(slots):
+                if self._stop_rolling.wait(max(0.0, start + slot * every - time.monotonic())):
+                    return
+                if slot < len(self.workers):
+                    self.restart(slot, downtime)
+            self.events.add("rolled", "", f"{slots} members restarted")
+
+        self._rolling = threading.Thread(target=roll, name=f"kafkabp-{getattr(self, 'group', 'group')}-rolling",
+                                         daemon=True)
+        self._rolling.start()
 
     @property
     def size(self) -> int:
@@ -219,10 +282,13 @@ class MemberGroup:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Every member hands over and leaves the group; every thread ends."""
+        self._stop_rolling.set()  # a rolling restart ends first: it starts no member after this
+        deadline = time.monotonic() + timeout
+        if self._rolling is not None:
+            self._rolling.join(max(0.1, deadline - time.monotonic()))
         workers = list(self.workers)
         for w in workers:
             w.stop_event.set()
-        deadline = time.monotonic() + timeout
         # and the members scale() let go of that were still leaving after join_timeout (a busy machine): they end too
         for w in workers + [w for w in self._retired if w.thread.is_alive()]:
             w.thread.join(max(0.1, deadline - time.monotonic()))
