@@ -372,3 +372,23 @@ def control_figure(results: Any, control: pd.DataFrame, *, target_lag: float, mu
     fig.update_xaxes(title_text="time (s)", row=2, col=1)
     fig.update_layout(height=600, hovermode="x unified")
     return fig
+
+
+def rolling_figure(runs: Sequence[Any], *, bin_seconds: float = 0.25,
+                   title: str = "A rolling restart of the group") -> go.Figure:
+    """Lesson 03: per run (its colour), partitions nobody owned (``r.unowned()``) and messages processed per second,
+    one panel each; a dotted line where each member of the first run was restarted."""
+    runs = as_list(runs)
+    fig = stacked(["partitions nobody owns", "messages processed per second"], title)
+    for i, r in enumerate(runs):
+        steps, tp, line = r.unowned(), r.throughput(bin_seconds), dict(color=color_for(r.label), dash=DASHES[i % 2])
+        end = max(float(r.summary.duration), float(steps["t"].max()))
+        fig.add_scatter(x=[*steps["t"], end], y=[*steps["unowned"], steps["unowned"].iloc[-1]], name=r.label,
+                        legendgroup=r.label, line=dict(shape="hv", **line), row=1, col=1)
+        fig.add_scatter(x=tp["t"], y=tp["rate"], name=r.label, legendgroup=r.label, showlegend=False, line=line,
+                        row=2, col=1)
+    for t in runs[0].events_of("restart")["t"] if runs else ():
+        fig.add_vline(x=float(t), line_dash="dot", line_color="grey")  # in both panels
+    fig.update_yaxes(dtick=1, row=1, col=1)
+    fig.update_yaxes(title_text="msg/s", row=2, col=1)
+    return fig

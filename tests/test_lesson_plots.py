@@ -100,3 +100,19 @@ def test_add_model_draws_one_runs_model_over_a_comparison() -> None:
     fig = lp.add_model(plots.compare_figure(runs), runs[0], "model of a")
     assert [t.name for t in fig.data] == ["lesson10 a", "lesson10 b", "model of a"] and fig.data[2].line.dash == "dash"
     assert len(lp.add_model(plots.compare_figure(runs), runs[1], "none").data) == 2  # no model: nothing drawn
+
+
+def test_rolling_figure_steps_unowned_partitions_over_throughput_and_marks_restarts() -> None:
+    runs = []
+    for name, unowned_until in (("lesson03 rolling, dynamic", 6.0), ("lesson03 rolling, static", 5.2)):
+        r = make_result(name)
+        r.params = {**r.params, "partitions": 2}
+        r.events = pd.DataFrame([(1.0, "assign", "g-c0", "p0,p1"), (4.0, "restart", "g-c0", "slot 0"),
+                                 (4.0, "revoke", "g-c0", "p0,p1"), (unowned_until, "assign", "g-c1", "p0,p1")],
+                                columns=EVENT_COLUMNS)
+        runs.append(r)
+    fig = lp.rolling_figure(runs)
+    assert [t.name for t in fig.data if t.showlegend is not False] == [r.label for r in runs]
+    assert fig.data[0].line.color == fig.data[1].line.color == plots.color_for(runs[0].label)
+    assert list(fig.data[0].y[:4]) == [2, 0, 2, 0] and fig.data[0].line.shape == "hv"
+    assert [s.x0 for s in fig.layout.shapes if s.x0 == s.x1] == [4.0, 4.0]  # in both panels
