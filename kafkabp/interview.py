@@ -120,6 +120,13 @@ POINTS: tuple[Point, ...] = (
           "more consumers raise μ up to one consumer per partition",
           "capped by the partition count (extra consumers sit idle); every join or leave is a rebalance that "
           "pauses processing"),
+    Point("mitigations", "Deploy without rebalances", "03", ("rolling_rebalances",),
+          lambda m: f"a rolling restart of 4 consumers cost {_n(m, 'rolling_rebalances')} of the whole group"
+                    f"{_note(m, 'rolling_rebalances')}",
+          "static membership (`group.instance.id`) lets a restarted consumer take its partitions back without a "
+          "rebalance, so a rolling deploy does not stop the whole group at every step",
+          "the restarting member's partitions wait while it is down, and one that never comes back holds them until "
+          "`session.timeout.ms` passes (with KIP-848 a broker-side group config)"),
     Point("mitigations", "Make processing cheaper", "04", ("batch_speedup", "threads_speedup"),
           lambda m: f"one sink round trip per batch was {_n(m, 'batch_speedup')} faster{_note(m, 'batch_speedup')}; "
                     f"16 I/O-bound threads in one consumer {_n(m, 'threads_speedup')}",
