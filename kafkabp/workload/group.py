@@ -277,6 +277,7 @@ class MemberGroup:
         (what it processed since its last commit will be read again if the broker comes back: at-least-once).
         Call :meth:`stop` afterwards to wait for the threads."""
         self.abandoned = True
+        self._stop_rolling.set()  # and a rolling restart starts no member against a broker that is gone
         for w in list(self.workers):
             w.stop_event.set()
 
