@@ -165,8 +165,8 @@ class MemberGroup:
         closes its client), ``downtime`` s pass, and a new member starts in its place (with static membership,
         the same ``group.instance.id``). Blocks until the new member has started; see :meth:`rolling_restart`.
 
-        A closing member leaves the group (LeaveGroup), so the group rebalances, twice per restart: once without
-        it, once with its replacement. A static member's close sends no LeaveGroup (KIP-345; librdkafka's
+        A closing member leaves the group (LeaveGroup), so the group rebalances without it, and again when its
+        replacement joins (in a rolling restart that join and the next member's leave often share one). A static member's close sends no LeaveGroup (KIP-345; librdkafka's
         ``rd_kafka_cgrp_leave_maybe``): the broker keeps its partitions for it until ``session.timeout.ms`` passes,
         unowned meanwhile, and hands them to the member that rejoins with its instance id, without a rebalance."""
         if isinstance(downtime, bool) or not isinstance(downtime, (int, float)) or not 0 <= downtime < 3600:
