@@ -759,16 +759,20 @@ def bench_monitor_scale(r: Report) -> None:
             time.sleep(duration)
             th, kept, proc = clock() - th0, walls[n0:], time.process_time() - p0  # proc: every thread, librdkafka's too
             mon.stop()
-            if mon.errors:
+            # a sample that fails is skipped and counted, as in a lesson (a shared broker busy with other clients can
+            # answer one list_offsets with a retriable error: NOT_LEADER_FOR_PARTITION seen once in a parallel make
+            # test); more than one in ten failing is a broken monitor, not a cost to measure
+            if mon.errors * 10 > max(1, len(kept)):
                 raise RuntimeError(f"LagMonitor failed {mon.errors} samples at {total} partitions: {mon.last_error}")
             out[str(total)] = {"cpu_pct": 100 * th / duration, "process_cpu_pct": 100 * proc / duration,
-                               "sample_ms_median": 1000 * med(kept),
+                               "sample_ms_median": 1000 * med(kept), "errors": mon.errors, "last_error": mon.last_error,
                                "sample_ms_max": 1000 * max(kept), "samples": len(kept), "snapshot_ms": snap_ms}
             x = out[str(total)]
             r.note("n", f"{total} partitions ({n_topics} x {per_topic}): monitor thread {x['cpu_pct']:.2f} % of a core "
                    f"(whole process, librdkafka's threads too: {x['process_cpu_pct']:.2f} %), "
                    f"sample {x['sample_ms_median']:.0f} ms median / {x['sample_ms_max']:.0f} ms max over "
-                   f"{len(kept)} samples; one snapshot() {snap_ms:.0f} ms")
+                   f"{len(kept)} samples; one snapshot() {snap_ms:.0f} ms"
+                   + (f"; {x['errors']} sample(s) failed, the last: {x['last_error']}" if x["errors"] else ""))
         finally:
             drop_group(group)
             for t in topics:
