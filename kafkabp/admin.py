@@ -355,10 +355,10 @@ class OffsetReader:
 
 def group_topics(group: str, timeout: float = 10.0) -> set[str]:
     """Topics a group's members are assigned; for a group without members, every non-internal topic."""
-    return _group_topics(group, timeout)[0]
+    return group_topics_with_metadata(group, timeout)[0]
 
 
-def _group_topics(group: str, timeout: float = 10.0) -> tuple[set[str], Any]:
+def group_topics_with_metadata(group: str, timeout: float = 10.0) -> tuple[set[str], Any]:
     """:func:`group_topics`, and the cluster metadata when it had to list every topic (else None)."""
     _check_name(group, "group")
     topics: set[str] = set()

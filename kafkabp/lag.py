@@ -88,7 +88,7 @@ def _snapshot_offsets(group: str, topic: str | None, timeout: float, reader: adm
                                  dict[tuple[str, int], int], dict[tuple[str, int], int]]:
     """The partitions the group reads (or ``topic``'s), their (committed offset, commit metadata) where committed,
     their log end offsets, and the log start offsets of those never committed."""
-    topics, md = ({topic}, None) if topic else admin._group_topics(group, timeout)
+    topics, md = ({topic}, None) if topic else admin.group_topics_with_metadata(group, timeout)
     # the cluster's metadata that group_topics already read (a group without members), else one request per topic
     parts = admin.partitions_of(sorted(topics), timeout=timeout, metadata=md)
     if reader is not None:  # the monitor's reader: a few calls, no future per partition

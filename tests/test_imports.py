@@ -81,6 +81,34 @@ def test_no_private_name_is_imported_from_another_kafkabp_module(path: Path) -> 
     assert not private, f"{path.name} imports another module's private name (make it public where it is shared): {private}"
 
 
+def _module_names(tree: ast.Module, here: str) -> set[str]:
+    """Local names bound to a kafkabp module: ``import kafkabp.x as m``, ``from kafkabp import admin``."""
+    names: set[str] = set()
+    for n in _runtime_imports(tree):
+        if isinstance(n, ast.Import):
+            names |= {a.asname for a in n.names if a.asname and a.name in MODULES}
+        else:
+            for target in _targets(n, here):
+                names |= {a.asname or a.name for a in n.names if target.endswith("." + a.name)}
+    return names
+
+
+@pytest.mark.parametrize("path", CHECKED, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_private_name_of_another_kafkabp_module_is_used_by_attribute(path: Path) -> None:
+    """``admin._group_topics(...)`` reaches into another module as surely as importing the name does."""
+    tree = ast.parse(path.read_text())
+    modules = _module_names(tree, _module(path))
+    private = [f"line {n.lineno}: {ast.unparse(n)}" for n in ast.walk(tree)
+               if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id in modules
+               and n.attr.startswith("_") and not n.attr.startswith("__")]
+    assert not private, f"{path.name} uses another module's private name (make it public where it is shared): {private}"
+
+
+def test_the_attribute_check_sees_a_module_bound_by_from_import() -> None:
+    tree = ast.parse("from kafkabp import admin\nimport kafkabp.lag as lg\nadmin._x(); lg._y")
+    assert _module_names(tree, "kafkabp.somewhere") >= {"admin", "lg"}
+
+
 def test_the_graph_sees_the_imports_it_should() -> None:
     """The walk is not vacuous: known edges are there, a TYPE_CHECKING-only import is not."""
     assert "kafkabp.registry" in GRAPH["kafkabp.experiment"]
