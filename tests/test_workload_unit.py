@@ -124,6 +124,32 @@ def test_stop_also_waits_for_members_that_scale_down_let_go_of_while_still_leavi
     assert not any(m.thread.is_alive() for m in group.members), [m.thread.name for m in group.members]
 
 
+def test_a_scale_after_stop_starts_no_member() -> None:
+    """An autoscaler decides in the lag monitor's thread, and the experiment stops the group before the monitor: a
+    scale(4) that lands after stop() started a member nobody stopped (a test's leftover-threads.txt named one)."""
+    import threading
+
+    from kafkabp.workload.group import MemberGroup
+
+    class Member:
+        def __init__(self, group: object, index: int) -> None:
+            self.stop_event = threading.Event()
+            self.thread = threading.Thread(target=self.stop_event.wait, name=f"kafkabp-test-late-c{index}", daemon=True)
+            self.consumed, self.error = 0, None
+
+    class Late(MemberGroup):
+        member_type = Member
+
+    group = Late()
+    group.events = _Events()  # type: ignore[assignment]
+    group._init_members(1)
+    group.start()
+    group.stop(timeout=5)
+    group.scale(4)
+    assert group.size == 0 and len(group.members) == 1, [m.thread.name for m in group.members]
+    assert not any(m.thread.is_alive() for m in group.members)
+
+
 class _Events:
     def __init__(self) -> None:
         self.rows: list[tuple] = []

@@ -123,6 +123,7 @@ class MemberGroup:
         self._members_lock = threading.RLock()  # scale() and a restart change the members one at a time
         self._rolling: threading.Thread | None = None
         self._stop_rolling = threading.Event()
+        self._stopped = False  # after stop(), scale() starts no member (a mitigation may still ask from its thread)
 
     def _before_start(self) -> None:
         """Run once before the first member starts (a share group sets its group config here)."""
@@ -140,6 +141,8 @@ class MemberGroup:
         """Grow or shrink to ``n`` members; leaving members hand over their work and leave the group."""
         check_count(n)
         with self._members_lock:
+            if self._stopped:  # an autoscaler's last sample can land after the experiment stopped the group
+                return
             before = len(self.workers)
             if before != n:  # logged first: the new members' "joined" events come after it
                 self.events.add("scale", "", f"{before} -> {n}")
@@ -287,7 +290,9 @@ class MemberGroup:
         deadline = time.monotonic() + timeout
         if self._rolling is not None:
             self._rolling.join(max(0.1, deadline - time.monotonic()))
-        workers = list(self.workers)
+        with self._members_lock:  # a scale() in another thread finishes first, and none starts a member after this
+            self._stopped = True
+            workers = list(self.workers)
         for w in workers:
             w.stop_event.set()
         # and the members scale() let go of that were still leaving after join_timeout (a busy machine): they end too
