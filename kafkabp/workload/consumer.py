@@ -263,18 +263,7 @@ class Worker(Member):
                 last_commit = time.monotonic()
 
     def _good(self, msgs: list[Any]) -> list[Any]:
-        """The messages without errors; errors other than end-of-partition become events."""
-        good = [m for m in msgs if m.error() is None]
-        if len(good) != len(msgs):
-            for m in msgs:
-                err = m.error()
-                if err is None or err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if err.code() == KafkaError._MAX_POLL_EXCEEDED:  # the member left the group; it rejoins
-                    self.group.events.add("evicted", self.name, err.str())
-                else:
-                    self.group.events.add("consume_error", self.name, err.str())
-        return good
+        return good_messages(msgs, self.group.events, self.name)
 
     def _process_batch(self, msgs: list[Any]) -> None:
         """Free processing: the fast path, as close to a plain ``consume()`` loop as bookkeeping allows."""
@@ -355,6 +344,21 @@ class Worker(Member):
             else:
                 consumer.close()  # leaves the group, so the others take over at once
             self.group.events.add("left", self.name, "broker gone: not closed" if self.group.abandoned else "")
+
+
+def good_messages(msgs: list[Any], events: EventLog, member: str) -> list[Any]:
+    """The messages without errors; errors other than end-of-partition become ``member``'s events."""
+    good = [m for m in msgs if m.error() is None]
+    if len(good) != len(msgs):
+        for m in msgs:
+            err = m.error()
+            if err is None or err.code() == KafkaError._PARTITION_EOF:
+                continue
+            if err.code() == KafkaError._MAX_POLL_EXCEEDED:  # the member left the group; it rejoins
+                events.add("evicted", member, err.str())
+            else:
+                events.add("consume_error", member, err.str())
+    return good
 
 
 _OFFSET_RESET = re.compile(r"\[(\d+)\]: offset reset \(at offset (-?\d+)")
@@ -458,6 +462,11 @@ class ConsumerGroup(MemberGroup):
         if self.protocol == "classic":
             conf.update({"session.timeout.ms": 6000, "heartbeat.interval.ms": 1000})
         return conf
+
+    @property
+    def checks_order(self) -> bool:
+        """Whether per-key order is counted (``order_violations``): with key-ordered threads (``parallel`` > 1)."""
+        return self.parallel > 1
 
     @property
     def buffered(self) -> int:
