@@ -91,6 +91,17 @@ def run_in_thread(make: Callable[[], Awaitable[T]], name: str = "kafkabp-asyncio
     return out["value"]
 
 
+def aio_consumer_design() -> str:
+    """What confluent-kafka says ``AIOConsumer`` is, in its own docstring (the installed version's): its version and
+    the paragraph on how each call runs."""
+    import confluent_kafka
+    from confluent_kafka.aio import AIOConsumer
+
+    paragraphs = inspect.getdoc(AIOConsumer).split("\n\n")  # type: ignore[union-attr]
+    how = next((p for p in paragraphs if "executor" in p or "thread" in p), paragraphs[0])
+    return f"confluent-kafka {confluent_kafka.version()}, AIOConsumer: " + " ".join(how.split())
+
+
 def pending_task_bytes(n: int = 10_000, message_size: int = 100) -> dict[str, float]:
     """What one task per message holds while it waits for a connection, measured with ``tracemalloc`` (Python's
     allocations, traced): ``n`` tasks, each given a ``message_size``-byte value, wait on a service with no free
@@ -400,5 +411,6 @@ class AsyncGroup(ConsumerGroup):
 
 
 
-__all__ = ["AsyncGroup", "AsyncMember", "AsyncOptions", "CALL_TIMEOUT", "pending_task_bytes", "probe_bounded",
+__all__ = ["AsyncGroup", "AsyncMember", "AsyncOptions", "CALL_TIMEOUT", "aio_consumer_design", "pending_task_bytes",
+           "probe_bounded",
            "run_in_thread"]
