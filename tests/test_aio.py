@@ -265,3 +265,24 @@ def test_in_flight_and_where_the_backlog_waited() -> None:
     assert table.loc["unbounded", "peak in flight"] == 900 and table.loc["bounded", "RSS growth (MB)"] == 1.0
     assert table.loc["unbounded", "throughput (msg/s)"] == pytest.approx(100.0)
     assert concurrency.in_flight(pd.DataFrame({"t": [0.0]})).empty
+
+
+# ---------------------------------------------------------------- on the broker
+@pytest.mark.integration
+def test_on_the_broker_a_rebalance_hands_over_the_processed_prefix_and_nothing_is_lost(kafka_bootstrap: str) -> None:
+    """Two asyncio members join one by one (KIP-848): the first gives up partitions with tasks in flight, commits
+    what is done from its on_revoke coroutine, and every message is counted exactly; no thread is left."""
+    before = {t for t in threading.enumerate() if t.is_alive()}
+    e = kafkabp.Experiment(rate=1_000, consumers=1, partitions=4, processing=kafkabp.fixed(0.005),
+                           producer=kafkabp.Producer(backlog=3_000, keys="uniform"),
+                           group=kafkabp.Group(protocol="consumer", aio=kafkabp.AsyncOptions(limit=32)))
+    r = e.run(6.0, progress=False, actions=[(2.0, lambda x: x.scale(2))])
+    s = r.summary
+    assert s.lost == 0 and s.counts_exact, s
+    assert s.peak_buffered <= 32 and s.consumed > 3_000, s
+    assert s.duplicates <= 2 * 32, s  # at most what was in flight when the partitions moved
+    owners = {m for m, parts in r.assignment.items() if parts}
+    assert len(owners) == 2 and len(r.events_of("revoke")) >= 1, (r.assignment, r.events)
+    assert r.params["aio"] == "asyncio, semaphore of 32, 100 connections"
+    assert kafkabp.wait_for(lambda: not ({t for t in threading.enumerate() if t.is_alive()} - before), timeout=10), \
+        {t.name for t in threading.enumerate()} - {t.name for t in before}

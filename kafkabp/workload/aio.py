@@ -375,7 +375,8 @@ def _fmt(parts: set[tuple[str, int]]) -> str:
 
 class AsyncGroup(ConsumerGroup):
     """A consumer group of asyncio members (:class:`AsyncMember`): ``ConsumerGroup``'s settings, counts and scaling,
-    with ``options`` (:class:`AsyncOptions`) saying how each member bounds its tasks."""
+    with ``options`` (:class:`AsyncOptions`) saying how each member bounds its tasks. ``buffered``: the messages in
+    flight (tasks started, not finished), summed over the members."""
 
     member_type = AsyncMember
 
@@ -399,15 +400,6 @@ class AsyncGroup(ConsumerGroup):
     @property
     def checks_order(self) -> bool:
         return True  # tasks finish in any order: per-key order is counted
-
-    @property
-    def buffered(self) -> int:
-        """Messages in flight: tasks started and not finished, summed over the members."""
-        return sum(w.in_flight for w in self.workers)
-
-    @property
-    def buffered_bytes(self) -> int:
-        return sum(w.in_flight_bytes for w in self.workers)
 
 
 

@@ -45,6 +45,15 @@ class Worker(Member):
         self._pool_clock = threading.local()  # each pool thread's running deadline
         self.paused = False  # flow control: its partitions are paused because the buffer is full
 
+    @property
+    def in_flight(self) -> int:
+        """Messages handed to its pool (its buffer) and not finished: 0 without one."""
+        return self.pool.in_flight if self.pool is not None else 0
+
+    @property
+    def in_flight_bytes(self) -> int:
+        return self.pool.in_flight_bytes if self.pool is not None else 0
+
     def _conf(self) -> dict[str, Any]:
         g = self.group
         conf: dict[str, Any] = {**client_config(), **g.settings(), "client.id": self.name, "logger": _MemberLog(self)}
@@ -471,12 +480,12 @@ class ConsumerGroup(MemberGroup):
     @property
     def buffered(self) -> int:
         """Messages fetched and waiting in the members' in-process buffers (0 without a buffer or pool)."""
-        return sum(w.pool.in_flight for w in self.workers if w.pool is not None)
+        return sum(w.in_flight for w in self.workers)
 
     @property
     def buffered_bytes(self) -> int:
         """Bytes of the values waiting in the members' in-process buffers."""
-        return sum(w.pool.in_flight_bytes for w in self.workers if w.pool is not None)
+        return sum(w.in_flight_bytes for w in self.workers)
 
     def prefetched_bytes(self) -> float:
         """Bytes librdkafka has fetched ahead into its own queues (``fetchq_size`` in its statistics; NaN
