@@ -83,7 +83,7 @@ class StandIn:
     made: list["StandIn"] = []
     per_partition = 1_000
 
-    def __init__(self, conf: dict[str, Any], max_workers: int) -> None:
+    def __init__(self, conf: dict[str, Any], executor: Any) -> None:
         self.conf, self.commits, self.closed = conf, [], False
         self.todo = [Message(p, o, 2 * o + p) for o in range(self.per_partition) for p in (0, 1)]
         StandIn.made.append(self)

@@ -27,6 +27,7 @@ import inspect
 import threading
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, TypeVar
 
@@ -183,6 +184,7 @@ class AsyncMember(Member):
         self._finished: list[tuple[Any, float]] = []
         self.failure: BaseException | None = None  # a handler's error, raised by the loop
         self.consumer: Any = None
+        self._pool: ThreadPoolExecutor | None = None
 
     def _conf(self) -> dict[str, Any]:
         g = self.group
@@ -207,7 +209,9 @@ class AsyncMember(Member):
         g, opts = self.group, self.group.options
         self.limit = asyncio.Semaphore(opts.limit) if opts.limit is not None else None
         self.service = asyncio.Semaphore(opts.connections) if opts.connections is not None else None
-        self.consumer = (self.client_type or AIOConsumer)(self._conf(), max_workers=opts.workers)
+        # the client's pool for its blocking calls, named after the member (a thread left behind says whose it is)
+        self._pool = ThreadPoolExecutor(opts.workers, thread_name_prefix=f"kafkabp-{self.name}-aio")
+        self.consumer = (self.client_type or AIOConsumer)(self._conf(), executor=self._pool)
         try:
             await self._bounded(self.consumer.subscribe([g.topic], on_assign=self._on_assign,
                                                         on_revoke=self._on_revoke, on_lost=self._on_lost))
@@ -323,15 +327,20 @@ class AsyncMember(Member):
     async def _leave(self) -> None:
         """Stop: cancel what is in flight, commit the processed prefix, close the client (or keep it, broker gone)."""
         await self._cancel()
-        if self.consumer is None:
-            return
+        assert self._pool is not None and self.consumer is not None  # both made before the loop's try
         if self.group.abandoned:  # the broker is gone: close() could wait for it forever
             park(self.consumer)
+            self._pool.shutdown(wait=False)  # its idle threads end; one stuck in a call ends with the process
             return
+        closed = False
         try:
             await self._commit(asynchronous=False)
         finally:
-            await self._bounded(self.consumer.close(), CLOSE_TIMEOUT)  # leaves the group at once
+            try:
+                await self._bounded(self.consumer.close(), CLOSE_TIMEOUT)  # leaves the group at once
+                closed = True
+            finally:
+                self._pool.shutdown(wait=closed)  # closed: every call returned, the threads end now
 
     # ---------------------------------------------------------------- callbacks (coroutines: AIOConsumer awaits them)
     async def _on_commit(self, err: Any, partitions: list[TopicPartition]) -> None:
