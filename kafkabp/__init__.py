@@ -43,6 +43,8 @@ _WHERE: dict[str, str] = {
                      "wait_for"], "kafkabp.workload"),
     **dict.fromkeys(["orders"], "kafkabp.workload.records"),
     **dict.fromkeys(["ShareGroup", "ShareOptions"], "kafkabp.workload.share"),
+    **dict.fromkeys(["AsyncGroup", "AsyncOptions", "aio_consumer_design", "pending_task_bytes",
+                     "probe_bounded"], "kafkabp.workload.aio"),  # lesson 17: asyncio consumers
     **dict.fromkeys(["Measurement", "forget", "recall", "remember"], "kafkabp.measurements"),  # lesson 14
     **dict.fromkeys(["written"], "kafkabp.exercises"),  # the guard of every exercise's Check cell
     **dict.fromkeys(["playground"], "kafkabp.playroom"),  # lesson 13: every knob on one dashboard
@@ -85,7 +87,8 @@ __all__ = [
     "Experiment", "Result", "Summary", "run_experiment", "Producer", "Group", "Topic", "Observe", "dashboard", "AIMD", "Mitigation", "Sample",
     "Autoscaler", "keda",
     "broker_config", "time_lag_alerts",
-    "ShareGroup", "ShareOptions", "alter_group_config", "describe_share_group_with_kafka_tool",
+    "ShareGroup", "ShareOptions", "AsyncGroup", "AsyncOptions", "aio_consumer_design", "pending_task_bytes", "probe_bounded",
+    "alter_group_config", "describe_share_group_with_kafka_tool",
     "Measurement", "forget", "recall", "remember", "playground", "written",
     "replication", "ISRWatch", "group_not_on", "quorum_leader", "remove_replication_throttle", "replicas",
     "replicated_topic", "set_replication_throttle", "under_replicated_partitions",

@@ -27,6 +27,7 @@ from kafkabp.registry import REGISTRY
 from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, step_at, summarize
 from kafkabp.specs import Group, Observe, Producer, Topic, check_duration, check_experiment
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, as_profile
+from kafkabp.workload.aio import AsyncGroup
 from kafkabp.workload.share import ShareGroup
 
 Action = Callable[["Experiment"], Any]
@@ -58,7 +59,7 @@ class Experiment:
             "rate": rate, "consumers": consumers, "partitions": partitions, "processing": str(self.processing),
             "message_size": p.message_size, "keys": p.keys, "batch_size": g.batch_size, "protocol": g.protocol,
             "backlog": p.backlog, "parallel": g.parallel, "buffer": str(g.buffer) if g.buffer is not None else None,
-            "static": g.static,
+            "static": g.static, "aio": str(g.aio) if g.aio is not None else None,
         }
         self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
         self.topic = topic.name or admin.unique_name("kafkabp")
@@ -69,6 +70,8 @@ class Experiment:
         self.ledger = Ledger()  # exact produced/processed/lost/duplicate counts from sequence numbers
         share = g.protocol == "share"
         group_type: Any = ShareGroup.with_options(g.share) if share else ConsumerGroup  # KIP-932
+        if g.aio is not None:  # asyncio members (lesson 17)
+            group_type = AsyncGroup.with_options(g.aio)
         self.consumer_group = group_type(self.topic, self.group, consumers, self.processing, batch_size=g.batch_size,
                                          protocol=g.protocol, config=dict(g.config), events=self.events,
                                          commit_while_busy=g.commit_while_busy, ledger=self.ledger,
@@ -403,7 +406,8 @@ class Experiment:
         kinds = events["kind"]
         summary.update({
             "backlog": self.backlog,
-            "order_violations": group.order_violations if group.parallel > 1 else None,
+            "order_violations": group.order_violations if isinstance(group, ConsumerGroup) and group.checks_order
+            else None,
             "idle_members": sum(1 for owned in self._final_assignment.values() if not owned),
             "evictions": int((kinds == "evicted").sum()),
             "offset_resets": int((kinds == "offset_reset").sum()),  # fetch offset gone: jumped ahead

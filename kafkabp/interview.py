@@ -34,6 +34,7 @@ LESSONS: dict[str, tuple[str, str]] = {
     "13": ("Playground", "13_playground.ipynb"),
     "14": ("Interview prep", "14_interview_prep.ipynb"),
     "15": ("Replication backpressure", "15_replication_backpressure.ipynb"),
+    "17": ("Async consumers", "17_async_consumers.ipynb"),
 }
 
 Numbers = Mapping[str, Measurement]
@@ -133,6 +134,14 @@ POINTS: tuple[Point, ...] = (
           "batching side effects and concurrent I/O inside a consumer raise μ without more partitions",
           "key order and offset commits need care (commit only a contiguous processed prefix); CPU-bound Python "
           "is held to one core by the GIL"),
+    Point("mitigations", "Bound async concurrency", "17", ("unbounded_in_flight", "async_vs_threads"),
+          lambda m: f"an asyncio consumer with a task per message held {_n(m, 'unbounded_in_flight')} in flight"
+                    f"{_note(m, 'unbounded_in_flight')}; bounded, one asyncio thread did "
+                    f"{_n(m, 'async_vs_threads')} what 50 threads did on the same calls",
+          "in an asyncio consumer, a semaphore taken before each task bounds the messages in flight, so the backlog "
+          "waits in Kafka and not in the heap; commit only the contiguous processed prefix",
+          "a task per message is an unbounded buffer (memory grows with the backlog, for no extra throughput); "
+          "tasks keep no per-key order, and CPU-bound work stalls every task on the loop"),
     Point("mitigations", "Tune poll and fetch", "05", ("batch_speedup", "storm_evictions"),
           lambda m: f"bigger `consume()` batches drained {_n(m, 'batch_speedup')} faster; a handler slower than "
                     f"`max.poll.interval.ms` was evicted {_n(m, 'storm_evictions')} times{_note(m, 'storm_evictions')}",
@@ -394,6 +403,16 @@ QUESTIONS: tuple[Question, ...] = (
          "Yes: a bounded source buffer sheds, an unbounded one grows."),
         ("Into the broker's log, as before", "The limiter stops them before the broker."),
         ("Into the consumers' memory", "Consumers only see what was produced.")), 1, "07"),
+    Question("An asyncio consumer creates a task per fetched message; the service it calls takes 50 calls at once, "
+             "10 ms each, and a backlog of 40,000 messages waits. What happens?", (
+                 ("It drains 40,000 / 10 ms: tasks are cheap and all run at once", "The service takes 50 calls at "
+                  "once: 5,000 msg/s at best, however many tasks wait for it."),
+                 ("Tens of thousands of tasks wait in memory, for no more throughput than a semaphore of 50",
+                  "Yes: fetching never waits, so the backlog moves from Kafka into the heap, about a kilobyte per "
+                  "waiting task besides its message. A semaphore taken before create_task keeps 50 in flight."),
+                 ("The broker throttles the consumer", "Nothing tells the broker: it serves fetches as usual."),
+                 ("Offsets are committed past unfinished messages", "Only if the consumer commits the highest "
+                  "finished offset; the contiguous processed prefix is safe.")), 1, "17"),
 )
 
 

@@ -48,17 +48,20 @@ def quota_figure(result: Any, quota_bytes: float, message_size: int, window: tup
 
 
 def buffer_figure(runs: Sequence[Any], bound: int | None = None, resume_at: int | None = None, *,
-                  memory: bool = True, title: str = "The consumer's buffer, memory and lag") -> go.Figure:
-    """Lesson 09: per run, messages in the in-process buffer, MB held for messages (buffer + prefetch) and the
-    process's RSS (``memory=False`` leaves those two out), and the lag; the buffer's watermarks and evictions."""
-    rows = ["messages in the in-process buffer"] + (
-        ["MB held for messages: buffer + librdkafka's prefetch", "process memory (RSS, MB)"] if memory else [])
+                  memory: bool = True, held: bool = True, buffer_label: str = "messages in the in-process buffer",
+                  title: str = "The consumer's buffer, memory and lag") -> go.Figure:
+    """Lessons 09 and 17: per run, messages in the in-process buffer (``buffer_label``: lesson 17's are in flight in
+    tasks or threads), MB held for messages (buffer + prefetch; ``held=False`` leaves it out) and the process's RSS
+    (``memory=False`` leaves both out), and the lag; the buffer's watermarks and evictions."""
+    held = held and memory
+    rows = [buffer_label] + (["MB held for messages: buffer + librdkafka's prefetch"] if held else []) + (
+        ["process memory (RSS, MB)"] if memory else [])
     fig = stacked(rows + ["consumer lag (messages, in Kafka)"], title)
     for r in runs:
         tl, line = r.timeline.dropna(subset=["buffered"]), dict(color=color_for(r.label))
-        held = r.held_mb()
-        panels = [(tl["t"], tl["buffered"])] + ([(held["t"], held["held_mb"]), (tl["t"], tl["rss_mb"])] if memory
-                                                 else []) + [(tl["t"], tl["lag"])]
+        h = r.held_mb()
+        panels = [(tl["t"], tl["buffered"])] + ([(h["t"], h["held_mb"])] if held else []) + (
+            [(tl["t"], tl["rss_mb"])] if memory else []) + [(tl["t"], tl["lag"])]
         for row, (x, y) in enumerate(panels, start=1):
             fig.add_scatter(x=x, y=y, name=r.label, legendgroup=r.label, showlegend=row == 1, line=line, row=row, col=1)
         for t in r.events.loc[r.events["kind"] == "evicted", "t"] if len(r.events) else []:

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from kafkabp import analysis
+from kafkabp import analysis, concurrency
 
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 PROCESSED_COLUMNS = ["t", "member", "processed"]
@@ -339,6 +339,15 @@ class Result:
     def busy_members(self, min_rate: float, start: float, end: float) -> int:
         """Members that processed at least ``min_rate`` msg/s on average from ``start`` to ``end`` s (1 s bins)."""
         return analysis.busy_members(self.throughput(1.0), min_rate, start, end)
+
+    # questions lesson 17 asks (computed in kafkabp.concurrency)
+    def in_flight(self) -> pd.DataFrame:
+        """Messages in flight at each sample (handed to tasks or threads, not finished), with the lag and RSS."""
+        return concurrency.in_flight(self.timeline)
+
+    def share_in_process(self) -> float:
+        """When the most messages were in flight: the share of the lag that waited in the process, not in Kafka."""
+        return concurrency.share_in_process(self.timeline)
 
     @property
     def redelivered(self) -> dict[str, list[tuple[int, int]]]:

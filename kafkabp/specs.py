@@ -158,7 +158,9 @@ class Group(_Spec):
     ``group.instance.id`` "<group>-i", so a member restarted within the session timeout gets its partitions back
     without a rebalance. ``parallel``: key-ordered threads inside each consumer; ``buffer``: a
     ``kafkabp.Buffer`` between poll loop and processing; ``commit_while_busy``: re-commit while stuck on a message
-    (Burrow's STALL, not STOP). ``name``: the group id (None: a fresh one). ``config``: librdkafka consumer settings.
+    (Burrow's STALL, not STOP). ``aio``: asyncio members instead of threads (``kafkabp.AsyncOptions(limit=64)``:
+    confluent-kafka's AIOConsumer and a task per message, at most ``limit`` at once; lesson 17). ``name``: the group id
+    (None: a fresh one). ``config``: librdkafka consumer settings.
     """
 
     protocol: str = "classic"
@@ -169,6 +171,7 @@ class Group(_Spec):
     share: Any = None  # a kafkabp.ShareOptions, only with protocol="share"
     name: str | None = None
     static: bool = False
+    aio: Any = None  # a kafkabp.AsyncOptions or None
     config: Mapping[str, Any] = field(default_factory=Config)
 
     def __post_init__(self) -> None:
@@ -207,6 +210,15 @@ class Group(_Spec):
         if "group.instance.id" in self.config:
             raise ValueError("Group(config=...) cannot set group.instance.id: every member needs its own (two members "
                              "with one id fence each other out). Give Group(static=True): member i gets '<group>-i'")
+        if self.aio is not None:
+            from kafkabp.workload.aio import AsyncOptions
+
+            if not isinstance(self.aio, AsyncOptions):
+                raise TypeError(f"aio must be a kafkabp.AsyncOptions(...) (e.g. AsyncOptions(limit=64)) or None, "
+                                f"got {self.aio!r}")
+            if self.protocol == "share" or self.parallel != 1 or self.buffer is not None:
+                raise ValueError("aio= makes asyncio members of a classic or KIP-848 group, bounded by "
+                                 "AsyncOptions(limit=...): leave out protocol='share', parallel and buffer")
         if self.static and self.protocol == "share":
             raise ValueError("a share group has no static membership (KIP-932 members take no group.instance.id): "
                              "leave static out, or use protocol='classic' or 'consumer'")

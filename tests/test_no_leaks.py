@@ -24,7 +24,8 @@ pytestmark = pytest.mark.integration
 REPEATS = int(os.environ.get("KAFKABP_LEAK_REPEATS", "2"))
 
 # One of each kind of experiment the lessons run: plain, scaled, parallel, flow control, a controller,
-# a limited source, a backlog, KIP-848, a share group.
+# a limited source, a backlog, KIP-848, a share group, asyncio members with thousands of tasks in flight (their event
+# loops, AIOConsumer's thread pools and the tasks must all end).
 KINDS: dict[str, dict[str, Any]] = {
     "01 plain": dict(rate=2_000, consumers=2, processing=kafkabp.fixed(0.001)),
     "04 parallel": dict(rate=1_000, consumers=1, producer=kafkabp.Producer(keys="uniform"),
@@ -35,6 +36,8 @@ KINDS: dict[str, dict[str, Any]] = {
     "03 backlog": dict(rate=200, consumers=1, producer=kafkabp.Producer(backlog=5_000)),
     "09 pause/resume": dict(rate=800, consumers=1, processing=kafkabp.fixed(0.005),
                             group=kafkabp.Group(buffer=kafkabp.Buffer(200, when_full="pause", resume_at=50))),
+    "17 asyncio, a task per message": dict(rate=2_000, consumers=2, processing=kafkabp.fixed(0.01),
+                                           group=kafkabp.Group(aio=kafkabp.AsyncOptions(limit=None, connections=5))),
     "12 share group": dict(rate=500, consumers=3, partitions=1, group=kafkabp.Group(protocol="share"),
                            processing=kafkabp.fixed(0.002)),
 }

@@ -59,7 +59,7 @@ def test_after_lessons_01_and_02_it_quotes_their_numbers_and_names_the_rest(stor
     for text in ("1,003 msg/s", "31.2×", "9.7×", "91.3 %"):
         assert text in ans.markdown, text
     assert {m.lesson for m in ans.quoted} == {"01", "02"}
-    assert ans.missing == ["03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "15"]
+    assert ans.missing == ["03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "15", "17"]
     assert "Still to run" in ans.markdown and "[10 · Retention and data loss]" in ans.markdown
     assert [m.key for m in ans.extra] == ["acks_all_p99"] and "45.0 ms" in ans.markdown
     assert "[15 · " in ans.markdown  # lesson 15 is named with a link to run it

@@ -45,6 +45,15 @@ class Worker(Member):
         self._pool_clock = threading.local()  # each pool thread's running deadline
         self.paused = False  # flow control: its partitions are paused because the buffer is full
 
+    @property
+    def in_flight(self) -> int:
+        """Messages handed to its pool (its buffer) and not finished: 0 without one."""
+        return self.pool.in_flight if self.pool is not None else 0
+
+    @property
+    def in_flight_bytes(self) -> int:
+        return self.pool.in_flight_bytes if self.pool is not None else 0
+
     def _conf(self) -> dict[str, Any]:
         g = self.group
         conf: dict[str, Any] = {**client_config(), **g.settings(), "client.id": self.name, "logger": _MemberLog(self)}
@@ -263,18 +272,7 @@ class Worker(Member):
                 last_commit = time.monotonic()
 
     def _good(self, msgs: list[Any]) -> list[Any]:
-        """The messages without errors; errors other than end-of-partition become events."""
-        good = [m for m in msgs if m.error() is None]
-        if len(good) != len(msgs):
-            for m in msgs:
-                err = m.error()
-                if err is None or err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if err.code() == KafkaError._MAX_POLL_EXCEEDED:  # the member left the group; it rejoins
-                    self.group.events.add("evicted", self.name, err.str())
-                else:
-                    self.group.events.add("consume_error", self.name, err.str())
-        return good
+        return good_messages(msgs, self.group.events, self.name)
 
     def _process_batch(self, msgs: list[Any]) -> None:
         """Free processing: the fast path, as close to a plain ``consume()`` loop as bookkeeping allows."""
@@ -355,6 +353,21 @@ class Worker(Member):
             else:
                 consumer.close()  # leaves the group, so the others take over at once
             self.group.events.add("left", self.name, "broker gone: not closed" if self.group.abandoned else "")
+
+
+def good_messages(msgs: list[Any], events: EventLog, member: str) -> list[Any]:
+    """The messages without errors; errors other than end-of-partition become ``member``'s events."""
+    good = [m for m in msgs if m.error() is None]
+    if len(good) != len(msgs):
+        for m in msgs:
+            err = m.error()
+            if err is None or err.code() == KafkaError._PARTITION_EOF:
+                continue
+            if err.code() == KafkaError._MAX_POLL_EXCEEDED:  # the member left the group; it rejoins
+                events.add("evicted", member, err.str())
+            else:
+                events.add("consume_error", member, err.str())
+    return good
 
 
 _OFFSET_RESET = re.compile(r"\[(\d+)\]: offset reset \(at offset (-?\d+)")
@@ -460,14 +473,19 @@ class ConsumerGroup(MemberGroup):
         return conf
 
     @property
+    def checks_order(self) -> bool:
+        """Whether per-key order is counted (``order_violations``): with key-ordered threads (``parallel`` > 1)."""
+        return self.parallel > 1
+
+    @property
     def buffered(self) -> int:
         """Messages fetched and waiting in the members' in-process buffers (0 without a buffer or pool)."""
-        return sum(w.pool.in_flight for w in self.workers if w.pool is not None)
+        return sum(w.in_flight for w in self.workers)
 
     @property
     def buffered_bytes(self) -> int:
         """Bytes of the values waiting in the members' in-process buffers."""
-        return sum(w.pool.in_flight_bytes for w in self.workers if w.pool is not None)
+        return sum(w.in_flight_bytes for w in self.workers)
 
     def prefetched_bytes(self) -> float:
         """Bytes librdkafka has fetched ahead into its own queues (``fetchq_size`` in its statistics; NaN

@@ -40,8 +40,7 @@ class KeyOrderedPool:
         self.in_flight_bytes = 0  # their values' bytes
         self.skip: set[int] = set()  # partitions revoked: their queued messages are not processed
         self.stopping = False
-        self.order_violations = 0  # a key's sequence number going backwards within one assignment
-        self._last_seq: dict[bytes, int] = {}
+        self.order = OrderCheck()  # a key's sequence number going backwards within one assignment
         self.cpu_seconds = 0.0  # the threads' CPU time, summed as each ends
         self._cpu_lock = threading.Lock()
         self._threads = [threading.Thread(target=self._run, args=(q,), name=f"kafkabp-{name}-p{i}", daemon=True)
@@ -74,22 +73,16 @@ class KeyOrderedPool:
                 self.completed.put((exc, False, 0.0))
                 continue
             if ok:
-                self._check_order(msg)
+                self.order.see(msg.key(), msg.value())
             self.completed.put((msg, ok, time.time()))
 
-    def _check_order(self, msg: Any) -> None:
-        key, value = msg.key(), msg.value()
-        if key is None or value is None or len(value) < HEADER_SIZE:
-            return
-        seq = int.from_bytes(value[4:12], "big")
-        last = self._last_seq.get(key)
-        if last is not None and seq < last:
-            self.order_violations += 1
-        self._last_seq[key] = seq
+    @property
+    def order_violations(self) -> int:
+        return self.order.violations
 
     def forget_order(self) -> None:
         """A rebalance: partitions may come back from their committed offsets, so order restarts."""
-        self._last_seq.clear()
+        self.order.forget()
 
     def close(self, timeout: float = 5.0) -> None:
         self.stopping = True
@@ -98,6 +91,28 @@ class KeyOrderedPool:
         deadline = time.monotonic() + timeout
         for t in self._threads:
             t.join(max(0.0, deadline - time.monotonic()))
+
+
+class OrderCheck:
+    """Counts per-key order violations: a key's sequence number (kafkabp's header) going backwards."""
+
+    def __init__(self) -> None:
+        self.violations = 0
+        self._last_seq: dict[bytes, int] = {}
+
+    def see(self, key: bytes | None, value: bytes | None) -> None:
+        """A message processed: its key and value (messages without a key or header have no order to keep)."""
+        if key is None or value is None or len(value) < HEADER_SIZE:
+            return
+        seq = int.from_bytes(value[4:12], "big")
+        last = self._last_seq.get(key)
+        if last is not None and seq < last:
+            self.violations += 1
+        self._last_seq[key] = seq
+
+    def forget(self) -> None:
+        """A rebalance: partitions may come back from their committed offsets, so order restarts."""
+        self._last_seq.clear()
 
 
 class PrefixTracker:
