@@ -7,6 +7,7 @@ import logging
 import math
 import random
 import re
+import struct
 import threading
 import time
 from typing import Any, Mapping, Sequence, Union
@@ -261,35 +262,33 @@ class RateProducer:
     def _produce_chunk(self, pad: bytes, n: int) -> int:
         """Produce up to ``n`` messages; stop early when the client's queue is full (``BufferError``).
 
-        Each value is this producer's 4-byte prefix, an 8-byte sequence number, then ``pad``.
+        Each value is this producer's 4-byte prefix, an 8-byte sequence number, then ``pad``, built by one
+        ``struct`` call (concatenating the three parts costs about twice as much per record).
         """
-        produce, topic, keys, head = self._producer.produce, self.topic, self.keys, self._prefix
-        base = self.produced
-        sent = 0
+        produce, topic, keys, head, pack = self._producer.produce, self.topic, self.keys, self._prefix, self._pack
+        base = seq = self.produced
         try:
             if self.payloads is not None:  # realistic records, in turn, after the header
                 loads, m = self.payloads, len(self.payloads)
                 key_list, k = self._key_list, len(self._key_list)
                 hot, rnd = self.hot_fraction, random.random
-                for sent in range(n):  # noqa: B007
-                    seq = base + sent
+                for seq in range(base, base + n):
                     key = None if keys is None else (b"hot" if keys == "hot" and rnd() < hot else key_list[seq % k])
                     produce(topic, head + seq.to_bytes(8, "big") + loads[seq % m], key)
-                sent = n
             elif keys is None:
-                for sent in range(n):  # noqa: B007 - `sent` counts the messages produced so far
-                    produce(topic, head + (base + sent).to_bytes(8, "big") + pad)
-                sent = n
+                for seq in range(base, base + n):
+                    produce(topic, pack(head, seq, pad))
             else:
                 key_list, k, hot = self._key_list, len(self._key_list), self.hot_fraction
                 rnd = random.random
-                for sent in range(n):  # noqa: B007
-                    key = key_list[(base + sent) % k]
+                for seq in range(base, base + n):
+                    key = key_list[seq % k]
                     if keys == "hot" and rnd() < hot:
                         key = b"hot"
-                    produce(topic, head + (base + sent).to_bytes(8, "big") + pad, key)
-                sent = n
+                    produce(topic, pack(head, seq, pad), key)
+            sent = n
         except BufferError:
+            sent = seq - base  # the message with sequence `seq` was refused: the ones before it are in
             self.buffer_full += 1
             self._advance(sent)
             if self.on_buffer_full == "drop":  # shed the rest of this chunk, counted, and move on
@@ -308,6 +307,7 @@ class RateProducer:
     def _run(self) -> None:
         value = b"x" * max(0, self.message_size - HEADER_SIZE)  # the pad after the 12-byte header
         self._prefix = prefix(self.producer_id)
+        self._pack = struct.Struct(f">4sQ{len(value)}s").pack  # prefix, sequence, pad: one value in one call
         p = self._producer
         try:
             while not self._stop.is_set():
