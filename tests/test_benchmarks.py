@@ -50,3 +50,22 @@ def test_the_lag_monitor_at_scale(bench: ModuleType, kafka_bootstrap: str, monke
     assert 0 < x["cpu_pct"] < 100, x  # the monitor thread's CPU clock was read
     assert x["errors"] * 10 <= x["samples"], x  # a failed sample is counted and skipped; many is a broken monitor
     assert [row.benchmark for row in r.rows] == ["(n) LagMonitor at 2 Hz, 10 partitions"]
+
+
+def test_the_producer_variants_write_what_they_claim(bench: ModuleType, kafka_bootstrap: str) -> None:
+    """(a)'s parts of exact counting: ``plain+header`` writes kafkabp's header with sequence numbers 0..n-1 (the
+    ledger decodes them), ``plain+error-reports`` delivers everything with its per-message state."""
+    import harness
+
+    from kafkabp.ledger import decode
+
+    for variant in ({"counted": True}, {"only_errors": True}):
+        with harness.fresh_topic() as t:
+            run = harness.produce_plain(t, 2_000, "1", **variant)
+            assert run["rate"] > 0 and run["cpu_us"] > 0, run
+            batch = bench.read_batch(t, 2_000)
+            pids, seqs = decode([m.value() for m in batch])
+            if variant.get("counted"):
+                assert sorted(seqs.tolist()) == list(range(2_000)), seqs[:10]
+            else:
+                assert len(batch) == 2_000 and len(seqs) == 0  # the plain value, no header
