@@ -244,3 +244,84 @@ def test_a_static_worker_asks_for_its_slots_instance_id(monkeypatch: pytest.Monk
     w.slot = 1
     assert w._conf()["group.instance.id"] == "orders-1" and w.name == "orders-c7"
     assert "group.instance.id" not in consumer.Worker(consumer.ConsumerGroup("t", "orders", 2), 0)._conf()
+
+
+class _Msg:
+    def __init__(self, key: bytes | None, partition: int, offset: int, seq: int) -> None:
+        from kafkabp.ledger import prefix
+
+        self._key, self._p, self._o = key, partition, offset
+        self._value = prefix(1) + seq.to_bytes(8, "big") + b"x" * 20
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+
+def _drain(pool: object, n: int, timeout: float = 10.0) -> list:
+    import queue
+    import time
+
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while sum(len(x) for x in got if isinstance(x, list)) < n and time.monotonic() < deadline:
+        try:
+            got.append(pool.completed.get(timeout=0.1))  # type: ignore[attr-defined]
+        except queue.Empty:
+            pass
+    return got
+
+
+def test_the_pool_hands_batches_over_and_keeps_each_keys_order() -> None:
+    """submit_all: one hand-off per thread per batch; every message comes back once, each key in order."""
+    from kafkabp.workload.parallel import KeyOrderedPool
+
+    seen: dict[bytes, list[int]] = {}
+
+    def process(m: _Msg) -> bool:
+        seen.setdefault(m.key(), []).append(int.from_bytes(m.value()[4:12], "big"))  # type: ignore[arg-type]
+        return True
+
+    pool = KeyOrderedPool(4, process, "test-batch")
+    msgs = [_Msg(f"k{i % 10}".encode(), i % 2, i // 2, i) for i in range(1_000)]
+    try:
+        pool.submit_all(msgs[:500])
+        pool.submit_all(msgs[500:])
+        assert pool.in_flight == 1_000 and pool.in_flight_bytes == 1_000 * 32
+        got = _drain(pool, 1_000)
+    finally:
+        pool.close()
+    back = [m for batch in got for m, ok, at in batch if ok and at > 0]
+    assert len(back) == 1_000 and len({id(m) for m in back}) == 1_000
+    assert len(got) < 100, len(got)  # handed back in batches, not message by message
+    assert all(s == sorted(s) for s in seen.values()) and pool.order_violations == 0
+
+
+def test_a_handler_error_hands_back_the_rest_of_its_batch_unprocessed() -> None:
+    from kafkabp.workload.parallel import KeyOrderedPool
+
+    def process(m: _Msg) -> bool:
+        if m.offset() == 5:
+            raise RuntimeError("handler failed on offset 5")
+        return True
+
+    pool = KeyOrderedPool(1, process, "test-error")
+    try:
+        pool.submit_all([_Msg(b"k", 0, o, o) for o in range(10)])
+        got = _drain(pool, 10)
+        got.append(pool.completed.get(timeout=5))  # the error comes right after the messages
+    finally:
+        pool.close()
+    batches = [x for x in got if isinstance(x, list)]
+    errors = [x for x in got if isinstance(x, BaseException)]
+    flat = [(m.offset(), ok) for batch in batches for m, ok, _ in batch]
+    assert sorted(flat) == [(o, o < 5) for o in range(10)], flat
+    assert len(errors) == 1 and "offset 5" in str(errors[0])
