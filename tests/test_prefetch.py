@@ -55,3 +55,14 @@ def test_members_are_summed_and_a_run_without_statistics_says_how_to_get_them() 
     assert prefetch.refetch(run)["discarded_messages"] == 200
     with pytest.raises(ValueError, match=r"Observe\(stats_interval_ms=500\)"):
         prefetch.refetch(SimpleNamespace(consumer_stats=[], topic=TOPIC))
+
+
+def test_a_members_prefetch_is_its_one_consumer_queue_not_a_sum_over_partitions() -> None:
+    # librdkafka reports the member's consumer queue (62.9 MB here) for each of its partitions
+    from kafkabp.workload.consumer import ConsumerGroup
+
+    group = ConsumerGroup(TOPIC, "g", 0, stats_interval_ms=500)
+    queue = {"fetchq_size": 62_940_000}
+    group.workers = [SimpleNamespace(stats=_stats({0: {**_partition(10, 5, 0), **queue}, 1: {**_partition(10, 5, 0), **queue}})),
+                     SimpleNamespace(stats=_stats({2: {**_partition(10, 5, 0), "fetchq_size": 1_000}}))]
+    assert group.prefetched_bytes() == 62_941_000
