@@ -498,13 +498,17 @@ class ConsumerGroup(MemberGroup):
         return sum(w.in_flight_bytes for w in self.workers)
 
     def prefetched_bytes(self) -> float:
-        """Bytes librdkafka has fetched ahead into its own queues (``fetchq_size`` in its statistics; NaN
-        unless ``stats_interval_ms`` is set): the client's buffer, before the application sees anything."""
+        """Bytes librdkafka has fetched ahead into its own queue (``fetchq_size`` in its statistics; NaN
+        unless ``stats_interval_ms`` is set): the client's buffer, before the application sees anything.
+
+        A group member's partition queues all forward to its one consumer queue, and librdkafka reports that
+        queue's size for every partition (``rd_kafka_q_size`` follows the forward): counted once per member."""
         stats = [w.stats for w in self.workers if w.stats]
         if not self.stats_interval_ms or not stats:
             return math.nan
-        return float(sum(int(p.get("fetchq_size", 0)) for st in stats for t in st.get("topics", {}).values()
-                         for pid, p in t.get("partitions", {}).items() if pid != "-1"))
+        return float(sum(max((int(p.get("fetchq_size", 0)) for t in st.get("topics", {}).values()
+                              for pid, p in t.get("partitions", {}).items() if pid != "-1"), default=0)
+                         for st in stats))
 
     def assignment(self) -> dict[str, list[int]]:
         """Partitions each live member owns right now."""
