@@ -8,7 +8,7 @@ partition's committed offset stood still while messages waited, how every messag
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -64,4 +64,16 @@ def cpu_busy(summary: Mapping[str, Any]) -> float:
     return float(per_msg) * 1e-6 * float(consumed) / float(duration)
 
 
-__all__ = ["STALL_COLUMNS", "cpu_busy", "fate_table", "stalls"]
+def stalls_by_run(results: Sequence[Any], column: str = "longest_stall_s") -> pd.DataFrame:
+    """One column per run (its label), one row per partition: each run's ``column`` of :func:`stalls`."""
+    return pd.DataFrame({r.label: r.stalls()[column] for r in results}).fillna(0.0).rename_axis("partition")
+
+
+def fates_by_run(results: Sequence[Any]) -> pd.DataFrame:
+    """One row per run (its label), one column per fate: each run's :func:`fate_table` side by side (0 where a run
+    had no such fate), the total last."""
+    table = pd.DataFrame({r.label: r.fate_table()["messages"] for r in results}).T.fillna(0).astype("int64")
+    return table[[c for c in table.columns if c != "total"] + ["total"]].rename_axis("run")
+
+
+__all__ = ["STALL_COLUMNS", "cpu_busy", "fate_table", "fates_by_run", "stalls", "stalls_by_run"]

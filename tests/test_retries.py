@@ -195,6 +195,29 @@ def test_the_summary_shows_retry_counts_only_for_a_group_with_retries() -> None:
     assert with_fates["fates"] == {"first try": 1} and "retry_counts" in with_fates and "acks" not in with_fates
 
 
+def _run(label: str, stalled: dict[str, float], fates: dict[str, int]) -> SimpleNamespace:
+    table = pd.DataFrame({"stalled_s": stalled, "longest_stall_s": stalled}).rename_axis("partition")
+    ledger = {"acknowledged": sum(fates.values()), "unread": 0, "lost": 0, "exact": True}
+    return SimpleNamespace(label=label, timeline=None, stalls=lambda: table,
+                           fate_table=lambda: blocking.fate_table({"fates": fates}, ledger))
+
+
+def test_runs_side_by_side_in_tables_and_figures() -> None:
+    from kafkabp import lesson_plots
+
+    naive = _run("naive", {"p0": 12.0, "p1": 0.0}, {"first try": 900})
+    topics = _run("topics", {"p0": 0.5, "p1": 0.0}, {"first try": 880, "after 1 retry": 19, "dead-lettered": 1})
+    stalls = blocking.stalls_by_run([naive, topics])
+    assert stalls.to_dict() == {"naive": {"p0": 12.0, "p1": 0.0}, "topics": {"p0": 0.5, "p1": 0.0}}
+    fates = blocking.fates_by_run([naive, topics])
+    assert fates.loc["naive", "after 1 retry"] == 0 and fates.loc["topics", "dead-lettered"] == 1
+    assert list(fates.columns)[-1] == "total" and fates["total"].tolist() == [900, 900]
+    bars = lesson_plots.stalls_figure([naive, topics])
+    assert [t.name for t in bars.data] == ["naive", "topics"] and list(bars.data[0].y) == [12.0, 0.0]
+    fig = lesson_plots.fates_figure([naive, topics])
+    assert "total" not in fig.data[0].x and fig.layout.yaxis.type == "log"
+
+
 # ---------------------------------------------------------------- on the broker
 @pytest.mark.integration
 def test_three_policies_route_a_poison_message_and_count_every_fate(kafka_bootstrap: str) -> None:
