@@ -64,9 +64,10 @@ def cpu_busy(summary: Mapping[str, Any]) -> float:
     return float(per_msg) * 1e-6 * float(consumed) / float(duration)
 
 
-def stalls_by_run(results: Sequence[Any], column: str = "longest_stall_s") -> pd.DataFrame:
-    """One column per run (its label), one row per partition: each run's ``column`` of :func:`stalls`."""
-    return pd.DataFrame({r.label: r.stalls()[column] for r in results}).fillna(0.0).rename_axis("partition")
+def stalls_by_run(results: Sequence[Any], column: str = "longest_stall_s", start: float = 0.0) -> pd.DataFrame:
+    """One column per run (its label), one row per partition: each run's ``column`` of :func:`stalls` from ``start``
+    s on (after the group's start-up, when partitions are not committed yet)."""
+    return pd.DataFrame({r.label: r.stalls(start)[column] for r in results}).fillna(0.0).rename_axis("partition")
 
 
 def fates_by_run(results: Sequence[Any]) -> pd.DataFrame:

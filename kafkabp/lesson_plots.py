@@ -396,11 +396,11 @@ def rolling_figure(runs: Sequence[Any], *, bin_seconds: float = 0.25,
 
 
 # figures of lesson 16
-def stalls_figure(results: Any, *, title: str = "The longest stretch each partition's committed offset stood still"
-                  ) -> go.Figure:
-    """Lesson 16: per partition, the longest time its committed offset stood still while messages waited, one bar
-    per run in its colour (:func:`kafkabp.blocking.stalls_by_run`)."""
-    table = blocking.stalls_by_run(as_list(results))
+def stalls_figure(results: Any, *, start: float = 0.0,
+                  title: str = "The longest stretch each partition's committed offset stood still") -> go.Figure:
+    """Lesson 16: per partition, the longest time its committed offset stood still while messages waited (from
+    ``start`` s on), one bar per run in its colour (:func:`kafkabp.blocking.stalls_by_run`)."""
+    table = blocking.stalls_by_run(as_list(results), start=start)
     fig = go.Figure([go.Bar(x=list(table.index), y=table[label], name=label, marker_color=color_for(label))
                      for label in table.columns])
     fig.update_layout(barmode="group")

@@ -198,7 +198,7 @@ def test_the_summary_shows_retry_counts_only_for_a_group_with_retries() -> None:
 def _run(label: str, stalled: dict[str, float], fates: dict[str, int]) -> SimpleNamespace:
     table = pd.DataFrame({"stalled_s": stalled, "longest_stall_s": stalled}).rename_axis("partition")
     ledger = {"acknowledged": sum(fates.values()), "unread": 0, "lost": 0, "exact": True}
-    return SimpleNamespace(label=label, timeline=None, stalls=lambda: table,
+    return SimpleNamespace(label=label, timeline=None, stalls=lambda start=0.0: table,
                            fate_table=lambda: blocking.fate_table({"fates": fates}, ledger))
 
 

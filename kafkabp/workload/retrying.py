@@ -131,17 +131,26 @@ class RetryWorker(Worker):
         self.consumer = self.client_type(self._conf())
         self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
-        last_commit = time.monotonic()
+        self.last_commit = time.monotonic()
         while not self.stop_event.is_set():
             for m in self._good(self.consumer.consume(num_messages=g.batch_size, timeout=0.1)):
                 if not self._handle(g, m):
                     return  # stopped while retrying in place: the message stays unprocessed
-                if time.monotonic() - last_commit >= g.commit_interval:
-                    self._commit_routed(asynchronous=True)
-                    last_commit = time.monotonic()
-            if time.monotonic() - last_commit >= g.commit_interval:
-                self._commit_routed(asynchronous=True)
-                last_commit = time.monotonic()
+                self._commit_due()
+            self._commit_due()
+
+    def _commit_due(self, again: bool = False) -> None:
+        """Commit what is processed once ``commit_interval`` has passed since the last commit; ``again``: with
+        ``commit_while_busy``, re-commit the last offsets even if nothing moved (the Java client's auto-commit,
+        from a loop that retries a message: Burrow's STALL)."""
+        g = self.group
+        if time.monotonic() - self.last_commit < g.commit_interval:
+            return
+        if again and g.commit_while_busy:
+            self.pending.update({tp: off for tp, off in self.committed.items()
+                                 if tp in self.owned and tp not in self.pending})
+        self._commit_routed(asynchronous=True)
+        self.last_commit = time.monotonic()
 
     def _handle(self, g: "RetryGroup", m: Any) -> bool:
         """Process ``m``, retry it in place, or hand it to the router; False if stopped before it was done."""
@@ -157,7 +166,8 @@ class RetryWorker(Worker):
                 if not g.retries.blocking:
                     g.router.route(m, failed, error)
                     break
-                if not self._sleep_until(time.monotonic() + g.retries.backoff):  # re-commits if commit_while_busy
+                self._commit_due(again=True)
+                if not self._sleep_until(time.monotonic() + g.retries.backoff):
                     return False
         self.pending[(m.topic(), m.partition())] = m.offset() + 1
         return True
