@@ -218,6 +218,109 @@ def test_runs_side_by_side_in_tables_and_figures() -> None:
     assert "total" not in fig.data[0].x and fig.layout.yaxis.type == "log"
 
 
+# ---------------------------------------------------------------- routing, without a broker
+class _Msg:
+    """A stand-in for confluent-kafka's Message: what the router and the stages read."""
+
+    def __init__(self, seq: int, key: bytes, failed: int = 0, written: float | None = None) -> None:
+        self.seq, self._key, self._failed = seq, key, failed
+        self._written = time.time() if written is None else written
+
+    def value(self) -> bytes:
+        return value(self.seq)
+
+    def key(self) -> bytes:
+        return self._key
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [(FAILED, str(self._failed).encode())]
+
+    def timestamp(self) -> tuple[int, int]:
+        return 1, int(self._written * 1000)
+
+
+class _Producer:
+    def __init__(self, conf: dict) -> None:
+        self.sent: list[tuple[str, int, int]] = []  # topic, sequence, failures
+
+    def produce(self, topic: str, value: bytes, key: bytes, headers: list, on_delivery: object) -> None:
+        self.sent.append((topic, identity(value)[1], int(dict(headers)[FAILED])))
+
+    def poll(self, timeout: float) -> int:
+        return 0
+
+    def flush(self, timeout: float) -> int:
+        return 0
+
+
+def _group(mode: str, fails: dict[int, int], delays: tuple[float, ...] = (0.0, 0.0)) -> SimpleNamespace:
+    """A stand-in for a RetryGroup: the policy, fates, a router with a fake producer, and a handler that fails
+    message ``seq`` its first ``fails[seq]`` times (-1: always)."""
+    from kafkabp.workload import retrying
+
+    tries: dict[int, int] = {}
+    g = SimpleNamespace(topic="t", group="g", retries=kafkabp.Retries(mode, delays=delays), fates=Fates(), ledger=None,
+                        events=SimpleNamespace(add=lambda *a, **k: None), processed=[])
+
+    def attempt(msg: _Msg, failed: int) -> str | None:
+        tries[msg.seq] = tries.get(msg.seq, 0) + 1
+        if fails.get(msg.seq, 0) == -1 or tries[msg.seq] <= fails.get(msg.seq, 0):
+            g.fates.failed(msg.value())
+            return "DependencyError: no"
+        g.fates.processed(msg.value(), msg.key(), failed)
+        g.processed.append(msg.seq)
+        return None
+
+    g.attempt = attempt
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(retrying, "Producer", _Producer)
+        mp.setattr(retrying, "client_config", lambda: {})
+        g.router = retrying.Router(g)  # type: ignore[arg-type]
+    return g
+
+
+def test_the_router_sends_each_failure_one_retry_topic_further_then_to_the_dead_letter_topic() -> None:
+    g = _group("topics", {}, delays=(0.1, 0.2))
+    g.router.route(_Msg(1, b"a"), 1, "err")
+    g.router.route(_Msg(1, b"a"), 2, "err")
+    g.router.route(_Msg(1, b"a"), 3, "err")
+    assert g.router.producer.sent == [("t-retry-1", 1, 1), ("t-retry-2", 1, 2), ("t-dlt", 1, 3)]
+    assert g.router.sent == [1, 1] and g.router.dead == 1
+    assert g.fates.counts() == {"first try": 0, "dead-lettered": 1, "still retrying": 0}
+    assert not g.router.hold(_Msg(2, b"a"))  # only per_key holds a key's later messages back
+
+
+def test_per_key_retries_keep_each_keys_order_and_let_other_keys_pass() -> None:
+    from kafkabp.workload.retrying import KeyedStage
+
+    g = _group("per_key", {5: -1})  # message 1 failed once on the main topic, then works; message 5 is poison
+    stage = KeyedStage(g, 0, "t-retry")  # type: ignore[arg-type]
+    g.router.route(_Msg(1, b"a", failed=1), 1, "err")  # failed on the main topic
+    assert g.router.hold(_Msg(2, b"a")) and not g.router.hold(_Msg(3, b"b"))  # a's next one follows it; b passes
+    g.router.route(_Msg(5, b"c", failed=1), 1, "err")
+    for m in (_Msg(1, b"a", failed=1), _Msg(2, b"a"), _Msg(5, b"c", failed=1)):
+        stage._take(m)
+    for _ in range(10):
+        stage._tick()
+    assert g.processed == [1, 2]  # in order: 2 waited for 1's retry
+    assert g.router.producer.sent[-1] == ("t-dlt", 5, 3)  # the poison message, after its two retries
+    assert stage.handled == 3 and not stage.queues and not g.router.hold(_Msg(4, b"a"))  # a is free again
+    assert g.fates.counts() == {"first try": 1, "after 1 retry": 1, "dead-lettered": 1, "still retrying": 0}
+    assert g.fates.held_back == 1 and g.fates.order_violations == 0
+
+
+def test_a_retry_topic_stage_waits_until_a_message_is_due() -> None:
+    from kafkabp.workload.retrying import Stage
+
+    g = _group("topics", {7: 1}, delays=(0.15, 0.1))
+    stage = Stage(g, 0, "t-retry-1")  # type: ignore[arg-type]
+    began = time.monotonic()
+    assert stage._take(_Msg(7, b"k", failed=1))  # fails again: on to the second retry topic
+    assert time.monotonic() - began >= 0.12 and g.router.producer.sent == [("t-retry-2", 7, 2)]
+    stage.stop_event.set()
+    assert not stage._take(_Msg(8, b"k", failed=1, written=time.time() + 60))  # stopped before it was due
+
+
 # ---------------------------------------------------------------- on the broker
 @pytest.mark.integration
 def test_three_policies_route_a_poison_message_and_count_every_fate(kafka_bootstrap: str) -> None:
