@@ -73,8 +73,19 @@ def stalls_by_run(results: Sequence[Any], column: str = "longest_stall_s", start
 def fates_by_run(results: Sequence[Any]) -> pd.DataFrame:
     """One row per run (its label), one column per fate: each run's :func:`fate_table` side by side (0 where a run
     had no such fate), the total last."""
-    table = pd.DataFrame({r.label: r.fate_table()["messages"] for r in results}).T.fillna(0).astype("int64")
-    return table[[c for c in table.columns if c != "total"] + ["total"]].rename_axis("run")
+    tables = [r.fate_table()["messages"] for r in results]
+    table = pd.DataFrame({r.label: t for r, t in zip(results, tables)}).T.fillna(0).astype("int64")
+    return table[sorted(table.columns, key=_fate_order)].rename_axis("run")
+
+
+def _fate_order(fate: str) -> tuple[int, int]:
+    """Fates in the order a message meets them: first try, after 1, 2… retries, dead-lettered, the rest, total."""
+    if fate == "first try":
+        return 0, 0
+    if fate.startswith("after "):
+        return 1, int(fate.split()[1])
+    rest = ["dead-lettered", "still retrying", "unread in the topic", "lost", "total"]
+    return 2, rest.index(fate) if fate in rest else len(rest) - 1
 
 
 __all__ = ["STALL_COLUMNS", "cpu_busy", "fate_table", "fates_by_run", "stalls", "stalls_by_run"]

@@ -211,7 +211,9 @@ def test_runs_side_by_side_in_tables_and_figures() -> None:
     assert stalls.to_dict() == {"naive": {"p0": 12.0, "p1": 0.0}, "topics": {"p0": 0.5, "p1": 0.0}}
     fates = blocking.fates_by_run([naive, topics])
     assert fates.loc["naive", "after 1 retry"] == 0 and fates.loc["topics", "dead-lettered"] == 1
-    assert list(fates.columns)[-1] == "total" and fates["total"].tolist() == [900, 900]
+    assert list(fates.columns) == ["first try", "after 1 retry", "dead-lettered", "unread in the topic", "lost",
+                                   "total"], fates.columns
+    assert fates["total"].tolist() == [900, 900]
     bars = lesson_plots.stalls_figure([naive, topics])
     assert [t.name for t in bars.data] == ["naive", "topics"] and list(bars.data[0].y) == [12.0, 0.0]
     fig = lesson_plots.fates_figure([naive, topics])
