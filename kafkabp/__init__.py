@@ -42,6 +42,8 @@ _WHERE: dict[str, str] = {
                      "batch_handler", "cpu", "exponential", "fixed", "handler", "lognormal", "per_batch", "stop_all",
                      "wait_for"], "kafkabp.workload"),
     **dict.fromkeys(["orders"], "kafkabp.workload.records"),
+    **dict.fromkeys(["Dependency", "poison_payloads"], "kafkabp.workload.dependency"),  # lesson 16
+    **dict.fromkeys(["Retries"], "kafkabp.workload.retry"),
     **dict.fromkeys(["ShareGroup", "ShareOptions"], "kafkabp.workload.share"),
     **dict.fromkeys(["AsyncGroup", "AsyncOptions", "aio_consumer_design", "pending_task_bytes",
                      "probe_bounded"], "kafkabp.workload.aio"),  # lesson 17: asyncio consumers
@@ -92,4 +94,5 @@ __all__ = [
     "Measurement", "forget", "recall", "remember", "playground", "written",
     "replication", "ISRWatch", "group_not_on", "quorum_leader", "remove_replication_throttle", "replicas",
     "replicated_topic", "set_replication_throttle", "under_replicated_partitions",
+    "Dependency", "Retries", "poison_payloads",
 ]

@@ -172,3 +172,27 @@ def busy_members(throughput: pd.DataFrame, min_rate: float, start: float, end: f
     was at least ``min_rate`` msg/s."""
     w = throughput[(throughput["t"] >= start) & (throughput["t"] < end)]
     return sum(1 for m in w.columns if m not in ("t", "rate") and w[m].mean() >= min_rate)
+
+
+def producer_metrics(stats: Mapping[str, Any] | None, topic: str) -> dict[str, Any]:
+    """Produce requests, batches and latencies from a producer's librdkafka statistics (CONFIGURATION.md,
+    STATISTICS.md): ``produce_requests`` and ``messages`` since the start; ``batch_size_avg`` (bytes) and
+    the latencies (ms: ``queue`` = produce() until sent, including linger.ms; ``rtt`` = the broker's round
+    trip) over the last statistics window only."""
+    if not stats:
+        return {}
+    brokers = [b for b in stats.get("brokers", {}).values() if b.get("nodeid", -1) >= 0]
+    top = stats.get("topics", {}).get(topic, {})
+
+    def window(name: str, q: str) -> float:
+        values = [b[name][q] / 1000.0 for b in brokers if b.get(name, {}).get("cnt")]
+        return max(values) if values else float("nan")
+
+    return {
+        "produce_requests": sum(int(b.get("req", {}).get("Produce", 0)) for b in brokers),
+        "messages": int(stats.get("txmsgs", 0)), "bytes": int(stats.get("txmsg_bytes", 0)),
+        "batch_size_avg": float(top["batchsize"]["avg"]) if top.get("batchsize", {}).get("cnt") else float("nan"),
+        "batch_count_avg": float(top["batchcnt"]["avg"]) if top.get("batchcnt", {}).get("cnt") else float("nan"),
+        "queue_p50_ms": window("int_latency", "p50"), "queue_p99_ms": window("int_latency", "p99"),
+        "rtt_p50_ms": window("rtt", "p50"), "rtt_p99_ms": window("rtt", "p99"),
+    }

@@ -28,6 +28,7 @@ from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, step_at, su
 from kafkabp.specs import Group, Observe, Producer, Topic, check_duration, check_experiment
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, as_profile
 from kafkabp.workload.aio import AsyncGroup
+from kafkabp.workload.retrying import RetryGroup
 from kafkabp.workload.share import ShareGroup
 
 Action = Callable[["Experiment"], Any]
@@ -60,6 +61,7 @@ class Experiment:
             "message_size": p.message_size, "keys": p.keys, "batch_size": g.batch_size, "protocol": g.protocol,
             "backlog": p.backlog, "parallel": g.parallel, "buffer": str(g.buffer) if g.buffer is not None else None,
             "static": g.static, "aio": str(g.aio) if g.aio is not None else None,
+            "retries": str(g.retries) if g.retries is not None else None,
         }
         self.label = label or f"{consumers} consumer{'s' * (consumers != 1)}, {self.processing}"
         self.topic = topic.name or admin.unique_name("kafkabp")
@@ -72,6 +74,8 @@ class Experiment:
         group_type: Any = ShareGroup.with_options(g.share) if share else ConsumerGroup  # KIP-932
         if g.aio is not None:  # asyncio members (lesson 17)
             group_type = AsyncGroup.with_options(g.aio)
+        elif g.retries is not None:  # lesson 16: a handler that may fail, retried in place or through retry topics
+            group_type = RetryGroup.with_retries(g.retries)
         self.consumer_group = group_type(self.topic, self.group, consumers, self.processing, batch_size=g.batch_size,
                                          protocol=g.protocol, config=dict(g.config), events=self.events,
                                          commit_while_busy=g.commit_while_busy, ledger=self.ledger,
@@ -85,7 +89,7 @@ class Experiment:
         self.monitor.listeners.append(self._on_sample)
         # Last: the producer is the one part that reaches the broker when it is made (and starts one if needed).
         self.producer = RateProducer(self.topic, rate, message_size=p.message_size, keys=p.keys,
-                                     hot_fraction=p.hot_fraction, config=dict(p.config),
+                                     hot_fraction=p.hot_fraction, key_count=p.key_count, config=dict(p.config),
                                      stats_interval_ms=o.stats_interval_ms, events=self.events,
                                      name=f"{self.group}-producer", ledger=self.ledger, payloads=p.payloads,
                                      demand=p.demand, source_buffer=p.source_buffer, on_buffer_full=p.on_buffer_full)
@@ -183,7 +187,7 @@ class Experiment:
         p = self._producer_spec
         conf = {**p.config, "sticky.partitioning.linger.ms": 0}
         first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=p.message_size,
-                             keys=p.keys, hot_fraction=p.hot_fraction,
+                             keys=p.keys, hot_fraction=p.hot_fraction, key_count=p.key_count,
                              events=self.events, name=f"{self.group}-backlog",
                              ledger=self.ledger, payloads=self.producer.payloads, config=conf)
         first.start()
@@ -420,7 +424,7 @@ class Experiment:
             "fetch_requests": sum(int(b.get("req", {}).get("Fetch", 0)) for st in stats
                                   for b in st.get("brokers", {}).values()) if stats else None,
         })
-        if isinstance(group, ShareGroup):  # acks, delivery counts, out-of-order processing
+        if isinstance(group, (ShareGroup, RetryGroup)):  # acks and delivery counts; or fates and order violations
             summary.update(group.summary())
         return Result(self.label, tl, parts, events, latency, Summary(**summary), dict(self.params), predicted,
                       self.topic, self.group, self.producer.stats_at_stop or self.producer.last_stats, ledger,

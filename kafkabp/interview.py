@@ -34,6 +34,7 @@ LESSONS: dict[str, tuple[str, str]] = {
     "13": ("Playground", "13_playground.ipynb"),
     "14": ("Interview prep", "14_interview_prep.ipynb"),
     "15": ("Replication backpressure", "15_replication_backpressure.ipynb"),
+    "16": ("Head-of-line blocking", "16_head_of_line_blocking.ipynb"),
     "17": ("Async consumers", "17_async_consumers.ipynb"),
 }
 
@@ -175,6 +176,17 @@ POINTS: tuple[Point, ...] = (
           "against durability",
           "`acks=1` answers sooner but loses acknowledged writes if the leader dies before its followers copy "
           "them; `min.insync.replicas` equal to the replication factor stops writes when any replica is lost"),
+    Point("mitigations", "Retry topics and a dead-letter topic", "16",
+          ("naive_stall_s", "retry_topics_stall_s", "order_violations"),
+          lambda m: f"one poison message under a naive retry loop stalled its partition for {_n(m, 'naive_stall_s')} "
+                    f"(Burrow: STALL, the other partitions OK); through retry topics and a dead-letter topic no partition "
+                    f"stood still longer than {_n(m, 'retry_topics_stall_s')}, but {_n(m, 'order_violations')} were "
+                    f"processed after a later message of their key{_note(m, 'order_violations')}",
+          "a slow call or a poison message blocks its whole partition (head-of-line blocking): bound each call with a "
+          "timeout and the calls in flight per consumer, and move failed messages to retry topics with growing delays "
+          "and, at last, a dead-letter topic",
+          "a retried message leaves its key's order unless the key's later messages are held back behind it; the "
+          "dead-letter topic needs an owner, an alert and a way to replay it"),
     Point("mitigations", "Bounded buffers with pause/resume", "09", ("peak_mb_paused", "peak_mb_unbounded"),
           lambda m: f"pause()/resume() kept a slow sink's buffer at {_n(m, 'peak_mb_paused')} against "
                     f"{_n(m, 'peak_mb_unbounded')} unbounded, with no eviction",
@@ -397,6 +409,15 @@ QUESTIONS: tuple[Question, ...] = (
                  ("Messages are lost", "Offsets are committed only after processing: work is redone, not lost."),
                  ("The broker throttles the consumer", "Throttling comes from quotas, not from a slow handler.")),
         1, "05"),
+    Question("Lag grows on one partition only. Its consumer is alive and commits every second, always the same "
+             "offset; the other partitions are fine. Most likely?", (
+                 ("The producer writes faster to that partition", "Then the offset would still move, only too "
+                  "slowly: Burrow's WARN, not an offset that never changes."),
+                 ("A message it retries in place forever (a poison message)", "Yes: Burrow's STALL. Move failing "
+                  "messages to a retry topic and, after the retries, a dead-letter topic."),
+                 ("A rebalance in progress", "A rebalance pauses every partition of the group, and commits stop."),
+                 ("Retention deleted its messages", "The consumer would jump ahead (an offset reset), not stand "
+                  "still.")), 1, "16"),
     Question("A lag-driven rate limiter (AIMD) slows the producer. Where do the messages it holds back go?", (
         ("Nowhere: they are dropped by Kafka", "Kafka never sees them: they are held before produce()."),
         ("They wait at the source or are shed there: the backpressure moves upstream",

@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from kafkabp import blocking
 from kafkabp.plots import DASHES, FROM_ZERO, as_list, color_for, style
 
 ROW_HEIGHT = 230  # px per row of a figure with stacked panels
@@ -395,3 +396,28 @@ def rolling_figure(runs: Sequence[Any], *, bin_seconds: float = 0.25,
     fig.update_yaxes(dtick=1, row=1, col=1)
     fig.update_yaxes(title_text="msg/s", row=2, col=1)
     return fig
+
+
+# figures of lesson 16
+def stalls_figure(results: Any, *, start: float = 0.0,
+                  title: str = "The longest stretch each partition's committed offset stood still") -> go.Figure:
+    """Lesson 16: per partition, the longest time its committed offset stood still while messages waited (from
+    ``start`` s on), one bar per run in its colour (:func:`kafkabp.blocking.stalls_by_run`)."""
+    table = blocking.stalls_by_run(as_list(results), start=start)
+    fig = go.Figure([go.Bar(x=list(table.index), y=table[label], name=label, marker_color=color_for(label))
+                     for label in table.columns])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(**FROM_ZERO)
+    return style(fig, title, "partition", "seconds stalled (longest stretch)")
+
+
+def fates_figure(results: Any, *, title: str = "How every message ended") -> go.Figure:
+    """Lesson 16: messages per fate (first try, after N retries, dead-lettered, unread, lost), one bar per run in its
+    colour, on a log scale so that a single dead-lettered message shows beside thousands processed."""
+    table = blocking.fates_by_run(as_list(results)).drop(columns="total")
+    fig = go.Figure([go.Bar(x=list(table.columns), y=table.loc[label].where(table.loc[label] > 0), name=label,
+                            marker_color=color_for(label), text=table.loc[label], textposition="outside")
+                     for label in table.index])
+    fig.update_layout(barmode="group")
+    fig.update_yaxes(type="log")
+    return style(fig, title, "", "messages (log scale; no bar: none)")

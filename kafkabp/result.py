@@ -14,7 +14,8 @@ from typing import Any, Iterable, Iterator, Mapping
 import numpy as np
 import pandas as pd
 
-from kafkabp import analysis, concurrency
+from kafkabp import analysis, blocking, concurrency
+from kafkabp.analysis import producer_metrics  # noqa: F401  (lesson 06 imports it from here)
 
 EVENT_COLUMNS = ["t", "kind", "member", "detail"]
 PROCESSED_COLUMNS = ["t", "member", "processed"]
@@ -23,6 +24,7 @@ PROCESSED_COLUMNS = ["t", "member", "processed"]
 NAN = float("nan")
 SHARE_FIELDS = ("acks", "delivery_counts", "redeliveries", "released_unprocessed", "ack_failures", "handler_failures",
                 "out_of_order", "out_of_order_keys", "busy_members")
+RETRY_FIELDS = ("fates", "retry_counts")
 
 
 @dataclass(frozen=True, repr=False, eq=True)
@@ -69,7 +71,7 @@ class Summary(Mapping[str, Any]):
     broker_outages: int = 0
     broker_unreachable_s: float = 0.0
     backlog: int = 0
-    order_violations: int | None = None  # per-key order broken (parallel threads only)
+    order_violations: int | None = None  # per-key order broken (parallel threads, or a group with retries)
     idle_members: int = 0  # members that owned no partition at the end
     evictions: int = 0  # members that left the group over max.poll.interval.ms
     offset_resets: int = 0  # fetch offset gone (retention): jumped ahead
@@ -90,10 +92,13 @@ class Summary(Mapping[str, Any]):
     out_of_order: int | None = None
     out_of_order_keys: int | None = None
     busy_members: int | None = None
+    # a group with retries (lesson 16): messages per fate, and the retries' own counts; None without retries
+    fates: Mapping[str, int] | None = None  # "first try", "after 1 retry"…, "dead-lettered", "still retrying"
+    retry_counts: Mapping[str, int] | None = None  # failed attempts, held back behind their key, sent to retry…
 
     def _names(self) -> tuple[str, ...]:
-        names = tuple(f.name for f in dataclasses.fields(self))
-        return names if self.acks is not None else tuple(n for n in names if n not in SHARE_FIELDS)
+        hidden = (SHARE_FIELDS if self.acks is None else ()) + (RETRY_FIELDS if self.fates is None else ())
+        return tuple(f.name for f in dataclasses.fields(self) if f.name not in hidden)
 
     def __getitem__(self, name: str) -> Any:
         if name not in self._names():
@@ -349,6 +354,20 @@ class Result:
         """When the most messages were in flight: the share of the lag that waited in the process, not in Kafka."""
         return concurrency.share_in_process(self.timeline)
 
+    # questions lesson 16 asks (computed in kafkabp.blocking)
+    def stalls(self, start: float = 0.0, end: float = math.inf) -> pd.DataFrame:
+        """Per partition (``p0``…), seconds its committed offset stood still while messages waited: in all, and
+        the longest stretch, from ``start`` s until ``end`` s."""
+        return blocking.stalls(self.partitions, start, end)
+
+    def fate_table(self) -> pd.DataFrame:
+        """How every acknowledged message ended, exactly: messages per fate and the total (see kafkabp.blocking)."""
+        return blocking.fate_table(self.summary, self.ledger)
+
+    def cpu_busy(self) -> float:
+        """The share of one CPU core the consumers' threads used during the run (0.05: 5 %)."""
+        return blocking.cpu_busy(self.summary)
+
     @property
     def redelivered(self) -> dict[str, list[tuple[int, int]]]:
         """Per producer, the (first, last) sequence ranges processed more than once."""
@@ -440,27 +459,3 @@ def _rebalances(events: pd.DataFrame, gap: float = 1.0) -> int:
     times = sorted(events.loc[events["kind"] == "assign", "t"]) if len(events) else []
     bursts = sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] > gap)
     return max(0, bursts - 1)
-
-
-def producer_metrics(stats: Mapping[str, Any] | None, topic: str) -> dict[str, Any]:
-    """Produce requests, batches and latencies from a producer's librdkafka statistics (CONFIGURATION.md,
-    STATISTICS.md): ``produce_requests`` and ``messages`` since the start; ``batch_size_avg`` (bytes) and
-    the latencies (ms: ``queue`` = produce() until sent, including linger.ms; ``rtt`` = the broker's round
-    trip) over the last statistics window only."""
-    if not stats:
-        return {}
-    brokers = [b for b in stats.get("brokers", {}).values() if b.get("nodeid", -1) >= 0]
-    top = stats.get("topics", {}).get(topic, {})
-
-    def window(name: str, q: str) -> float:
-        values = [b[name][q] / 1000.0 for b in brokers if b.get(name, {}).get("cnt")]
-        return max(values) if values else float("nan")
-
-    return {
-        "produce_requests": sum(int(b.get("req", {}).get("Produce", 0)) for b in brokers),
-        "messages": int(stats.get("txmsgs", 0)), "bytes": int(stats.get("txmsg_bytes", 0)),
-        "batch_size_avg": float(top["batchsize"]["avg"]) if top.get("batchsize", {}).get("cnt") else float("nan"),
-        "batch_count_avg": float(top["batchcnt"]["avg"]) if top.get("batchcnt", {}).get("cnt") else float("nan"),
-        "queue_p50_ms": window("int_latency", "p50"), "queue_p99_ms": window("int_latency", "p99"),
-        "rtt_p50_ms": window("rtt", "p50"), "rtt_p99_ms": window("rtt", "p99"),
-    }

@@ -103,8 +103,8 @@ class _Spec:
 class Producer(_Spec):
     """What the producer writes and how: message size, keys, payloads, a source's demand, librdkafka settings.
 
-    ``keys``: None (no key), ``"uniform"`` (many keys in turn) or ``"hot"`` (``hot_fraction`` of the messages with
-    one key). ``payloads``: the values to send in turn (e.g. ``kafkabp.orders(1000)``). ``demand``: what the
+    ``keys``: None (no key), ``"uniform"`` (``key_count`` keys in turn) or ``"hot"`` (``hot_fraction`` of the messages
+    with one key). ``payloads``: the values to send in turn (e.g. ``kafkabp.orders(1000)``). ``demand``: what the
     source offers (a rate or profile) when ``rate`` is only the limit; ``source_buffer``: messages the source holds
     back at most (None: unbounded); ``on_buffer_full``: "block" or "drop" when the client's queue is full.
     ``backlog``: messages written at full speed before the group starts. ``config``: librdkafka producer settings.
@@ -113,6 +113,7 @@ class Producer(_Spec):
     message_size: int = 100
     keys: str | None = None
     hot_fraction: float = 0.5
+    key_count: int = 1000
     payloads: Sequence[bytes] | None = None
     demand: Any = None  # a Rate: msg/s, a profile, or None
     source_buffer: int | None = None
@@ -131,6 +132,7 @@ class Producer(_Spec):
         if isinstance(self.hot_fraction, bool) or not isinstance(self.hot_fraction, (int, float)) \
                 or not 0 <= self.hot_fraction <= 1:
             raise ValueError(f"hot_fraction must be between 0 and 1 (the hot key's share), got {self.hot_fraction!r}")
+        whole("key_count", self.key_count, 1, 1_000_000, " (how many keys the producer uses in turn)")
         if self.payloads is not None:
             if isinstance(self.payloads, (bytes, str)) or not self.payloads \
                     or not all(isinstance(v, bytes) for v in self.payloads):
@@ -159,8 +161,9 @@ class Group(_Spec):
     without a rebalance. ``parallel``: key-ordered threads inside each consumer; ``buffer``: a
     ``kafkabp.Buffer`` between poll loop and processing; ``commit_while_busy``: re-commit while stuck on a message
     (Burrow's STALL, not STOP). ``aio``: asyncio members instead of threads (``kafkabp.AsyncOptions(limit=64)``:
-    confluent-kafka's AIOConsumer and a task per message, at most ``limit`` at once; lesson 17). ``name``: the group id
-    (None: a fresh one). ``config``: librdkafka consumer settings.
+    confluent-kafka's AIOConsumer and a task per message, at most ``limit`` at once; lesson 17). ``retries``: what to
+    do when the handler raises, a ``kafkabp.Retries`` (lesson 16). ``name``: the group id (None: a fresh one).
+    ``config``: librdkafka consumer settings.
     """
 
     protocol: str = "classic"
@@ -172,6 +175,7 @@ class Group(_Spec):
     name: str | None = None
     static: bool = False
     aio: Any = None  # a kafkabp.AsyncOptions or None
+    retries: Any = None  # a kafkabp.Retries or None
     config: Mapping[str, Any] = field(default_factory=Config)
 
     def __post_init__(self) -> None:
@@ -219,6 +223,17 @@ class Group(_Spec):
             if self.protocol == "share" or self.parallel != 1 or self.buffer is not None:
                 raise ValueError("aio= makes asyncio members of a classic or KIP-848 group, bounded by "
                                  "AsyncOptions(limit=...): leave out protocol='share', parallel and buffer")
+        if self.retries is not None:
+            from kafkabp.workload.retry import Retries
+
+            if not isinstance(self.retries, Retries):
+                raise TypeError(f"retries must be a kafkabp.Retries(...) (e.g. Retries('topics')) or None, "
+                                f"got {self.retries!r}")
+            if self.protocol == "share" or self.parallel != 1 or self.buffer is not None:
+                raise ValueError("a group with retries handles one message at a time with the classic or consumer "
+                                 "protocol: leave out protocol='share', parallel and buffer")
+        if self.aio is not None and self.retries is not None:
+            raise ValueError("aio= and retries= are two kinds of member: give one of them")
         if self.static and self.protocol == "share":
             raise ValueError("a share group has no static membership (KIP-932 members take no group.instance.id): "
                              "leave static out, or use protocol='classic' or 'consumer'")

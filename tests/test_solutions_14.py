@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import doctest
+import re
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ def test_after_lessons_01_and_02_it_quotes_their_numbers_and_names_the_rest(stor
     for text in ("1,003 msg/s", "31.2×", "9.7×", "91.3 %"):
         assert text in ans.markdown, text
     assert {m.lesson for m in ans.quoted} == {"01", "02"}
-    assert ans.missing == ["03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "15", "17"]
+    assert ans.missing == ["03", "04", "05", "06", "07", "08", "09", "10", "11", "12", "15", "16", "17"]
     assert "Still to run" in ans.markdown and "[10 · Retention and data loss]" in ans.markdown
     assert [m.key for m in ans.extra] == ["acks_all_p99"] and "45.0 ms" in ans.markdown
     assert "[15 · " in ans.markdown  # lesson 15 is named with a link to run it
@@ -71,6 +72,15 @@ def test_lesson_15s_point_reads_as_a_sentence(store: Path) -> None:
     text = interview.answer(notebooks=NOTEBOOKS).markdown
     assert "a lost broker cost 0 messages of those acknowledged" in text
     assert "messages acknowledged messages" not in text
+
+
+def test_lesson_16s_point_quotes_the_stall_and_the_order_it_cost(store: Path) -> None:
+    kafkabp.remember("16", "naive_stall_s", 12.0, unit="s")
+    kafkabp.remember("16", "retry_topics_stall_s", 0.0, unit="s")
+    kafkabp.remember("16", "order_violations", 61, unit="messages", note="retry topics, 2 % failures; per-key retries: 0")
+    text = interview.answer(notebooks=NOTEBOOKS).markdown
+    assert "stalled its partition for 12" in text and "stood still longer than 0 s" in text, text
+    assert re.search(r"but 61(\.0)? messages were processed after a later message of their key \(retry topics", text)
 
 
 def test_with_every_number_stored_the_answer_quotes_each_with_its_unit(store: Path) -> None:
