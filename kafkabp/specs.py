@@ -16,6 +16,8 @@ group's options, Kafka's topic-name rules) is imported only when that field is s
 
 from __future__ import annotations
 
+import importlib
+
 import dataclasses
 import math
 from dataclasses import dataclass, field
@@ -214,24 +216,18 @@ class Group(_Spec):
         if "group.instance.id" in self.config:
             raise ValueError("Group(config=...) cannot set group.instance.id: every member needs its own (two members "
                              "with one id fence each other out). Give Group(static=True): member i gets '<group>-i'")
-        if self.aio is not None:
-            from kafkabp.workload.aio import AsyncOptions
-
-            if not isinstance(self.aio, AsyncOptions):
-                raise TypeError(f"aio must be a kafkabp.AsyncOptions(...) (e.g. AsyncOptions(limit=64)) or None, "
-                                f"got {self.aio!r}")
+        kinds = (("aio", "kafkabp.workload.aio", "AsyncOptions", "AsyncOptions(limit=64)", "aio= makes asyncio "
+                  "members of a classic or KIP-848 group, bounded by AsyncOptions(limit=...)"),
+                 ("retries", "kafkabp.workload.retry", "Retries", "Retries('topics')", "a group with retries handles "
+                  "one message at a time with the classic or consumer protocol"))
+        for field_name, module, kind, example, what in kinds:  # the two other kinds of member (lessons 17 and 16)
+            value = getattr(self, field_name)
+            if value is None:
+                continue
+            if not isinstance(value, getattr(importlib.import_module(module), kind)):  # imported only when used
+                raise TypeError(f"{field_name} must be a kafkabp.{kind}(...) (e.g. {example}) or None, got {value!r}")
             if self.protocol == "share" or self.parallel != 1 or self.buffer is not None:
-                raise ValueError("aio= makes asyncio members of a classic or KIP-848 group, bounded by "
-                                 "AsyncOptions(limit=...): leave out protocol='share', parallel and buffer")
-        if self.retries is not None:
-            from kafkabp.workload.retry import Retries
-
-            if not isinstance(self.retries, Retries):
-                raise TypeError(f"retries must be a kafkabp.Retries(...) (e.g. Retries('topics')) or None, "
-                                f"got {self.retries!r}")
-            if self.protocol == "share" or self.parallel != 1 or self.buffer is not None:
-                raise ValueError("a group with retries handles one message at a time with the classic or consumer "
-                                 "protocol: leave out protocol='share', parallel and buffer")
+                raise ValueError(f"{what}: leave out protocol='share', parallel and buffer")
         if self.aio is not None and self.retries is not None:
             raise ValueError("aio= and retries= are two kinds of member: give one of them")
         if self.static and self.protocol == "share":
