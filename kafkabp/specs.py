@@ -16,9 +16,8 @@ group's options, Kafka's topic-name rules) is imported only when that field is s
 
 from __future__ import annotations
 
-import importlib
-
 import dataclasses
+import importlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping, Sequence, TypeVar
