@@ -112,7 +112,9 @@ POINTS: tuple[Point, ...] = (
                     "so I judge lag in seconds (time lag) and its trend (Burrow's rules), "
                     "not a fixed message count",
           "offset lag (log end − committed offset, `kafka-consumer-groups --describe`) per partition, time lag "
-          "(the age of the oldest unprocessed message) and the trend over a window (Burrow's OK/WARN/STALL/STOP)"),
+          "(the age of the oldest unprocessed message) and the trend over a window (Burrow's OK/WARN/STALL/STOP)",
+          "a transactional producer leaves lag 1 on an idle topic, the commit marker's offset, although nothing is "
+          "left to read (committing `position()` steps over it): alert on more than a marker"),
     Point("measure", "Alert before loss", "10", ("alert_lead_s",),
           lambda m: f"an alert on time lag against retention fired {_n(m, 'alert_lead_s')} before the first loss",
           "alert on time lag as a fraction of retention (and on a growing trend), not on a message count"),
@@ -187,20 +189,24 @@ POINTS: tuple[Point, ...] = (
           "and, at last, a dead-letter topic",
           "a retried message leaves its key's order unless the key's later messages are held back behind it; the "
           "dead-letter topic needs an owner, an alert and a way to replay it"),
-    Point("mitigations", "Bounded buffers with pause/resume", "09", ("peak_mb_paused", "peak_mb_unbounded"),
+    Point("mitigations", "Bounded buffers with pause/resume", "09",
+          ("peak_mb_paused", "peak_mb_unbounded", "refetched_mb_per_pause"),
           lambda m: f"pause()/resume() kept a slow sink's buffer at {_n(m, 'peak_mb_paused')} against "
-                    f"{_n(m, 'peak_mb_unbounded')} unbounded, with no eviction",
+                    f"{_n(m, 'peak_mb_unbounded')} unbounded, with no eviction; but each pause threw away "
+                    f"{_n(m, 'refetched_mb_per_pause')} of prefetched data that was fetched again after resume()",
           "bound the queue between poll loop and sink, and `pause()` the partitions when it is full",
-          "protects the consumer's memory and group membership only: the lag still grows in Kafka"),
+          "protects the consumer's memory and group membership only: the lag still grows in Kafka, and librdkafka "
+          "drops what it prefetched at every pause, so pause only on sustained backpressure"),
     Point("mitigations", "Autoscale on lag", "11", ("peak_lag_static_vs_keda", "recover_s"),
           lambda m: f"a KEDA-style autoscaler kept the peak lag {_n(m, 'peak_lag_static_vs_keda')} below a static "
                     f"group's and recovered in {_n(m, 'recover_s')}{_note(m, 'recover_s')}",
           "scale the group on lag (KEDA's Kafka scaler + the HPA)",
           "capped by partitions, reacts after the lag is there, and flaps without a stabilization window; each "
           "scaling step is a rebalance"),
-    Point("mitigations", "Share groups", "12", ("share_vs_classic",),
+    Point("mitigations", "Share groups", "12", ("share_vs_classic", "share_autoscaled_replicas"),
           lambda m: f"a share group processed {_n(m, 'share_vs_classic')} a classic group's rate"
-                    f"{_note(m, 'share_vs_classic')}",
+                    f"{_note(m, 'share_vs_classic')}, and an autoscaler on its backlog took it to "
+                    f"{_n(m, 'share_autoscaled_replicas')}{_note(m, 'share_autoscaled_replicas')}",
           "share groups (KIP-932) let more consumers than partitions work one topic",
           "no per-partition or per-key order; records are acknowledged one by one and redelivered after a lock "
           "timeout"),
