@@ -62,8 +62,8 @@ test: setup  ## every test, unit + integration + notebooks, against a real broke
 	@# 2 · the broker's tests and every lesson (nbval), in parallel on one shared broker; lesson 06 runs once, headless
 	@# with plain nbconvert (tests/test_headless.py), not a second time under nbval
 	@# the lessons' remember() calls go to a scratch store, not over the numbers a learner measured
-	@# ... and their plotly figures load plotly.js from its CDN, so the pages step 3 renders stay small
-	KAFKABP_RESULTS=$${KAFKABP_RESULTS:-$$(mktemp -d)} PLOTLY_RENDERER=$${PLOTLY_RENDERER:-notebook_connected} \
+	@# ... and their plotly figures stay JSON in the outputs: step 3 writes them into pages that work offline
+	KAFKABP_RESULTS=$${KAFKABP_RESULTS:-$$(mktemp -d)} PLOTLY_RENDERER=$${PLOTLY_RENDERER:-plotly_mimetype} \
 		$(PYTEST) -v -n $(TEST_WORKERS) --dist loadscope --durations=15 -m "(integration or lesson) and not after_notebooks" \
 		--junitxml=$(ARTIFACTS)/junit/2-broker.xml tests notebooks --ignore=notebooks/solutions \
 		--ignore=notebooks/06_producer_batching.ipynb
