@@ -107,6 +107,7 @@ def test_plan(venv: Path, workers: int = 3, artifacts: Path = Path("build/test-a
     headless, in tests/test_headless.py); 3 · the course rendered from the lessons step 2 ran; one closing line."""
     py = str(venv_program(venv, "python"))
     pytest = [py, "-m", "pytest", "--nbval-lax"]
+    artifacts = ROOT / artifacts  # absolute (an absolute path stays): the lessons' kernels run in notebooks/
     env = {"KAFKABP_TEST_ARTIFACTS": str(artifacts)}
     junit = artifacts / "junit"
 

@@ -46,6 +46,9 @@ def test_the_test_plan_is_make_tests_three_steps(tmp_path: Path) -> None:
     assert f"-m \"{dev.BROKER}\"" in lines["broker"] and "PLOTLY_RENDERER=plotly_mimetype" in lines["broker"]
     assert "--ignore=notebooks/06_producer_batching.ipynb" in lines["broker"]
     assert "KAFKABP_SITE_LESSONS=all" in lines["site"] and "-m after_notebooks" in lines["site"]
+    assert f"KAFKABP_RESULTS={tmp_path / 'art' / 'results'} " in lines["broker"], "a scratch store, absolute"
+    relative = _no_make(tmp_path, "test", "--dry-run", "--artifacts", "build/x")
+    assert f"KAFKABP_TEST_ARTIFACTS={ROOT / 'build' / 'x'} " in relative.stdout, "the lessons' kernels run elsewhere"
     recipe = (ROOT / "Makefile").read_text().split("\ntest: setup", 1)[1].split("\n\n", 1)[0].splitlines()[1:]
     assert [line.strip() for line in recipe] == [
         "$(BIN)/python -m kafkabp.dev test --venv $(VENV) --workers $(TEST_WORKERS) --artifacts $(ARTIFACTS)"], \
