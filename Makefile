@@ -18,7 +18,7 @@ PIP_FAILED = $(if $(OFFLINE),$(OFFLINE_FAILED))
 
 setup: $(STAMP)  ## create .venv and install kafkabp with its test tools (once)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile kafkabp/dev.py  # `python -m kafkabp.dev setup` (no make) runs the same steps
 	@$(if $(OFFLINE),test -d "$(OFFLINE)/wheels" || { echo "error: OFFLINE=$(OFFLINE) has no wheels/ folder: make it on a \
 machine with network with \`kafkabp workshop prepare DIR\` (see docs/instructor.md)" >&2; exit 1; })
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,24 +52,8 @@ broker-down: setup
 # (2 workers took 19:39, one test at a time 34:42); TEST_WORKERS=1 runs it one test at a time.
 TEST_WORKERS ?= 3
 ARTIFACTS ?= build/test-artifacts
-PYTEST = KAFKABP_TEST_ARTIFACTS=$(ARTIFACTS) $(BIN)/python -m pytest --nbval-lax
-test: setup  ## every test, unit + integration + notebooks, against a real broker
-	$(BIN)/kafkabp doctor || true
-	rm -rf $(ARTIFACTS)/executed $(ARTIFACTS)/junit $(ARTIFACTS)/headless $(ARTIFACTS)/leftover-threads.txt
-	@# 1 · unit tests (no broker), on every worker: a broken import or model fails within a minute
-	$(PYTEST) -q -n $(TEST_WORKERS) -x -m "not integration and not lesson and not after_notebooks" \
-		--junitxml=$(ARTIFACTS)/junit/1-unit.xml tests
-	@# 2 · the broker's tests and every lesson (nbval), in parallel on one shared broker; lesson 06 runs once, headless
-	@# with plain nbconvert (tests/test_headless.py), not a second time under nbval
-	@# the lessons' remember() calls go to a scratch store, not over the numbers a learner measured
-	@# ... and their plotly figures load plotly.js from its CDN, so the pages step 3 renders stay small
-	KAFKABP_RESULTS=$${KAFKABP_RESULTS:-$$(mktemp -d)} PLOTLY_RENDERER=$${PLOTLY_RENDERER:-notebook_connected} \
-		$(PYTEST) -v -n $(TEST_WORKERS) --dist loadscope --durations=15 -m "(integration or lesson) and not after_notebooks" \
-		--junitxml=$(ARTIFACTS)/junit/2-broker.xml tests notebooks --ignore=notebooks/solutions \
-		--ignore=notebooks/06_producer_batching.ipynb
-	@# 3 · the course rendered from the lessons step 2 ran (every lesson must be there)
-	KAFKABP_SITE_LESSONS=all $(PYTEST) -v -m after_notebooks --junitxml=$(ARTIFACTS)/junit/3-site.xml tests
-	@$(BIN)/python tests/junit_total.py $(ARTIFACTS)/junit/*.xml
+test: setup  ## every test, unit + integration + notebooks, against a real broker (steps: kafkabp/dev.py's test_plan)
+	$(BIN)/python -m kafkabp.dev test --venv $(VENV) --workers $(TEST_WORKERS) --artifacts $(ARTIFACTS)
 
 test-unit: setup
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not integration and not lesson and not after_notebooks" tests

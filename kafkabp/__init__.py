@@ -29,6 +29,7 @@ _WHERE: dict[str, str] = {
                      "topic_exists", "unique_name", "alter_group_config"], "kafkabp.admin"),
     **dict.fromkeys(["Experiment", "run_experiment"], "kafkabp.experiment"),
     **dict.fromkeys(["Ledger"], "kafkabp.ledger"),
+    **dict.fromkeys(["LagExporter", "time_lag_rule"], "kafkabp.exporter"),  # lesson 10: lag as Prometheus metrics
     **dict.fromkeys(["AIMD", "Mitigation", "Sample", "Autoscaler", "keda"], "kafkabp.mitigations"),
     **dict.fromkeys(["Result", "Summary"], "kafkabp.result"),
     **dict.fromkeys(["Group", "Observe", "Producer", "Topic"], "kafkabp.specs"),  # an experiment's parts
@@ -88,7 +89,7 @@ __all__ = [
     "drain_time", "group_capacity", "predicted_group_lag", "predicted_lag", "service_rate",
     "Experiment", "Result", "Summary", "run_experiment", "Producer", "Group", "Topic", "Observe", "dashboard", "AIMD", "Mitigation", "Sample",
     "Autoscaler", "keda",
-    "broker_config", "time_lag_alerts",
+    "broker_config", "time_lag_alerts", "LagExporter", "time_lag_rule",
     "ShareGroup", "ShareOptions", "AsyncGroup", "AsyncOptions", "aio_consumer_design", "pending_task_bytes", "probe_bounded",
     "alter_group_config", "describe_share_group_with_kafka_tool",
     "Measurement", "forget", "recall", "remember", "playground", "written",

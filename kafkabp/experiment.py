@@ -172,7 +172,7 @@ class Experiment:
             return
         last = tl.iloc[-1]
         parts = tuple(PartitionLag(int(r.partition), int(r.log_end_offset),
-                                   int(r.committed_offset) if r.has_commit else None, int(r.lag))
+                                   int(r.committed_offset) if r.has_commit else None, int(r.lag), float(r.time_lag))
                       for r in rows.itertuples(index=False))
         sample = Sample(float(last["t"]), int(last["lag"]), float(last["time_lag"]),
                         float(last["produce_rate"]), float(last["consume_rate"]),

@@ -2,11 +2,16 @@
 
 ``python -m kafkabp.site [OUT] [NOTEBOOK ...]`` executes each notebook (nbclient, in ``notebooks/``, so relative
 paths hold) and writes ``OUT/NN_name.html`` with nbconvert's JupyterLab template, plus ``OUT/index.html`` with the
-course map. Links between lessons point at the HTML pages; every page has previous / index / next links. Plotly
-figures are written as HTML that loads plotly.js from its CDN (``PLOTLY_RENDERER=notebook_connected``): pages stay
-small (a few hundred KB), and a reader needs a network connection for the charts. Live widgets (dashboards,
-sliders, the playground) need a kernel: a static page shows them as text. A cell that raises is an error, except
-the exercise stubs (``is_exercise_stub``).
+course map. Links between lessons point at the HTML pages; every page has previous / index / next links.
+
+The site works offline (a workshop room): nothing a page needs comes from the network. The lessons run with
+``PLOTLY_RENDERER=plotly_mimetype`` (their outputs keep each figure as JSON), and each figure is written into its page
+by plotly (``to_html``) loading one ``plotly.min.js`` written once beside the pages (``include_plotlyjs="directory"``),
+so pages stay small. The lessons' formulas are typeset by MathJax 2 copied beside the pages from PyPI's
+``jupyter-server-mathjax`` (``mathjax/``); nbconvert's page loads no require.js and no mermaid (the lessons have no
+diagram). :func:`check_site` fails a page that loads a script or a style sheet from the network. Live widgets
+(dashboards, sliders, the playground) need a kernel: a static page shows them as text. A cell that raises is an
+error, except the exercise stubs (``is_exercise_stub``).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from __future__ import annotations
 import html
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -23,6 +29,15 @@ ROOT = Path(__file__).resolve().parent.parent
 SEE = re.compile(r"^#+ .*\bSee\b", re.MULTILINE)  # the lesson template's "See" heading
 LESSON = re.compile(r"\d\d_[A-Za-z0-9_]+\.ipynb$")
 LINK = re.compile(r'href="(\d\d_[A-Za-z0-9_]+)\.ipynb(#[^"]*)?"')
+RENDERER = "plotly_mimetype"  # the lessons' figures as JSON in their outputs: the site writes them (offline) itself
+PLOTLY_JSON = "application/vnd.plotly.v1+json"
+MATHJAX = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # beside the pages; the config it ships
+REMOTE = re.compile(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)=["']?(?:https?:)?//[^"'\s>]+""", re.IGNORECASE)
+# nbconvert's JupyterLab page without what it loads from cdnjs (require.js; mermaid, which no lesson uses)
+TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
 
 
 class SiteError(RuntimeError):
@@ -77,14 +92,46 @@ def execute(path: Path, timeout: float = 900) -> tuple[dict, float]:
 
 def render(nb: dict, title: str, nav: str) -> str:
     """The executed notebook as one HTML page, lesson links pointing at pages, a navigation bar on top and bottom."""
+    import jinja2
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="lab")
-    body, _ = exporter.from_notebook_node(nb, resources={"metadata": {"name": title}})
+    exporter = HTMLExporter(extra_loaders=[jinja2.DictLoader({"offline.html.j2": TEMPLATE})],
+                            template_file="offline.html.j2", mathjax_url=MATHJAX)
+    body, _ = exporter.from_notebook_node(_figures_as_html(nb), resources={"metadata": {"name": title}})
     body = LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
     bar = f'<nav style="font-family:sans-serif;padding:8px 16px;border-bottom:1px solid #ddd">{nav}</nav>'
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + bar, body, count=1)
     return body.replace("</body>", bar + "</body>", 1)
+
+
+def _figures_as_html(nb: dict) -> dict:
+    """A copy of ``nb`` whose plotly figures (JSON outputs) are HTML loading ``plotly.min.js`` from beside the page
+    (the first figure's script tag; the others find ``Plotly`` loaded)."""
+    import copy
+
+    import plotly.io as pio
+
+    nb, first = copy.deepcopy(nb), True
+    for cell in nb["cells"]:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if PLOTLY_JSON in data:
+                output["data"] = {"text/html": pio.to_html(data[PLOTLY_JSON], validate=False, full_html=False,
+                                                           include_plotlyjs="directory" if first else False)}
+                first = False
+    return nb
+
+
+def write_assets(out: Path) -> None:
+    """What the pages load, beside them: ``plotly.min.js`` (once for every page) and MathJax (``mathjax/``)."""
+    import jupyter_server_mathjax
+    from plotly.offline import get_plotlyjs
+
+    (out / "plotly.min.js").write_text(get_plotlyjs(), encoding="utf-8")
+    static = Path(jupyter_server_mathjax.__file__).parent / "static"
+    shutil.rmtree(out / "mathjax", ignore_errors=True)
+    shutil.copytree(static, out / "mathjax", ignore=lambda folder, names: [  # English only: 2 MB less
+        n for n in names if Path(folder).name == "localization" and n != "en"])
 
 
 def build(out: Path, notebooks: Sequence[Path] | None = None, *, timeout: float = 900) -> dict[str, float]:
@@ -92,7 +139,7 @@ def build(out: Path, notebooks: Sequence[Path] | None = None, *, timeout: float 
 
     Raises :class:`SiteError` when a cell fails or :func:`check_site` finds a page or a figure missing.
     """
-    os.environ.setdefault("PLOTLY_RENDERER", "notebook_connected")  # the kernels inherit it
+    os.environ.setdefault("PLOTLY_RENDERER", RENDERER)  # the kernels inherit it
     executed: dict[Path, tuple[dict, float | None]] = {}
     for path in lessons(notebooks):
         print(f"executing {path.name} …", file=sys.stderr, flush=True)
@@ -114,6 +161,7 @@ def write_site(out: Path, executed: Mapping[Path, tuple[dict, float | None]]) ->
     """Render executed notebooks (by path, with the seconds each took if known) as pages, and the index."""
     paths = sorted(executed)
     out.mkdir(parents=True, exist_ok=True)
+    write_assets(out)
     titles = {p.stem: _title(executed[p][0]) for p in paths}
     for i, path in enumerate(paths):
         prev = f'<a href="{paths[i - 1].stem}.html">← {html.escape(titles[paths[i - 1].stem])}</a>' if i else ""
@@ -136,8 +184,7 @@ def write_site(out: Path, executed: Mapping[Path, tuple[dict, float | None]]) ->
 def figures(nb: dict) -> int:
     """How many plotly figures the executed notebook drew (outputs that carry a figure, not live widgets)."""
     return sum(1 for cell in nb["cells"] for o in cell.get("outputs", [])
-               if "Plotly.newPlot" in str(o.get("data", {}).get("text/html", ""))
-               or "application/vnd.plotly.v1+json" in o.get("data", {}))
+               if "Plotly.newPlot" in str(o.get("data", {}).get("text/html", "")) or PLOTLY_JSON in o.get("data", {}))
 
 
 def _has_see_section(nb: dict) -> bool:
@@ -151,7 +198,8 @@ def _has_live_widget(nb: dict) -> bool:
 
 
 def check_site(out: Path, executed: Mapping[Path, tuple[dict, float | None]]) -> list[str]:
-    """What is wrong with a built site: a lesson without its page, index entry or navigation, or a figure missing.
+    """What is wrong with a built site: a lesson without its page, index entry or navigation, a figure missing, or a
+    page that loads something from the network (a script, style sheet or image: it would not work offline).
 
     Every lesson with a "See" section must draw at least one figure (or show a live chart, which needs a kernel), and
     its page must carry every figure drawn.
@@ -172,6 +220,12 @@ def check_site(out: Path, executed: Mapping[Path, tuple[dict, float | None]]) ->
             problems.append(f"{path.stem}: has a See section but drew no figure")
         if page.count("Plotly.newPlot") < drawn:
             problems.append(f"{path.stem}: drew {drawn} figures, its page carries {page.count('Plotly.newPlot')}")
+        remote = sorted({m.group(0) for m in REMOTE.finditer(page)})
+        if remote:
+            problems.append(f"{path.stem}: loads from the network: {'; '.join(remote[:3])}")
+    for asset in ("plotly.min.js", "mathjax/MathJax.js"):
+        if executed and not (out / asset).is_file():
+            problems.append(f"no {asset} beside the pages")
     return problems
 
 

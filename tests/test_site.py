@@ -7,9 +7,11 @@ every lesson page is checked without executing the course twice; ``make html`` e
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
+import test_site_offline
 
 from kafkabp import site
 
@@ -77,6 +79,14 @@ def test_every_lesson_page_of_this_run_exists_and_carries_its_figures() -> None:
     if every:
         lessons = {p.name for p in (ROOT / "notebooks").glob("*.ipynb") if site.LESSON.match(p.name)}
         assert {p.name for p in runs} == lessons, f"lessons that did not run: {sorted(lessons - {p.name for p in runs})}"
+    if not test_site_offline.HAS_CHROMIUM:
+        pytest.skip(f"the pages are not opened offline: no Chromium at {test_site_offline.CHROMIUM}")
+    # offline: each page opened with the network blocked draws every figure its lesson made, typesets every formula
+    wanted = {p.stem: (site.figures(nb), test_site_offline.formulas(nb)) for p, (nb, _) in runs.items()}
+    start = time.monotonic()
+    seen = test_site_offline.open_offline(out, [(name, *counts) for name, counts in sorted(wanted.items())])
+    print(f"{len(wanted)} pages opened offline in {time.monotonic() - start:.1f} s")
+    assert {name: seen[name] for name in wanted} == wanted and seen["blocked"] == [], seen
 
 
 def test_the_site_check_names_a_missing_page_a_missing_figure_and_a_see_section_without_one(tmp_path: Path) -> None:

@@ -15,6 +15,7 @@ import importlib.util
 import os
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -39,7 +40,7 @@ class FakeRepo:
     downloaded jar's ``.sha1``, which this repository does not publish: a 404 that jgo ignores).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         self.files: dict[str, bytes] = {}
         self.bad: dict[str, int] = {}
         self.short: set[str] = set()
@@ -66,7 +67,9 @@ class FakeRepo:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/maven2"
+        if tls is not None:  # HTTPS with that server context's certificate (tests/test_trust.py)
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        self.url = f"http{'s' if tls else ''}://127.0.0.1:{self.server.server_address[1]}/maven2"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property

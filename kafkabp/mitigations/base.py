@@ -20,6 +20,7 @@ class PartitionLag:
     log_end_offset: int
     committed: int | None
     lag: int  # log end - committed (- earliest when never committed), as kafka-consumer-groups shows it
+    time_lag: float = 0.0  # seconds behind the log end (kafkabp's interpolation, as kafka-lag-exporter's)
 
 
 @dataclass(frozen=True)
