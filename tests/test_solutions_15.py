@@ -68,7 +68,9 @@ def test_acks_all_accepts_rejects_nonsense() -> None:
 
 @pytest.mark.integration
 def test_a_throttled_follower_stays_under_replicated_longer(three_nodes: str) -> None:
-    out = solutions.verify(freeze=6.0, after=4.0)
+    # after=8: the throttled follower is still catching up when the window closes, the plain one long back in sync;
+    # with after=4 a 3.4 s gap in the ISR samples under a parallel make test left 1.8 s between them (needs > 2)
+    out = solutions.verify(freeze=6.0, after=8.0)
     assert out["min_isr_seen"] == 2, out["timeline"]  # the frozen follower left the ISR
     assert out["throttled"] > out["plain"] + 2.0, out  # and came back only without a throttle
     assert out["plain"] < out["window"], out
