@@ -142,19 +142,18 @@ class Worker(Member):
         done, finished = [], []
         while True:
             try:
-                got = pool.completed.get(timeout=block) if block and not done else pool.completed.get_nowait()
+                item, ok, at = pool.completed.get(timeout=block) if block and not done else pool.completed.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(got, BaseException):
-                raise got
-            pool.in_flight -= len(got)
-            for item, ok, at in got:
-                pool.in_flight_bytes -= len(item.value() or b"")
-                self._in_flight[item.partition()] -= 1
-                if ok:
-                    tracker.finished(item.partition(), item.offset())
-                    done.append(item)
-                    finished.append(at)
+            if isinstance(item, BaseException):
+                raise item
+            pool.in_flight -= 1
+            pool.in_flight_bytes -= len(item.value() or b"")
+            self._in_flight[item.partition()] -= 1
+            if ok:
+                tracker.finished(item.partition(), item.offset())
+                done.append(item)
+                finished.append(at)
         for p, offset in tracker.advance().items():
             self.pending[(self.group.topic, p)] = offset
         if done:
@@ -189,28 +188,19 @@ class Worker(Member):
                 room = int(min(room, max(0.0, buf.high - pool.in_flight)))  # never past the bound
             timeout = 0.02 if self.paused else 0.1  # paused: look again soon whether to resume
             msgs = self.consumer.consume(num_messages=max(1, room), timeout=timeout)  # paused: serves the group
-            good = self._good(msgs)
-            if buf is not None and buf.when_full == "block":
-                for m in good:  # a blocking put, message by message
-                    while pool.in_flight >= buf.high and not self.stop_event.is_set():
+            for m in self._good(msgs):
+                if buf is not None and buf.when_full == "block":
+                    while pool.in_flight >= buf.high and not self.stop_event.is_set():  # a blocking put
                         self._collect(block=0.05)
-                    self._hand_over([m])
-            elif good:
-                self._hand_over(good)  # a whole batch: one hand-off per pool thread
+                self.tracker.handed_out(m.partition(), m.offset())
+                self._in_flight[m.partition()] += 1
+                pool.submit(m)
+                self.peak_buffered = max(self.peak_buffered, pool.in_flight)
             if time.monotonic() - last_commit >= g.commit_interval:
                 self._commit(asynchronous=True)
                 last_commit = time.monotonic()
         pool.stopping = True  # queued messages are skipped; those being processed finish or stop
         self._settle(set(self._in_flight))
-
-    def _hand_over(self, msgs: list[Any]) -> None:
-        """Messages to the pool, each partition's offsets noted in order for the contiguous-prefix commit."""
-        assert self.pool is not None and self.tracker is not None
-        for m in msgs:
-            self.tracker.handed_out(m.partition(), m.offset())
-            self._in_flight[m.partition()] += 1
-        self.pool.submit_all(msgs)
-        self.peak_buffered = max(self.peak_buffered, self.pool.in_flight)
 
     def _flow_control(self, buf: Buffer) -> None:
         """Pause the assigned partitions at the high watermark, resume them at the low one."""

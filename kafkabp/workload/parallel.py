@@ -23,7 +23,6 @@ from typing import Any, Callable
 from kafkabp.ledger import HEADER_SIZE
 
 _STOP = object()
-REPORT_EVERY = 0.01  # seconds: a pool thread reports finished messages at least this often within a batch
 
 
 class KeyOrderedPool:
@@ -35,8 +34,7 @@ class KeyOrderedPool:
         self.k, self.process = k, process
         self.max_in_flight = max_in_flight or max(1000, 200 * k)
         self._queues: list[queue.SimpleQueue[Any]] = [queue.SimpleQueue() for _ in range(k)]
-        # lists of (message, processed?, finished at), or an exception a handler raised
-        self.completed: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.completed: queue.SimpleQueue[tuple[Any, bool, float]] = queue.SimpleQueue()
         self._turn = itertools.count()
         self.in_flight = 0  # submitted, not yet reported back (only the consumer thread changes it)
         self.in_flight_bytes = 0  # their values' bytes
@@ -51,56 +49,32 @@ class KeyOrderedPool:
             t.start()
 
     def submit(self, msg: Any) -> None:
-        """One message to its key's thread (:meth:`submit_all` hands a whole batch over more cheaply)."""
-        self.submit_all([msg])
-
-    def submit_all(self, msgs: list[Any]) -> None:
-        """Messages to their keys' threads, in order: one hand-off per thread, not one per message (a
-        thread-safe queue put wakes a thread; for cheap processing that hand-off was most of the cost)."""
-        k, turn = self.k, self._turn
-        batches: list[list[Any]] = [[] for _ in range(k)]
-        size = 0
-        for m in msgs:
-            key = m.key()
-            batches[hash(key) % k if key is not None else next(turn) % k].append(m)
-            size += len(m.value() or b"")
-        self.in_flight += len(msgs)
-        self.in_flight_bytes += size
-        for q, batch in zip(self._queues, batches):
-            if batch:
-                q.put(batch)
+        key = msg.key()
+        i = hash(key) % self.k if key is not None else next(self._turn) % self.k
+        self.in_flight += 1
+        self.in_flight_bytes += len(msg.value() or b"")
+        self._queues[i].put(msg)
 
     def _run(self, q: "queue.SimpleQueue[Any]") -> None:
-        """Process each batch in order; report what finished at least every ``REPORT_EVERY`` s, so that commits
-        and latencies follow slow work message by message while cheap work is reported a batch at a time."""
         cpu0 = time.thread_time()
         while True:
-            batch = q.get()
-            if batch is _STOP:
+            msg = q.get()
+            if msg is _STOP:
                 with self._cpu_lock:
                     self.cpu_seconds += time.thread_time() - cpu0
                 return
-            done: list[tuple[Any, bool, float]] = []  # (message, processed?, finished at)
-            reported = time.monotonic()
-            for i, msg in enumerate(batch):
-                if self.stopping or msg.partition() in self.skip:
-                    done.append((msg, False, 0.0))
-                    continue
-                try:
-                    ok = self.process(msg)  # False: interrupted by a stop, not processed
-                except BaseException as exc:  # reported to the consumer thread, which stops the member
-                    self.completed.put(done + [(m, False, 0.0) for m in batch[i:]])
-                    self.completed.put(exc)
-                    done = []
-                    break
-                if ok:
-                    self.order.see(msg.key(), msg.value())
-                done.append((msg, ok, time.time() if ok else 0.0))
-                if (now := time.monotonic()) - reported >= REPORT_EVERY:
-                    self.completed.put(done)
-                    done, reported = [], now
-            if done:
-                self.completed.put(done)
+            if self.stopping or msg.partition() in self.skip:
+                self.completed.put((msg, False, 0.0))
+                continue
+            try:
+                ok = self.process(msg)  # False: interrupted by a stop, not processed
+            except BaseException as exc:  # reported to the consumer thread, which stops the member
+                self.completed.put((msg, False, 0.0))
+                self.completed.put((exc, False, 0.0))
+                continue
+            if ok:
+                self.order.see(msg.key(), msg.value())
+            self.completed.put((msg, ok, time.time()))
 
     @property
     def order_violations(self) -> int:
