@@ -33,7 +33,7 @@ from harness import (FETCH_CONF, PRODUCER_CONF, Run, Sample, achieved_rate, cons
                      thread_cpu, trace, watch_until)
 
 import kafkabp
-from kafkabp.ledger import Ledger
+from kafkabp.ledger import HEADER, Ledger
 from kafkabp.workload import consumer as wconsumer
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -187,6 +187,17 @@ def consume_kafkabp(topic: str, n: int, ledger: Ledger | None = None, member_typ
     return res
 
 
+def fed_worker(group: kafkabp.ConsumerGroup) -> tuple[wconsumer.Worker, Any]:
+    """kafkabp's real consumer member (member 0 of ``group``) over a stand-in Consumer (its ``client_type``): the
+    broker-free benchmarks feed it batches through the stand-in's ``consume``."""
+    fake = mock.MagicMock()
+
+    class Fed(wconsumer.Worker):
+        client_type = staticmethod(lambda conf: fake)
+
+    return Fed(group, 0), fake
+
+
 def python_us_per_record(batch: list[Any], n: int, ledger: Ledger | None = None) -> tuple[float, float]:
     """Microseconds per record without a broker: kafkabp's real consumer member (``Worker.run``, in this
     thread) fed ``batch`` over and over by a stand-in Consumer (its ``client_type``; with ``ledger``: exact
@@ -194,12 +205,7 @@ def python_us_per_record(batch: list[Any], n: int, ledger: Ledger | None = None)
     runs in it), so load from other processes does not inflate it."""
     k = max(1, n // len(batch))
     batches = iter([batch] * k)
-    fake = mock.MagicMock()
-
-    class Fed(wconsumer.Worker):
-        client_type = staticmethod(lambda conf: fake)
-
-    w = Fed(kafkabp.ConsumerGroup("fake", "fake", 1, ledger=ledger), 0)
+    w, fake = fed_worker(kafkabp.ConsumerGroup("fake", "fake", 1, ledger=ledger))
 
     def consume(*args: Any, **kw: Any) -> list[Any]:
         nxt = next(batches, None)
@@ -378,6 +384,40 @@ def consume_parallel(topic: str, k: int, seconds: float | None, n: int | None,
     return res
 
 
+def pool_us_per_record(batch: list[Any], n: int, k: int = 16) -> tuple[float, float]:
+    """Microseconds of CPU per record without a broker, with free processing: kafkabp's real member with ``k``
+    key-ordered threads (``Worker.run`` in this thread) fed copies of ``batch`` with fresh, ascending offsets by a
+    stand-in Consumer, each with the next sequence number (so that every key's order holds); returns (this thread's
+    CPU: the member's own bookkeeping, the pool threads' CPU summed)."""
+    def renumbered(value: bytes, seq: int) -> bytes:
+        magic, pid, _ = HEADER.unpack_from(value)
+        return HEADER.pack(magic, pid, seq) + value[HEADER.size:]
+
+    copies = [confluent_kafka.Message(topic=m.topic(), partition=m.partition(), offset=i, key=m.key(),
+                                      value=renumbered(m.value(), i), timestamp=m.timestamp())
+              for i, m in enumerate(batch[j % len(batch)] for j in range(n))]
+    batches = iter([copies[i:i + len(batch)] for i in range(0, n, len(batch))])
+    w, fake = fed_worker(kafkabp.ConsumerGroup("fake", "fake", 1, parallel=k))
+
+    def consume(*args: Any, **kw: Any) -> list[Any]:
+        nxt = next(batches, None)
+        if nxt is None:  # all handed over: wait for the pool to finish them, then stop
+            if w.consumed >= n:
+                w.stop_event.set()
+            else:
+                time.sleep(0.0005)
+        return nxt or []
+
+    fake.consume.side_effect = consume
+    t0 = time.thread_time()
+    w.run()
+    member_us = (time.thread_time() - t0) / n * 1e6
+    if w.error or w.consumed != n or w.group.order_violations:
+        raise RuntimeError(f"stand-in pool run failed: {w.error!r}, {w.consumed} of {n} records, "
+                           f"{w.group.order_violations} order violations")
+    return member_us, w.pool_cpu_seconds / n * 1e6
+
+
 def bench_parallel(r: Report) -> None:
     """(f) Key-ordered parallel processing inside one consumer, 1 partition, 100 keys: steady records/s
     with k = 1 and k = 16 threads on I/O-bound work (fixed 5 ms per record; the ideal ratio is 16),
@@ -401,7 +441,14 @@ def bench_parallel(r: Report) -> None:
     over = ratios(fr, "parallel k=16", "plain")
     r.data["f_free"] = fr
     r.row("(f) parallel, free processing: records/s (k=16; plain)", meds(fr, "rate", tuple(free)))
-    r.row("(f) parallel, free processing: k=16/plain", spread(over))
+    r.row("(f) parallel, free processing: k=16/plain", spread(over), ">= 0.5", med(over) >= 0.5)
+    with fresh_topic() as t:
+        fill_keyed(t, 500)
+        batch = read_batch(t)
+    costs = [pool_us_per_record(batch, min(n, 200_000)) for _ in range(3)]
+    r.data["f_python_us_per_record"] = costs
+    r.row("(f) free processing: CPU us/record, no broker (member thread; pool threads)",
+          f"{med([x[0] for x in costs]):.2f}; {med([x[1] for x in costs]):.2f}")
 
 
 # --------------------------------------------------------------------------- (h) rebalance cost
@@ -811,11 +858,26 @@ def table(rows: list[Row]) -> str:
     return "\n".join(lines[:1] + ["|" + "|".join("-" * (w + 2) for w in widths) + "|"] + lines[1:])
 
 
+def summary(rows: list[Row]) -> str:
+    """The run's closing block: every row with a target, the unmet ones first (a benchmark that crashed counts as
+    unmet), each with its figure and target, under one line that says how many were met."""
+    judged = [x for x in rows if x.met is not None]
+    unmet = [x for x in judged if not x.met]
+    verdict = f"UNMET: {len(unmet)}" if unmet else "none unmet"
+    head = f"targets: {len(judged) - len(unmet)} of {len(judged)} met, {verdict}"
+    if not judged:
+        head = "targets: none in this run"
+    lines = [head] + [f"  {'UNMET' if not x.met else 'met  '}  {x.benchmark}: {x.measured}  (target {x.target})"
+                      for x in unmet + [x for x in judged if x.met]]
+    return "\n".join(lines)
+
+
 def write(r: Report, meta: dict[str, Any]) -> list[Path]:
     """Markdown + JSON as a dated file and, for a full run of every benchmark, as latest.* too (a quick or
     partial run must not replace the reference numbers); each file is written whole, then renamed."""
     md = [f"# kafkabp benchmarks, {meta['date']}", "", "; ".join(f"{k}: {v}" for k, v in meta.items()), "",
           table(r.rows), ""] + [f"- ({k}) {line}" for k, lines in r.notes.items() for line in lines]
+    md += ["", "```", summary(r.rows), "```"]  # the guard: which targets this run met, and which not
     if "b_profile" in r.data:
         md += ["", "Profile of kafkabp's consumer worker (b):", "", "```", *r.data["b_profile"], "```"]
     doc = {"meta": meta, "rows": [asdict(x) for x in r.rows], "notes": r.notes, "data": r.data}
@@ -860,7 +922,9 @@ def main() -> None:
             traceback.print_exc()
         r.note(key, f"took {time.monotonic() - t0:.0f} s; load average 1/5/15 min {before} before, {load()} after")
     print("\n" + table(r.rows))
-    print("\nwritten: " + " and ".join(str(p) for p in write(r, meta)) + " (with .json)")
+    written = write(r, meta)
+    print("\nwritten: " + " and ".join(str(p) for p in written) + " (with .json)")
+    print("\n" + summary(r.rows))  # last, so that an unmet target is the first thing read
 
 
 if __name__ == "__main__":

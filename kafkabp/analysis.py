@@ -196,3 +196,61 @@ def producer_metrics(stats: Mapping[str, Any] | None, topic: str) -> dict[str, A
         "queue_p50_ms": window("int_latency", "p50"), "queue_p99_ms": window("int_latency", "p99"),
         "rtt_p50_ms": window("rtt", "p50"), "rtt_p99_ms": window("rtt", "p99"),
     }
+
+
+def typical_latency(latency: pd.Series, q: float, stretches: int,
+                    windows: Iterable[tuple[float, float]] | None = None) -> float:
+    """The median, over stretches of the run, of each stretch's ``q``-quantile of ``latency`` (indexed by when the
+    message was processed): ``stretches`` consecutive, equal slices of the samples, or each ``(start, end)`` of
+    ``windows`` in seconds. NaN when a stretch has fewer than ten samples."""
+    if not 0 < q < 1 or stretches < 1:
+        raise ValueError(f"need 0 < q < 1 and stretches >= 1, got q={q!r}, stretches={stretches!r}")
+    values = latency.to_numpy(dtype=float)
+    if windows is None:
+        parts = np.array_split(values, stretches) if len(values) else []
+    else:
+        t = latency.index.to_numpy(dtype=float)
+        parts = [values[(t >= start) & (t < end)] for start, end in windows]
+    if not len(parts) or min(len(p) for p in parts) < 10:
+        return math.nan
+    return float(np.median([np.quantile(part, q) for part in parts]))
+
+
+def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any], consumed: int,
+              events: pd.DataFrame) -> dict[str, Any]:
+    """The headline numbers of a run: counts, peak/final lag, lag slope, latency percentiles."""
+    slope = 0.0
+    if len(tl) >= 4:
+        tail = tl[tl["t"] >= tl["t"].iloc[-1] * 0.25]  # skip the start-up (group join)
+        if len(tail) >= 3 and tail["t"].nunique() > 1:
+            slope = float(np.polyfit(tail["t"], tail["lag"], 1)[0])
+    q = latency.quantile([0.5, 0.95, 0.99]) if len(latency) else pd.Series([np.nan] * 3, index=[0.5, 0.95, 0.99])
+    duration = float(tl["t"].iloc[-1]) if len(tl) else 0.0
+    return {
+        "duration": duration,
+        "produced": int(produced["produced"]), "delivered": int(produced["delivered"]),
+        "failed": int(produced["failed"]), "consumed": int(consumed),
+        # why they failed, by librdkafka's error name: _PURGE_QUEUE/_PURGE_INFLIGHT = still unacknowledged when
+        # the run stopped (a broker that could not keep up), _MSG_TIMED_OUT = message.timeout.ms passed
+        "failed_by": dict(produced.get("failed_by", {})),
+        "peak_lag": int(tl["lag"].max()) if len(tl) else 0,
+        "final_lag": int(tl["lag"].iloc[-1]) if len(tl) else 0,
+        "lag_slope": slope,
+        "produce_rate": float(produced["delivered"]) / duration if duration else 0.0,
+        "consume_rate": float(consumed) / duration if duration else 0.0,
+        "p50_latency": float(q.iloc[0]), "p95_latency": float(q.iloc[1]), "p99_latency": float(q.iloc[2]),
+        "buffer_full": int(produced["buffer_full"]), "throttle_events": int(produced["throttle_events"]),
+        "throttle_time_ms": float(produced.get("throttle_time_ms", 0.0)),
+        "dropped": int(produced.get("dropped", 0)), "shed": int(produced.get("shed", 0)),
+        "held_back": int(produced.get("held_back", 0)),
+        "offered": int(produced["produced"]) + int(produced.get("held_back", 0)) + int(produced.get("shed", 0))
+        + int(produced.get("dropped", 0)),
+        "rebalances": _rebalances(events),
+    }
+
+
+def _rebalances(events: pd.DataFrame, gap: float = 1.0) -> int:
+    """Rebalances after the first join: bursts of assignments more than ``gap`` s apart, minus one."""
+    times = sorted(events.loc[events["kind"] == "assign", "t"]) if len(events) else []
+    bursts = sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] > gap)
+    return max(0, bursts - 1)

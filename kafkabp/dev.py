@@ -21,6 +21,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -155,7 +156,7 @@ def run(steps: Sequence[Step], only: Sequence[str] = (), dry_run: bool = False) 
         if dry_run:
             print(step)
             continue
-        print(f"--> {step}", flush=True)
+        print(f"--> {time.strftime('%H:%M:%S')} {step}", flush=True)  # the time: how long each step took
         if step.action is not None:
             code = step.action() or 0
         else:

@@ -17,14 +17,16 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import pandas as pd
 
-from kafkabp import admin, outage
+from kafkabp import admin, history, outage
+from kafkabp.analysis import summarize
+from kafkabp.arenas import release_free_memory
 from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.mitigations import Mitigation, PartitionLag, Sample
 from kafkabp.model import predicted_group_lag, predicted_lag
 from kafkabp.progress import Progress, rss_bytes
 from kafkabp.registry import REGISTRY
-from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, step_at, summarize
+from kafkabp.result import EVENT_COLUMNS, Result, Summary, owned_at, step_at
 from kafkabp.specs import Group, Observe, Producer, Topic, check_duration, check_experiment
 from kafkabp.workload import ConsumerGroup, EventLog, Processing, Rate, RateProducer, as_profile
 from kafkabp.workload.aio import AsyncGroup
@@ -182,10 +184,8 @@ class Experiment:
 
     def _write_backlog(self) -> None:
         """Write ``backlog`` messages at full speed and wait until the broker acknowledged them all."""
-        # Without keys, librdkafka's sticky partitioner fills one partition for 10 ms at a time: at full
-        # speed that is most of the backlog on one partition. Switch partition with every batch instead.
         p = self._producer_spec
-        conf = {**p.config, "sticky.partitioning.linger.ms": 0}
+        conf = p.backlog_config()
         first = RateProducer(self.topic, None, max_messages=self.backlog, message_size=p.message_size,
                              keys=p.keys, hot_fraction=p.hot_fraction, key_count=p.key_count,
                              events=self.events, name=f"{self.group}-backlog",
@@ -206,7 +206,7 @@ class Experiment:
         :meth:`timeline`) only read what was noted.
         """
         at = time.monotonic() if now is None else now
-        self._targets.append((at - self.events.t0, self.producer.target_rate))
+        history.note_step(self._targets, at - self.events.t0, self.producer.target_rate)  # a flat run: 2 points
         self._note_outage(time.monotonic())
 
     def broker_problem(self) -> str | None:
@@ -329,6 +329,7 @@ class Experiment:
             except Exception:
                 pass
         REGISTRY.release(self)
+        release_free_memory()  # the buffers this run freed go back to the system: see kafkabp.arenas
 
     def __enter__(self) -> "Experiment":
         return self.start()
@@ -390,7 +391,9 @@ class Experiment:
         tl = self.timeline()
         parts = self.monitor.frame()
         events = pd.DataFrame(self.events.rows(), columns=EVENT_COLUMNS)
-        latency = pd.Series(self.consumer_group.latencies(), name="latency_s", dtype=float)
+        values, at = self.consumer_group.latency_samples()  # indexed by when processed, s since the start
+        since = np.asarray(at, dtype=float) - (time.time() - time.monotonic()) - self.events.t0
+        latency = pd.Series(values, index=pd.Index(since, name="t"), name="latency_s", dtype=float)
         predicted = self._predicted(tl["t"].to_numpy() if len(tl) else np.array([]))
         summary = summarize(tl, latency, self.producer.counts(), self.consumer_group.consumed, events)
         summary["status"] = self._live_status or ("ERR" if parts.empty else self.monitor.status().value)

@@ -18,6 +18,7 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
 from kafkabp import admin, outage
+from kafkabp.history import SAMPLE_COLUMNS, History
 from kafkabp.model import drain_time
 from kafkabp.status import OffsetSample, Status, TimeLagTable, group_status, partition_status
 from kafkabp.registry import REGISTRY
@@ -68,6 +69,7 @@ def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, met
 # offsets_for_times 0.16 ms for 100, 1.4 ms for 500, 4.8 ms for 1,000 in one call, 1.5 ms in ten calls of
 # 100), while each extra call costs one round trip to the broker (about 1 ms locally).
 _READ_CHUNK = 200
+SAMPLE_SECONDS_KEPT = 7_200  # LagMonitor.sample_seconds keeps at most this many (the newest)
 
 
 def _in_chunks(read: Callable[[list[tuple[str, int]], float], dict[tuple[str, int], Any]],
@@ -126,7 +128,8 @@ class LagMonitor:
 
     ``frame()`` gives one row per partition per sample; ``timeline()`` sums them per sample with
     produce and consume rates over a trailing ``rate_window`` seconds; ``status()`` applies
-    Burrow's rules to the last ``window`` samples of each partition.
+    Burrow's rules to the last ``window`` samples of each partition. Memory stays bounded however long it runs:
+    the newest samples are kept whole, older ones thinned (:mod:`kafkabp.history`).
     """
 
     def __init__(self, group: str, topic: str, interval: float = 0.5, *, t0: float | None = None,
@@ -138,9 +141,10 @@ class LagMonitor:
         self.group, self.topic, self.interval = group, topic, interval
         self.t0 = time.monotonic() if t0 is None else t0
         self.window, self.rate_window, self.timeout = window, rate_window, timeout
-        # One entry per sample, columns as plain lists: t, then _SAMPLE_COLUMNS[1:] (topic and partition lists shared
-        # by the samples that read the same partitions). frame() builds the DataFrame only when asked.
-        self._samples: list[tuple[Any, ...]] = []
+        # One entry per sample, columns as plain lists: t, then SAMPLE_COLUMNS[1:] (topic and partition lists shared
+        # by the samples that read the same partitions), bounded however long the run (kafkabp.history). frame()
+        # builds the DataFrame only when asked.
+        self.history = History(rate_window)
         self._tables: dict[Any, TimeLagTable] = {}
         self._windows: dict[Any, _Window] = {}
         # The partitions of the last sample, their topic and partition columns, and their tables and windows
@@ -165,7 +169,7 @@ class LagMonitor:
         return _sample_frame(self._sample())
 
     def _sample(self) -> tuple[Any, ...]:
-        """Take one sample now and append it; returns its columns (t, then _SAMPLE_COLUMNS[1:] as lists)."""
+        """Take one sample now and append it; returns its columns (t, then SAMPLE_COLUMNS[1:] as lists)."""
         if self._reader is None and self.positions is None:
             self._reader = admin.OffsetReader(self.group)
             REGISTRY.add(self, "monitor")  # stop_all() closes the reader's consumer
@@ -211,7 +215,7 @@ class LagMonitor:
                 time_lags.append(float(table.time_lag(committed, end_offset, now)))
                 has_commits.append(got is not None)
             columns = (t, topics, partitions, ends, committeds, lags, time_lags, has_commits)
-            self._samples.append(columns)
+            self.history.append(columns)
         return columns
 
     def _slots(self, parts: list[tuple[str, int]]) -> tuple[list[str], list[int], list[tuple[TimeLagTable, _Window]]]:
@@ -241,6 +245,8 @@ class LagMonitor:
             except Exception:  # a slow or absent broker skips a sample (counted); the monitor keeps going
                 columns = None
             self.sample_seconds.append(time.perf_counter() - began)
+            if len(self.sample_seconds) > SAMPLE_SECONDS_KEPT:  # bounded: the newest half stays
+                del self.sample_seconds[:SAMPLE_SECONDS_KEPT // 2]
             if columns is not None and self.listeners:  # the DataFrame only for someone who reads it
                 rows = _sample_frame(columns)
                 for listen in list(self.listeners):
@@ -287,21 +293,13 @@ class LagMonitor:
         REGISTRY.release(self)
 
     def frame(self) -> pd.DataFrame:
-        """Every sample, one row per partition: t, topic, partition, offsets, lag, time_lag."""
-        with self._lock:
-            samples = list(self._samples)  # a sample's lists are never changed once appended
-        if not any(s[1] for s in samples):
-            return pd.DataFrame([], columns=_FRAME_COLUMNS)
-        cols: dict[str, list[Any]] = {c: [] for c in _FRAME_COLUMNS}
-        for s in samples:
-            cols["t"] += [s[0]] * len(s[1])
-            for name, values in zip(_FRAME_COLUMNS[1:], s[1:]):
-                cols[name] += values
-        return pd.DataFrame(cols, columns=_FRAME_COLUMNS)
+        """Every sample held, one row per partition: t, topic, partition, offsets, lag, time_lag (a run longer than
+        :data:`kafkabp.history.HISTORY_SAMPLES` samples keeps its older ones thinned: see :mod:`kafkabp.history`)."""
+        return self.history.frame()
 
     def timeline(self) -> pd.DataFrame:
         """Per sample: total lag, max time lag, produce and consume rates (msg/s)."""
-        return timeline_from(self.frame(), self.rate_window)
+        return self.history.timeline()
 
     def status(self) -> Status:
         """Burrow's group status from each partition's recent samples."""
@@ -326,38 +324,11 @@ class LagMonitor:
         return drain_time(max(0.0, float(last["lag"])), *rates)
 
 
-_SAMPLE_COLUMNS = ["t", "topic", "partition", "log_end_offset", "committed_offset", "lag", "time_lag", "has_commit"]
-_FRAME_COLUMNS = _SAMPLE_COLUMNS[:-1]
-
-
 def _sample_frame(columns: tuple[Any, ...]) -> pd.DataFrame:
-    """One sample's rows (LagMonitor.sample()'s DataFrame) from its columns: t, then _SAMPLE_COLUMNS[1:] as lists."""
+    """One sample's rows (LagMonitor.sample()'s DataFrame) from its columns: t, then SAMPLE_COLUMNS[1:] as lists."""
     if not columns[1]:
         return pd.DataFrame([])
-    return pd.DataFrame({"t": [columns[0]] * len(columns[1]), **dict(zip(_SAMPLE_COLUMNS[1:], columns[1:]))})
-
-
-def timeline_from(frame: pd.DataFrame, rate_window: float = 2.0) -> pd.DataFrame:
-    """Aggregate per-partition samples: total lag, worst time lag, and rates over ``rate_window`` s."""
-    cols = ["t", "lag", "time_lag", "log_end_offset", "committed_offset", "produce_rate", "consume_rate"]
-    if frame.empty:
-        return pd.DataFrame(columns=cols)
-    g = frame.groupby("t", sort=True).agg(lag=("lag", "sum"), time_lag=("time_lag", "max"),
-                                          log_end_offset=("log_end_offset", "sum"),
-                                          committed_offset=("committed_offset", "sum"),
-                                          partitions=("partition", "count")).reset_index()
-    g = g[g["partitions"] == g["partitions"].max()].drop(columns="partitions").reset_index(drop=True)
-    t = g["t"].to_numpy()
-    produce, consume = [], []
-    j = 0
-    for i in range(len(g)):
-        while t[i] - t[j] > rate_window and j < i:
-            j += 1
-        dt = t[i] - t[j]
-        produce.append((g.at[i, "log_end_offset"] - g.at[j, "log_end_offset"]) / dt if dt > 0 else 0.0)
-        consume.append((g.at[i, "committed_offset"] - g.at[j, "committed_offset"]) / dt if dt > 0 else 0.0)
-    g["produce_rate"], g["consume_rate"] = produce, consume
-    return g[cols]
+    return pd.DataFrame({"t": [columns[0]] * len(columns[1]), **dict(zip(SAMPLE_COLUMNS[1:], columns[1:]))})
 
 
 def time_lag_alerts(result: Any, retention_s: float, fractions: Sequence[float] = (0.5, 0.8), *,

@@ -191,6 +191,7 @@ class Result:
                     statistic: str = "median") -> float:
         """Messages per second the group processed from ``start`` s until ``end`` s (default: until a member
         left): the median (or ``statistic="mean"``) of whole ``bin_seconds`` bins, from the members' own counts.
+        A bursty rate (bursts less than two bins apart) needs the mean: the median reports the commoner kind of bin.
         NaN when no whole bin fits."""
         if statistic not in ("median", "mean"):
             raise ValueError(f"statistic must be 'median' or 'mean', not {statistic!r}")
@@ -293,6 +294,14 @@ class Result:
     def busy_rate(self) -> float:
         """Messages per second from the group's first finished batch to its last: a backlog's drain rate."""
         return analysis.busy_rate(self.processed)
+
+    def typical_latency(self, q: float = 0.99, stretches: int = 8, *,
+                        windows: Iterable[tuple[float, float]] | None = None) -> float:
+        """End-to-end latency's ``q``-quantile (seconds) in each stretch of the run, and the median of those: one
+        stall on a busy machine moves one stretch's tail, not this answer. Stretches: ``stretches`` consecutive
+        equal shares of the samples, or the ``(start, end)`` seconds of ``windows`` (by when messages were
+        processed), e.g. the slots while a neighbour ran. NaN if a stretch holds fewer than ten samples."""
+        return analysis.typical_latency(self.latency, q, stretches, windows)
 
     def messages_per_call(self) -> float:
         """Messages per consume() call that returned any (each finished batch is one row of ``processed``)."""
@@ -419,43 +428,3 @@ def _fmt(v: Any) -> str:
     if isinstance(v, int):
         return f"{v:,}"
     return str(v)
-
-
-def summarize(tl: pd.DataFrame, latency: pd.Series, produced: Mapping[str, Any], consumed: int,
-              events: pd.DataFrame) -> dict[str, Any]:
-    """The headline numbers of a run: counts, peak/final lag, lag slope, latency percentiles."""
-    slope = 0.0
-    if len(tl) >= 4:
-        tail = tl[tl["t"] >= tl["t"].iloc[-1] * 0.25]  # skip the start-up (group join)
-        if len(tail) >= 3 and tail["t"].nunique() > 1:
-            slope = float(np.polyfit(tail["t"], tail["lag"], 1)[0])
-    q = latency.quantile([0.5, 0.95, 0.99]) if len(latency) else pd.Series([np.nan] * 3, index=[0.5, 0.95, 0.99])
-    duration = float(tl["t"].iloc[-1]) if len(tl) else 0.0
-    return {
-        "duration": duration,
-        "produced": int(produced["produced"]), "delivered": int(produced["delivered"]),
-        "failed": int(produced["failed"]), "consumed": int(consumed),
-        # why they failed, by librdkafka's error name: _PURGE_QUEUE/_PURGE_INFLIGHT = still unacknowledged when
-        # the run stopped (a broker that could not keep up), _MSG_TIMED_OUT = message.timeout.ms passed
-        "failed_by": dict(produced.get("failed_by", {})),
-        "peak_lag": int(tl["lag"].max()) if len(tl) else 0,
-        "final_lag": int(tl["lag"].iloc[-1]) if len(tl) else 0,
-        "lag_slope": slope,
-        "produce_rate": float(produced["delivered"]) / duration if duration else 0.0,
-        "consume_rate": float(consumed) / duration if duration else 0.0,
-        "p50_latency": float(q.iloc[0]), "p95_latency": float(q.iloc[1]), "p99_latency": float(q.iloc[2]),
-        "buffer_full": int(produced["buffer_full"]), "throttle_events": int(produced["throttle_events"]),
-        "throttle_time_ms": float(produced.get("throttle_time_ms", 0.0)),
-        "dropped": int(produced.get("dropped", 0)), "shed": int(produced.get("shed", 0)),
-        "held_back": int(produced.get("held_back", 0)),
-        "offered": int(produced["produced"]) + int(produced.get("held_back", 0)) + int(produced.get("shed", 0))
-        + int(produced.get("dropped", 0)),
-        "rebalances": _rebalances(events),
-    }
-
-
-def _rebalances(events: pd.DataFrame, gap: float = 1.0) -> int:
-    """Rebalances after the first join: bursts of assignments more than ``gap`` s apart, minus one."""
-    times = sorted(events.loc[events["kind"] == "assign", "t"]) if len(events) else []
-    bursts = sum(1 for i, t in enumerate(times) if i == 0 or t - times[i - 1] > gap)
-    return max(0, bursts - 1)

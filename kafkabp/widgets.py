@@ -8,7 +8,9 @@ Re-running the cell stops the previous dashboard's experiment, so nothing is lef
 
 from __future__ import annotations
 
+import contextlib
 import html
+import io
 import math
 import numbers
 import threading
@@ -200,6 +202,7 @@ class Dashboard(widgets.VBox):
         """Stop the experiment (commits, leaves the group, stops every thread) and keep its result."""
         if self._loop is not None:
             self._loop.halt()
+        self._loop = None  # it holds the experiment: a stopped one is freed, only its result stays
         exp, self.experiment = self.experiment, None
         if exp is None:
             return
@@ -281,3 +284,50 @@ def try_it(run: Callable[..., Any], sliders: Mapping[str, widgets.ValueWidget],
     print and returns a figure to show (or None). The run happens in the button's thread, so nothing is left
     running behind it; an error or an interrupt is printed in the output area."""
     return TryIt(run, sliders, draw, seconds)
+
+
+class Explore(widgets.VBox):
+    """Sliders and the lines a function prints for their values (see :func:`explore`)."""
+
+    def __init__(self, show: Callable[..., Any], sliders: Mapping[str, widgets.ValueWidget]) -> None:
+        if not callable(show):
+            raise TypeError(f"explore(show, ...): show must be a function that prints, got {show!r}")
+        if not sliders or not all(isinstance(s, widgets.ValueWidget) for s in sliders.values()):
+            raise TypeError("explore(show, name=slider, ...) takes ipywidgets with a value, e.g. "
+                            "explore(show, linger_ms=widgets.SelectionSlider(options=[0, 5, 100], value=5))")
+        self.show, self.sliders = show, dict(sliders)
+        self.text = widgets.HTML()
+        self.lines = ""
+        self.update(raise_errors=True)  # a function that fails on its first values fails the cell, as a call would
+        for slider in self.sliders.values():
+            slider.observe(lambda _: self.update(), names="value")
+        super().__init__([*self.sliders.values(), self.text])
+
+    def update(self, raise_errors: bool = False) -> str:
+        """Call ``show`` with the sliders' values; its printed lines become the text under the sliders."""
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                self.show(**{name: s.value for name, s in self.sliders.items()})
+        except Exception as exc:
+            if raise_errors:
+                raise
+            out.write(f"❌ {type(exc).__name__}: {exc}\n")
+        self.lines = out.getvalue()
+        self.text.value = f"<pre style='margin:0'>{html.escape(self.lines)}</pre>"
+        return self.lines
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        bundle["text/plain"] = self.lines.rstrip("\n")  # a page without widgets shows the first values' lines
+        return bundle
+
+
+def explore(show: Callable[..., Any], **sliders: widgets.ValueWidget) -> Explore:
+    """ipywidgets' ``interact`` for a function that prints: ``explore(show, linger_ms=slider)`` calls
+    ``show(linger_ms=slider.value)`` now and at each move, and shows what it printed under the sliders. Printed
+    text goes into a text widget, not into ``interact``'s Output widget: run headless (``jupyter nbconvert
+    --execute``, as an instructor pre-runs a lesson), nbclient 0.11 mimics an Output widget by sending on the
+    kernel's shell socket while it waits there for the cell's reply, and can miss that reply until the cell's
+    timeout ends (forever under nbconvert's default of none): jupyter/nbclient#312, seen in ``make test``."""
+    return Explore(show, sliders)

@@ -112,6 +112,7 @@ def reset(*, restart: bool = False, results: bool = False, quotas: bool = True, 
 
         done["results"] = forget()
         _say(out, True, f"forgot {done['results']} stored result(s) (lesson 14 starts from none)")
+    admin.ADMIN_CLIENTS.stop()  # the registry's rule for the shared admin client: the next call makes a fresh one
     return done
 
 

@@ -29,6 +29,7 @@ from typing import Any, Iterator
 import pytest
 
 import kafkabp
+from kafkabp.dev import UNIT
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_GROUP = "cluster"
@@ -48,9 +49,10 @@ def _parallel(config: pytest.Config) -> bool:
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    """The controller of a parallel run starts (or finds) the shared broker before any worker needs it."""
+    """The controller of a parallel run starts (or finds) the shared broker before any worker needs it; not for the
+    unit tests (``-m`` kafkabp.dev.UNIT), which need none (it cost ``make test`` a broker start and stop)."""
     config = session.config
-    if _parallel(config) and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+    if _parallel(config) and not os.environ.get("KAFKA_BOOTSTRAP_SERVERS") and config.option.markexpr != UNIT:
         info = kafkabp.ensure_broker_info()
         config.stash[_STARTED] = info.started
 
@@ -108,15 +110,38 @@ def scope(nodeid: str) -> str:
     return path
 
 
+# Scopes that start JVMs of their own (a broker per cycle, the three-node cluster, a killed and restarted broker, SASL,
+# the offline laptop, the first start-up) or several kernels at once (headless): two of them at a time keep 2 cores
+# busy; four at once (4 workers, all handed out first as the longest scopes) drove the load average to 31.
+HEAVY = {"tests/test_fresh_broker.py", CLUSTER_GROUP, "tests/test_reliability.py", "tests/test_headless.py",
+         "tests/test_security.py", "tests/test_offline.py", "tests/test_startup.py", "tests/test_broker.py"}
+MAX_HEAVY = 2
+
+
+def next_scope(waiting: list[str], running: set[str]) -> str:
+    """The scope a free worker takes: the first waiting one (longest first), passing over a heavy scope while
+    ``MAX_HEAVY`` heavy ones run; if only heavy scopes wait, the first of them (a worker is never left idle)."""
+    if len(running & HEAVY) >= MAX_HEAVY:
+        return next((s for s in waiting if s not in HEAVY), waiting[0])
+    return waiting[0]
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """pytest-xdist's loadscope with :func:`scope` as the scope. Not ``xdist_group`` marks with ``--dist loadgroup``:
-    pytest-xdist 3.8 writes the group into ``item._nodeid``, which pytest 9.2's ``nodeid`` no longer reads, so every
-    cell of a lesson would become its own scope and land on any worker."""
+    """pytest-xdist's loadscope with :func:`scope` as the scope and :func:`next_scope` choosing what a free worker
+    takes. Not ``xdist_group`` marks with ``--dist loadgroup``: pytest-xdist 3.8 writes the group into
+    ``item._nodeid``, which pytest 9.2's ``nodeid`` no longer reads, so every cell of a lesson would become its own
+    scope and land on any worker."""
     from xdist.scheduler import LoadScopeScheduling
 
     class LessonScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             return scope(nodeid)
+
+        def _assign_work_unit(self, node: Any) -> None:
+            running = {s for work in self.assigned_work.values() for s, unit in work.items()
+                       if not all(unit.values())}
+            self.workqueue.move_to_end(next_scope(list(self.workqueue), running), last=False)
+            super()._assign_work_unit(node)
 
     config.option.loadscopereorder = False  # keep the longest-first order of pytest_collection_modifyitems
     return LessonScheduling(config, log)

@@ -241,6 +241,17 @@ def test_order_check_counts_a_key_going_backwards() -> None:
     order.forget()
     order.see(b"a", HEADER.pack(MAGIC, 0, 0))
     assert order.violations == 1
+    order.see(b"a", HEADER.pack(MAGIC, 1, 0))  # another producer (the rate producer after a backlog): its own order
+    order.see(b"a", b"XX" + bytes(10))  # no kafkabp header: nothing to compare
+    assert order.violations == 1
+
+
+def test_the_backlog_writer_is_idempotent_unless_the_config_decides_acks_or_retries() -> None:
+    assert kafkabp.Producer(config={"linger.ms": 20}).backlog_config() == {
+        "enable.idempotence": True, "linger.ms": 20, "sticky.partitioning.linger.ms": 0}
+    for learner in ({"acks": 1}, {"enable.idempotence": False}, {"max.in.flight.requests.per.connection": 20}):
+        conf = kafkabp.Producer(config=learner).backlog_config()
+        assert conf.get("enable.idempotence") == learner.get("enable.idempotence") and conf["sticky.partitioning.linger.ms"] == 0
 
 
 # ---------------------------------------------------------------- questions asked of the runs

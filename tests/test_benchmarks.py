@@ -14,8 +14,6 @@ from typing import Iterator
 
 import pytest
 
-pytestmark = pytest.mark.integration
-
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -29,6 +27,7 @@ def bench() -> Iterator[ModuleType]:
         sys.path.remove(str(BENCHMARKS))
 
 
+@pytest.mark.integration
 def test_the_consumer_profile_and_its_python_cost_per_record(bench: ModuleType, kafka_bootstrap: str) -> None:
     r = bench.Report(repeats=1, n=2_000, quick=True)
     bench.profile_consumer(r)
@@ -40,6 +39,7 @@ def test_the_consumer_profile_and_its_python_cost_per_record(bench: ModuleType, 
     assert [row.benchmark for row in r.rows] == ["(b) consumer: Python us/record, no broker (kafkabp; plain)"]
 
 
+@pytest.mark.integration
 def test_the_lag_monitor_at_scale(bench: ModuleType, kafka_bootstrap: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bench, "SCALE_SHAPES", {10: (1, 10)})  # one topic of 10 partitions
     r = bench.Report(repeats=1, n=0, quick=True)
@@ -52,6 +52,7 @@ def test_the_lag_monitor_at_scale(bench: ModuleType, kafka_bootstrap: str, monke
     assert [row.benchmark for row in r.rows] == ["(n) LagMonitor at 2 Hz, 10 partitions"]
 
 
+@pytest.mark.integration
 def test_the_producer_variants_write_what_they_claim(bench: ModuleType, kafka_bootstrap: str) -> None:
     """(a)'s parts of exact counting: ``plain+header`` writes kafkabp's header with sequence numbers 0..n-1 (the
     ledger decodes them), ``plain+error-reports`` delivers everything with its per-message state."""
@@ -69,3 +70,32 @@ def test_the_producer_variants_write_what_they_claim(bench: ModuleType, kafka_bo
                 assert sorted(seqs.tolist()) == list(range(2_000)), seqs[:10]
             else:
                 assert len(batch) == 2_000 and len(seqs) == 0  # the plain value, no header
+
+
+def test_the_summary_names_every_unmet_target_first_with_its_figure(bench: ModuleType) -> None:
+    """The guard (issue 23): a run ends with one block saying which targets were met and which not (no broker)."""
+    r = bench.Report(repeats=1, n=0, quick=True)
+    r.row("(a) producer: kafkabp/plain", "0.97 (min 0.90 / median 0.97 / max 1.02, 5 repeats)", ">= 0.95", True)
+    r.row("(f) parallel, free processing: k=16/plain", "0.41 (min 0.30 / median 0.41 / max 0.52, 3 repeats)",
+          ">= 0.5", False)
+    r.row("(c) rate accuracy", "reported only")
+    r.row("(h) failed", "TimeoutError: no broker", "-", False)
+    lines = bench.summary(r.rows).splitlines()
+    assert lines[0] == "targets: 1 of 3 met, UNMET: 2", lines
+    assert lines[1].split()[0] == "UNMET" and "(f) parallel, free processing: k=16/plain: 0.41" in lines[1], lines
+    assert "(target >= 0.5)" in lines[1] and lines[2].split()[:2] == ["UNMET", "(h)"], lines
+    assert lines[3].split()[0] == "met" and "(a) producer: kafkabp/plain: 0.97" in lines[3], lines
+    assert not any("(c)" in line for line in lines)  # reported only: no target to meet
+    assert bench.summary([]) == "targets: none in this run"
+
+
+def test_the_pool_cost_per_record_without_a_broker(bench: ModuleType) -> None:
+    """(f)'s broker-free measurement: the real member with 16 key-ordered threads, fed stand-in records."""
+    from confluent_kafka import Message
+
+    from kafkabp.ledger import HEADER, MAGIC
+
+    batch = [Message(topic="t", partition=0, offset=i, key=b"k%d" % (i % 100), value=HEADER.pack(MAGIC, 1, i) + b"x",
+                     timestamp=(1, 1_700_000_000_000)) for i in range(500)]
+    member_us, pool_us = bench.pool_us_per_record(batch, 5_000)
+    assert 0 < member_us < 1_000 and 0 < pool_us < 1_000, (member_us, pool_us)  # ran, and every record came back

@@ -124,18 +124,77 @@ def _open(browser: Any, lab: dict[str, Any], name: str) -> Any:
     page.set_default_timeout(60_000)
     page.goto(f"{lab['base']}/lab/tree/{name}?reset&token={lab['token']}")  # reset: only this notebook open
     page.locator(".jp-Notebook .jp-Cell:visible").first.wait_for()
-    # the kernel is up once the notebook toolbar's execution indicator says idle
+    # the kernel is up once the notebook toolbar's execution indicator says idle ...
     page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]:visible').first.wait_for(timeout=90_000)
+    _wait_for_kernel_connection(lab)  # ... and the page's websocket to it is open (the indicator says idle before)
     return page
 
 
+def _wait_for_kernel_connection(lab: dict[str, Any], timeout: float = 90.0) -> None:
+    """Until the server reports a kernel with a connection (the page's websocket) that is idle. JupyterLab drops a
+    Shift+Enter sent before that without a word (CI, 2026-12-05: the import cell stayed ``[ ]``, the next ran as
+    ``[1]`` and failed with NameError)."""
+    deadline, kernels = time.monotonic() + timeout, []
+    while time.monotonic() < deadline:
+        kernels = _api(lab["base"], lab["token"], "/api/kernels")
+        if any(k.get("connections", 0) >= 1 and k.get("execution_state") == "idle" for k in kernels):
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"no idle kernel with a connection within {timeout:.0f} s: {kernels}")
+
+
+ACTIVE_JS = "n => { const c = n.querySelector('.jp-Cell.jp-mod-active'); " \
+            "return c ? Number(c.dataset.windowedListIndex ?? -1) : -1; }"
+
+
 def _run_cells_through(page: Any, count: int) -> None:
-    """Run the notebook's first ``count`` cells with Shift+Enter, as a learner would."""
+    """Run the notebook's first ``count`` cells with Shift+Enter, as a learner would.
+
+    Each press waits until JupyterLab has moved to the next cell, so a key pressed while the page is busy (a loaded
+    machine) is not lost without a word: the test says which cell it could not get past.
+    """
+    notebook = page.locator(".jp-Notebook").first
     page.locator(".jp-Notebook .jp-Cell:visible").first.click(position={"x": 5, "y": 5})
     page.keyboard.press("Escape")  # command mode
-    for _ in range(count):
+    for i in range(count):
         page.keyboard.press("Shift+Enter")
-        time.sleep(0.15)
+        deadline = time.monotonic() + 30
+        while (active := notebook.evaluate(ACTIVE_JS)) < i + 1:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Shift+Enter on cell {i} did not move to the next cell in 30 s "
+                                     f"(active cell {active})")
+            time.sleep(0.05)
+        deadline = time.monotonic() + 10  # a code cell shows [*] or [n] once JupyterLab has sent it
+        while (prompt := notebook.evaluate(PROMPT_JS, i)) is not None and prompt.strip() in ("[ ]:", ""):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Shift+Enter moved past code cell {i} but JupyterLab did not run it "
+                                     f"(prompt {prompt!r} after 10 s)")
+            time.sleep(0.05)
+
+
+PROMPT_JS = "(n, i) => { const c = n.querySelector(`.jp-CodeCell[data-windowed-list-index='${i}']`); " \
+            "return c ? (c.querySelector('.jp-InputPrompt') || {}).innerText ?? '' : null; }"
+
+
+CELLS_JS = """n => Array.from(n.querySelectorAll('.jp-CodeCell')).map(c => ({
+  index: c.dataset.windowedListIndex,
+  prompt: (c.querySelector('.jp-InputPrompt') || {}).innerText,
+  source: (c.querySelector('.jp-InputArea-editor') || {}).innerText?.slice(0, 60),
+  output: (c.querySelector('.jp-OutputArea') || {}).innerText?.slice(0, 400)}))"""
+
+
+def _page_state(page: Any, lab: dict[str, Any]) -> str:
+    """What the page and the server show: for a failure message, so a timeout in CI says what the learner saw."""
+    parts = []
+    try:
+        parts.append("kernel: " + str(page.locator(".jp-Notebook-ExecutionIndicator").first.get_attribute(
+            "data-status", timeout=5_000)))
+        for c in page.locator(".jp-Notebook").first.evaluate(CELLS_JS):
+            parts.append(f"cell {c['index']} {c['prompt']!s:>6} {c['source']!r}: {c['output']!r}")
+    except Exception as exc:  # the page itself may be the problem
+        parts.append(f"(page not readable: {exc!r})")
+    parts.append("jupyterlab.log, last lines:\n" + lab["log"].read_text(errors="replace")[-2_000:])
+    return "\n".join(parts)
 
 
 def _cell_index(path: Path, text: str) -> int:
@@ -167,7 +226,10 @@ def test_the_playground_steers_the_broker_from_the_browser(lab: dict[str, Any], 
     _run_cells_through(page, _cell_index(lab["work"] / "13_playground.ipynb", "kafkabp.playground(") + 1)
     cell = page.locator(".jp-Notebook .jp-CodeCell", has_text="kafkabp.playground(")
     start = cell.locator("button.jupyter-button", has_text="Start")
-    start.wait_for(timeout=120_000)  # the kernel imported kafkabp and drew the widgets
+    try:
+        start.wait_for(timeout=120_000)  # the kernel imported kafkabp and drew the widgets
+    except Exception as exc:
+        raise AssertionError(f"the playground's Start button did not appear:\n{_page_state(page, lab)}") from exc
     plot = cell.locator(".js-plotly-plot")
     plot.wait_for(timeout=60_000)
     cell.locator(".widget-dropdown", has_text="preset").locator("select").select_option("healthy")  # 500 msg/s

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -84,3 +85,24 @@ def test_a_real_setup_step_runs_without_make(tmp_path: Path) -> None:
 def test_bad_arguments_are_named(tmp_path: Path, argv: list[str]) -> None:
     out = _no_make(tmp_path, *argv, "--dry-run")
     assert out.returncode == 2 and ("bogus" in out.stderr or "--frobnicate" in out.stderr), out.stderr
+
+
+def test_the_unit_step_starts_no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The unit tests need no broker: their controller started one and stopped it (about 10 s of make test), and
+    would stop it under the lessons of any run beside them (clean run V1, the unit tests beside the broker's step,
+    lost its shared broker 3 minutes in that way). The broker step's controller still starts it."""
+    import conftest
+
+    started: list[str] = []
+    monkeypatch.setattr(conftest.kafkabp, "ensure_broker_info",
+                        lambda: started.append("broker") or SimpleNamespace(started=False))
+    monkeypatch.delenv("KAFKA_BOOTSTRAP_SERVERS", raising=False)
+
+    def session(markexpr: str) -> SimpleNamespace:
+        option = SimpleNamespace(numprocesses=3, markexpr=markexpr)
+        return SimpleNamespace(config=SimpleNamespace(option=option, stash={}))
+
+    conftest.pytest_sessionstart(session(dev.UNIT))  # type: ignore[arg-type]
+    assert started == [], "the unit tests' controller started a broker"
+    conftest.pytest_sessionstart(session(dev.BROKER))  # type: ignore[arg-type]
+    assert started == ["broker"]

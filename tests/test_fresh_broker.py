@@ -19,7 +19,10 @@ from kafkabp.infra import jars
 
 pytestmark = pytest.mark.integration
 
-CYCLES = int(os.environ.get("KAFKABP_RESTART_CYCLES", "10"))
+# Before the fix the process died in 2 of 3, 7 of 10 and 2 of 4 such cycles (issue 8: 11 of 17, 65 %). Five cycles
+# miss a crash that likely with probability 0.35^5 = 0.5 % (at a rate of 50 %: 3 %); ten took 180-220 s of make test,
+# the longest scope, for 0.35^10. KAFKABP_RESTART_CYCLES=20 runs issue 8's longer check.
+CYCLES = int(os.environ.get("KAFKABP_RESTART_CYCLES", "5"))
 
 EXPERIMENT = """
 import kafkabp

@@ -8,7 +8,7 @@ import threading
 import pytest
 
 import kafkabp
-from kafkabp.workload.parallel import PrefixTracker
+from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
 
 
 def test_prefix_tracker_commits_only_the_contiguous_done_prefix() -> None:
@@ -24,6 +24,15 @@ def test_prefix_tracker_commits_only_the_contiguous_done_prefix() -> None:
     assert t.advance() == {}
     t.finished(0, 13)
     assert t.advance() == {0: 15}
+
+
+def test_the_in_flight_bound_is_200_per_thread_as_lesson_04_says() -> None:
+    """Lesson 04 measures its hot key's rate once 200 x 16 messages are in flight: the pool's default bound."""
+    pool = KeyOrderedPool(16, lambda msg: True, "bound")
+    try:
+        assert pool.max_in_flight == 200 * 16
+    finally:
+        pool.close()
 
 
 def test_parallel_must_be_a_positive_whole_number() -> None:

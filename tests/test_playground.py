@@ -73,7 +73,7 @@ def test_profiles_and_processing_models() -> None:
     assert burst(1) == 300 and burst(5) == 100
     ramp = pg.rate_profile(pg.Settings(rate=100, profile="ramp", time_limit=60))
     assert ramp(0) == 25 and ramp(60) == 200
-    shifted = pg._Shifted(step, 10.0)  # a live rate change keeps the profile's clock
+    shifted = pg.Shifted(step, 10.0)  # a live rate change keeps the profile's clock
     assert shifted(0) == 200
     assert pg.processing_model("fixed", 2).seconds == 0.002 and pg.processing_model("cpu", 0).seconds == 0
 

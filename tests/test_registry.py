@@ -5,14 +5,16 @@ No broker needed: nothing here starts an experiment."""
 from __future__ import annotations
 
 import gc
+import types
 import weakref
 from typing import Any
 
+import pandas as pd
 import pytest
 
 import kafkabp
 from kafkabp import admin
-from kafkabp.playroom import Playground, playground
+from kafkabp.playroom import RESULTS_KEPT, Playground, playground
 from kafkabp.registry import REGISTRY, Registry
 from kafkabp.widgets import Dashboard, dashboard
 
@@ -101,3 +103,65 @@ def test_the_admin_client_is_released_by_the_rule(monkeypatch: pytest.MonkeyPatc
     assert _freed(ref), "stop_all() did not release the shared admin client"
     assert admin.ADMIN_CLIENTS not in REGISTRY.live()
     monkeypatch.undo()
+
+
+class _Run:
+    """A stopped experiment as a view sees it (no broker): stop(), and a result with a label, timeline and summary."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+
+    def stop(self) -> None:
+        pass
+
+    def result(self) -> Any:
+        summary = dict(duration=1.0, produced=1, consumed=1, peak_lag=0, final_lag=0, lost=0)
+        return types.SimpleNamespace(label=self.label, timeline=pd.DataFrame(columns=["t", "lag"]), summary=summary)
+
+
+class _Loop:
+    def halt(self) -> None:
+        pass
+
+
+def test_a_stopped_playground_lets_its_experiment_go_and_keeps_only_its_newest_results() -> None:
+    """Issue 25: a workshop presses Start hundreds of times; the playground keeps RESULTS_KEPT results, each run's
+    name stays unique, and a stopped experiment (its clients, monitor and history) is not held by the view."""
+    p = playground("healthy")
+    names = []
+    for _ in range(RESULTS_KEPT + 15):
+        run = _Run(p._unique("healthy"))
+        p.experiment, p._loop = run, _Loop()  # type: ignore[assignment]
+        ref = weakref.ref(run)
+        del run
+        names.append(p.stop().label)  # type: ignore[union-attr]
+        assert p._loop is None and _freed(ref), "a stopped run is still held by the playground"
+    assert len(p.results) == RESULTS_KEPT and [r.label for r in p.results] == names[-RESULTS_KEPT:]
+    assert names[:3] == ["healthy", "healthy (2)", "healthy (3)"] and len(set(names)) == len(names)
+    p.close()
+
+
+def test_a_stopped_dashboard_lets_its_experiment_go() -> None:
+    d = dashboard()
+    run = _Run("dashboard")
+    d.experiment, d._loop = run, _Loop()  # type: ignore[assignment]
+    ref = weakref.ref(run)
+    del run
+    d.stop()
+    assert d._loop is None and d.result is not None and _freed(ref), "a stopped dashboard still holds its experiment"
+    d.close()
+
+
+def test_reset_releases_the_shared_admin_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`kafkabp reset` ends with the admin client released (no broker: the broker's side is replaced)."""
+    from kafkabp import workshop
+
+    monkeypatch.setattr(admin, "client_config", lambda: {"bootstrap.servers": "127.0.0.1:1"})
+    monkeypatch.setattr(workshop.broker, "ensure_broker", lambda: "127.0.0.1:1")
+    for name in ("course_topics", "course_groups", "course_quotas"):
+        monkeypatch.setattr(workshop, name, lambda prefix="kafkabp": [])
+    client = admin.admin_client()
+    ref = weakref.ref(client)
+    del client
+    workshop.reset(out=lambda _: None)
+    assert admin.ADMIN_CLIENTS not in REGISTRY.live() and _freed(ref), "reset left the admin client cached"

@@ -212,3 +212,41 @@ def test_unowned_partition_seconds_are_replayed_from_assign_and_revoke() -> None
     # p0 4.0-4.8; p1 4.5-4.8; both 5.5-6.0; p0 6.0-6.1
     assert dynamic.unowned_seconds(2.0) == pytest.approx(0.8 + 0.3 + 2 * 0.5 + 0.1)
     assert dynamic.unowned_seconds(5.6, 5.8) == pytest.approx(2 * 0.2)
+
+
+def with_latencies(values: list[float], at: list[float] | None = None) -> Result:
+    """A run whose messages took ``values`` seconds each, processed at ``at`` (default: 500 a second from 0)."""
+    t = np.arange(len(values)) / 500.0 if at is None else np.asarray(at, dtype=float)
+    return Result("by hand", pd.DataFrame({"t": [0.0], "lag": [0]}), pd.DataFrame(), pd.DataFrame(columns=EVENT_COLUMNS),
+                  pd.Series(values, index=pd.Index(t, name="t"), dtype=float), {"duration": 8.0}, {})
+
+
+def test_typical_latency_is_the_median_stretch_so_one_stall_does_not_move_it() -> None:
+    steady = [0.005] * 3_960 + [0.010] * 40  # every stretch's p99 sits between 5 and 10 ms
+    rng = np.random.default_rng(7)
+    calm = list(rng.permutation(steady))
+    stalled = calm[:1_000] + [0.140] * 60 + calm[1_060:]  # one 140 ms stall: 60 late messages in one stretch
+    pooled_calm, pooled_stalled = (float(np.quantile(v, 0.99)) for v in (calm, stalled))
+    assert pooled_stalled == pytest.approx(0.140)  # the pooled p99 is the stall
+    assert with_latencies(calm).typical_latency(0.99) <= 0.010
+    assert with_latencies(stalled).typical_latency(0.99) <= 0.010 < pooled_stalled  # one stretch of eight moved
+    assert pooled_calm <= 0.010
+    assert with_latencies([0.002] * 800).typical_latency(0.5, stretches=4) == pytest.approx(0.002)
+    assert math.isnan(with_latencies([0.001] * 79).typical_latency(0.99))  # under ten samples a stretch
+    with pytest.raises(ValueError, match="0 < q < 1"):
+        with_latencies([0.001] * 100).typical_latency(99)
+
+
+def test_typical_latency_over_windows_compares_interleaved_slots() -> None:
+    """A neighbour on in every other 2-s slot: its slots' tails against the others', through a stall in each kind."""
+    t = np.arange(0.0, 20.0, 0.002)  # 500 msg/s for 20 s
+    on = (t // 2) % 2 == 1  # slots 2-4, 6-8, ... s
+    latency = np.where(on, 0.012, 0.006)
+    latency[(t >= 6.0) & (t < 6.2)] = 0.200  # a stall while on ...
+    latency[(t >= 8.0) & (t < 8.2)] = 0.200  # ... and one while off
+    r = with_latencies(list(latency), list(t))
+    on_slots, off_slots = [(s, s + 2) for s in range(2, 20, 4)], [(s, s + 2) for s in range(0, 20, 4)]
+    assert r.typical_latency(0.99, windows=on_slots) == pytest.approx(0.012)
+    assert r.typical_latency(0.99, windows=off_slots) == pytest.approx(0.006)
+    assert math.isnan(r.typical_latency(0.99, windows=[(0.0, 0.01)]))  # 5 samples: too few
+    assert math.isnan(r.typical_latency(0.99, windows=[]))

@@ -6,7 +6,7 @@ import json
 from types import SimpleNamespace
 
 import conftest
-from conftest import longest_first, scope
+from conftest import HEAVY, longest_first, next_scope, scope
 
 
 def test_a_lessons_cells_and_the_clusters_users_each_stay_together() -> None:
@@ -29,3 +29,14 @@ def test_the_longest_scopes_go_first_and_each_keeps_its_order(tmp_path, monkeypa
         "notebooks/16_new.ipynb::Cell 0",  # a lesson not timed yet counts as the longest lesson: early, not last
         "tests/test_short.py::a", "tests/test_new.py::a"]
 
+
+
+def test_at_most_two_heavy_scopes_run_at_once_and_no_worker_waits() -> None:
+    fresh, cluster, headless = "tests/test_fresh_broker.py", conftest.CLUSTER_GROUP, "tests/test_headless.py"
+    assert {fresh, cluster, headless} <= HEAVY and conftest.MAX_HEAVY == 2
+    waiting = [fresh, cluster, headless, "notebooks/05_a.ipynb", "tests/test_x.py"]
+    assert next_scope(waiting, set()) == fresh
+    assert next_scope(waiting[1:], {fresh}) == cluster
+    assert next_scope(waiting[2:], {fresh, cluster}) == "notebooks/05_a.ipynb"  # headless waits, the lesson goes
+    assert next_scope(waiting[2:], {fresh, "notebooks/01_b.ipynb"}) == headless  # one heavy running: the next may
+    assert next_scope([headless], {fresh, cluster}) == headless  # only heavy ones left: no worker idles

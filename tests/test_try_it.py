@@ -1,4 +1,5 @@
-"""The Try-it runner of lessons 08-11: sliders and a Run button around one bounded run (no broker)."""
+"""The Try-it runner of lessons 08-11 (sliders and a Run button around one bounded run) and the sliders of lessons 06
+and 15 (kafkabp.explore), without a broker."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import threading
 import ipywidgets as widgets
 import pytest
 
-from kafkabp.widgets import try_it
+from kafkabp.widgets import explore, try_it
 
 
 def test_run_gets_the_sliders_values_and_draw_gets_the_result(capsys: pytest.CaptureFixture[str]) -> None:
@@ -59,3 +60,43 @@ def test_bad_arguments_are_refused_with_the_fix() -> None:
         try_it(lambda s: s, {"rate": 5}, seconds=3)  # type: ignore[dict-item]
     with pytest.raises(ValueError, match="at most 600 s"):
         try_it(lambda s: s, slider, seconds=0)
+
+
+def test_explore_prints_the_first_values_then_each_move_under_the_sliders() -> None:
+    calls: list[int] = []
+
+    def show(rate: int, size: int = 1) -> None:
+        calls.append(rate)
+        print(f"rate {rate} x {size}")
+
+    rate, size = widgets.IntSlider(value=5), widgets.IntSlider(value=2)
+    box = explore(show, rate=rate, size=size)
+    assert box.lines == "rate 5 x 2\n" and "rate 5 x 2" in box.text.value and calls == [5]
+    assert box._repr_mimebundle_()["text/plain"] == "rate 5 x 2"  # what a page without widgets shows
+    rate.value = 7
+    assert box.lines == "rate 7 x 2\n" and "rate 7 x 2" in box.text.value and calls == [5, 7]
+    assert not any(isinstance(child, widgets.Output) for child in box.children)  # no Output widget (nbclient#312)
+
+
+def test_explore_fails_the_cell_on_its_first_values_and_shows_later_errors() -> None:
+    def show(n: int) -> None:
+        if n > 3:
+            raise ValueError(f"n={n} is too big")
+        print("<b>", n)
+
+    with pytest.raises(ValueError, match="n=9"):
+        explore(show, n=widgets.IntSlider(value=9, max=10))
+    n = widgets.IntSlider(value=1, max=10)
+    box = explore(show, n=n)
+    assert "&lt;b&gt; 1" in box.text.value  # printed text is shown as text, not as HTML
+    n.value = 5
+    assert "ValueError: n=5 is too big" in box.lines
+
+
+def test_explore_names_bad_arguments() -> None:
+    with pytest.raises(TypeError, match="must be a function"):
+        explore("show", n=widgets.IntSlider())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ipywidgets with a value"):
+        explore(print, n=5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="ipywidgets with a value"):
+        explore(print)

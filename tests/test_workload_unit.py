@@ -244,3 +244,216 @@ def test_a_static_worker_asks_for_its_slots_instance_id(monkeypatch: pytest.Monk
     w.slot = 1
     assert w._conf()["group.instance.id"] == "orders-1" and w.name == "orders-c7"
     assert "group.instance.id" not in consumer.Worker(consumer.ConsumerGroup("t", "orders", 2), 0)._conf()
+
+
+class _Msg:
+    def __init__(self, key: bytes | None, partition: int, offset: int, seq: int) -> None:
+        from kafkabp.ledger import prefix
+
+        self._key, self._p, self._o = key, partition, offset
+        self._value = prefix(1) + seq.to_bytes(8, "big") + b"x" * 20
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes:
+        return self._value
+
+    def partition(self) -> int:
+        return self._p
+
+    def offset(self) -> int:
+        return self._o
+
+
+def _drain(pool: object, n: int, timeout: float = 10.0) -> list:
+    import queue
+    import time
+
+    got: list = []
+    deadline = time.monotonic() + timeout
+    while sum(len(x.done) + len(x.skipped) for x in got if not isinstance(x, BaseException)) < n \
+            and time.monotonic() < deadline:
+        try:
+            got.append(pool.completed.get(timeout=0.1))  # type: ignore[attr-defined]
+        except queue.Empty:
+            pass
+    return got
+
+
+def test_the_pool_hands_batches_over_and_keeps_each_keys_order() -> None:
+    """submit_all: one hand-off per thread per batch; every message comes back once, each key in order."""
+    from kafkabp.workload.parallel import KeyOrderedPool
+
+    seen: dict[bytes, list[int]] = {}
+
+    def process(m: _Msg) -> bool:
+        seen.setdefault(m.key(), []).append(int.from_bytes(m.value()[4:12], "big"))  # type: ignore[arg-type]
+        return True
+
+    pool = KeyOrderedPool(4, process, "test-batch")
+    msgs = [_Msg(f"k{i % 10}".encode(), i % 2, i // 2, i) for i in range(1_000)]
+    try:
+        pool.submit_all(msgs[:500])
+        pool.submit_all(msgs[500:])
+        assert pool.in_flight == 1_000 and pool.in_flight_bytes == 1_000 * 32
+        got = _drain(pool, 1_000)
+    finally:
+        pool.close()
+    back = [m for f in got for m in f.done]
+    assert len(back) == 1_000 and len({id(m) for m in back}) == 1_000
+    assert all(len(f.at) == len(f.done) and not f.skipped for f in got)
+    assert all({m.partition() for m in f.done} <= {f.partition} for f in got)  # each report is of one partition
+    assert len(got) < 100, len(got)  # handed back in batches, not message by message
+    assert all(s == sorted(s) for s in seen.values()) and pool.order_violations == 0
+
+
+def test_a_handler_error_hands_back_the_rest_of_its_batch_unprocessed() -> None:
+    from kafkabp.workload.parallel import KeyOrderedPool
+
+    def process(m: _Msg) -> bool:
+        if m.offset() == 5:
+            raise RuntimeError("handler failed on offset 5")
+        return True
+
+    pool = KeyOrderedPool(1, process, "test-error")
+    try:
+        pool.submit_all([_Msg(b"k", 0, o, o) for o in range(10)])
+        got = _drain(pool, 10)
+        got.append(pool.completed.get(timeout=5))  # the error comes right after the messages
+    finally:
+        pool.close()
+    reports = [x for x in got if not isinstance(x, BaseException)]
+    errors = [x for x in got if isinstance(x, BaseException)]
+    flat = [(m.offset(), True) for f in reports for m in f.done] + [(m.offset(), False) for f in reports
+                                                                    for m in f.skipped]
+    assert sorted(flat) == [(o, o < 5) for o in range(10)], flat
+    assert len(errors) == 1 and "offset 5" in str(errors[0])
+
+
+def test_the_prefix_tracker_passes_whole_runs_and_stops_at_the_first_unfinished_offset() -> None:
+    from kafkabp.workload.parallel import PrefixTracker
+
+    t = PrefixTracker()
+    t.handed_out_all(0, [10, 11, 13, 14])  # a gap (13 after 11: a compacted or transaction-marker offset)
+    t.handed_out_all(0, [15, 16, 17])
+    t.handed_out_all(1, [0, 1])
+    t.finished_all(0, [11, 15, 16, 17])
+    assert t.advance() == {}  # 10 is not done: nothing may be committed past it
+    t.finished_all(0, [10, 14])
+    assert t.advance() == {0: 12}  # 10, 11 done; 13 not
+    t.finished(0, 13)
+    t.finished_all(1, [1])
+    assert t.advance() == {0: 18}  # the rest of the first run, then the whole second one; p1 waits for 0
+    assert t.advance() == {} and not t.done[0]
+    t.handed_out(0, 18)
+    t.finished(0, 18)
+    t.finished(1, 0)
+    assert t.advance() == {0: 19, 1: 2}
+    t.forget({0, 1})
+    assert t.advance() == {}
+
+
+def test_by_partition_keeps_each_partitions_order() -> None:
+    from kafkabp.workload.parallel import by_partition
+
+    one = [_Msg(b"k", 3, o, o) for o in range(5)]
+    assert by_partition(one) == [(3, one)] and by_partition([]) == []
+    mixed = [_Msg(b"k", o % 2, o, o) for o in range(6)]
+    assert [(p, [m.offset() for m in ms]) for p, ms in by_partition(mixed)] == [(0, [0, 2, 4]), (1, [1, 3, 5])]
+
+
+def test_the_order_check_counts_a_key_going_backwards_by_list_as_by_message() -> None:
+    from kafkabp.workload.parallel import OrderCheck
+
+    seqs = [(b"a", 1), (b"b", 300), (b"a", 2), (b"b", 299), (b"a", 256), (b"a", 255), (None, 0)]
+    msgs = [_Msg(k, 0, i, s) for i, (k, s) in enumerate(seqs)]
+    one, many = OrderCheck(), OrderCheck()
+    for m in msgs:
+        one.see(m.key(), m.value())
+    many.see_all(msgs[:3])
+    many.see_all(msgs[3:])
+    assert one.violations == many.violations == 2  # b: 300 then 299; a: 256 then 255 (bytes order = number order)
+
+
+def test_the_order_check_by_list_keeps_order_per_producer_and_skips_values_without_the_magic() -> None:
+    """As :meth:`OrderCheck.see` (main's 41e5e21): a backlog and the rate producer each number one key from 0."""
+    from confluent_kafka import Message
+
+    from kafkabp.ledger import HEADER, MAGIC
+    from kafkabp.workload.parallel import OrderCheck
+
+    def msg(pid: int, seq: int, magic: bytes = MAGIC) -> Message:
+        return Message(topic="t", partition=0, offset=seq, key=b"a", value=HEADER.pack(magic, pid, seq) + b"x")
+
+    msgs = [msg(0, 5), msg(1, 0), msg(0, 6), msg(1, 1), msg(0, 0, magic=b"XX"), msg(0, 7), msg(1, 0)]
+    one, many = OrderCheck(), OrderCheck()
+    for m in msgs:
+        one.see(m.key(), m.value())
+    many.see_all(msgs)
+    assert one.violations == many.violations == 1  # only producer 1's 1 then 0; "XX" is not kafkabp's header
+
+
+def test_a_pool_member_survives_a_revoke_mid_run_and_stops_promptly() -> None:
+    """Multi-partition batches through 8 threads, all partitions revoked and two given back mid-run, then a stop: the
+    member ends at once, nothing left in flight, key order kept, and the revoked partitions' commits held back to
+    what was processed (a stand-in consumer; no broker)."""
+    import threading
+    import time
+
+    from confluent_kafka import TopicPartition
+
+    from kafkabp.workload import ConsumerGroup, consumer, handler
+
+    from confluent_kafka import Message
+
+    from kafkabp.ledger import HEADER, MAGIC
+
+    msgs = {p: [Message(topic="t", partition=p, offset=o, key=b"p%d-k%d" % (p, o % 7),  # a key lives in one partition
+                        value=HEADER.pack(MAGIC, 1, o) + b"x", timestamp=(1, int(time.time() * 1000)))
+                for o in range(2_000)] for p in range(4)}
+    pos, commits = dict.fromkeys(range(4), 0), {}
+
+    class Fake:
+        def __init__(self, conf: object) -> None:
+            self.calls, self.assigned = 0, set()
+
+        def subscribe(self, topics: object, on_assign: object = None, on_revoke: object = None, **kw: object) -> None:
+            self.on_assign, self.on_revoke = on_assign, on_revoke
+
+        def consume(self, num_messages: int = 1, timeout: float = 0.1) -> list:
+            self.calls += 1
+            if self.calls == 1:
+                self.assigned = {0, 1, 2, 3}
+                self.on_assign(self, [TopicPartition("t", p) for p in range(4)])  # type: ignore[operator]
+            if self.calls == 20:  # a rebalance: everything revoked (commits first), two partitions come back
+                self.on_revoke(self, [TopicPartition("t", p) for p in range(4)])  # type: ignore[operator]
+                pos.update({p: commits.get(p, 0) for p in range(4)})
+                self.assigned = {0, 2}
+                self.on_assign(self, [TopicPartition("t", 0), TopicPartition("t", 2)])  # type: ignore[operator]
+            out = []
+            for p in sorted(self.assigned):
+                out += msgs[p][pos[p]:pos[p] + 5]
+                pos[p] += 5
+            time.sleep(0.01)
+            return out
+
+        def commit(self, offsets: list, asynchronous: bool = True) -> None:
+            commits.update({tp.partition: tp.offset for tp in offsets})
+
+        def close(self) -> None:
+            pass
+
+    class Fed(consumer.Worker):
+        client_type = Fake
+
+    g = ConsumerGroup("t", "fake", 1, parallel=8, batch_size=20, processing=handler(lambda payload: time.sleep(0.01)))
+    w = Fed(g, 0)
+    t = threading.Thread(target=w.run)
+    t.start()
+    time.sleep(1.5)
+    w.stop_event.set()
+    t.join(10)
+    assert not t.is_alive() and w.error is None, w.error
+    assert w.in_flight == 0 and g.order_violations == 0
+    assert set(commits) == {0, 1, 2, 3} and 0 < commits[1] <= 100 and commits[0] > commits[1], commits

@@ -12,6 +12,7 @@ run (sliders and controllers drive them), and both stop cleanly within a few sec
 - ``base``: the event log (the registry behind :func:`stop_all` is :mod:`kafkabp.registry`).
 """
 
+from kafkabp.arenas import limit_malloc_arenas
 from kafkabp.registry import stop_all
 from kafkabp.workload.base import EventLog, wait_for
 from kafkabp.workload.consumer import ConsumerGroup
@@ -29,6 +30,8 @@ from kafkabp.workload.processing import (
 from kafkabp.workload.producer import RateProducer
 from kafkabp.workload.rates import Burst, Constant, Ramp, Rate, RateProfile, Step, TokenBucket, as_profile
 from kafkabp.workload.share import ShareGroup, ShareOptions  # share groups (KIP-932)
+
+limit_malloc_arenas()  # before any client starts a thread: see kafkabp.arenas
 
 __all__ = [
     "EventLog", "stop_all", "wait_for", "ConsumerGroup", "Processing", "batch_handler", "cpu", "exponential",

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import math
-import queue
 import re
-import threading
 import time
 from typing import Any, Mapping
 
@@ -20,13 +17,14 @@ from kafkabp.ledger import HEADER_SIZE, Ledger
 from kafkabp.registry import park
 from kafkabp.workload.base import EventLog, check_client_config
 from kafkabp.workload.flow import Buffer
-from kafkabp.workload.group import Member, MemberGroup
-from kafkabp.workload.parallel import KeyOrderedPool, PrefixTracker
+from kafkabp.workload.group import MemberGroup
+from kafkabp.workload.pool_member import PoolMember
 from kafkabp.workload.processing import Processing, spin_cpu
 
 
-class Worker(Member):
-    """One group member: its own Consumer in its own thread.
+class Worker(PoolMember):
+    """One group member: its own Consumer in its own thread (with ``parallel`` > 1 or a ``buffer``, processing with
+    key-ordered threads: :class:`~kafkabp.workload.pool_member.PoolMember`).
 
     ``client_type`` makes its client from its settings (confluent-kafka's Consumer; a measurement without a broker
     puts a stand-in there, in a subclass it sets as the group's ``member_type``)."""
@@ -39,20 +37,6 @@ class Worker(Member):
         self.group: ConsumerGroup = group
         self.pending: dict[tuple[str, int], int] = {}
         self.committed: dict[tuple[str, int], int] = {}
-        self.pool: KeyOrderedPool | None = None  # with parallel > 1: key-ordered threads
-        self.tracker: PrefixTracker | None = None
-        self._in_flight: collections.Counter[int] = collections.Counter()
-        self._pool_clock = threading.local()  # each pool thread's running deadline
-        self.paused = False  # flow control: its partitions are paused because the buffer is full
-
-    @property
-    def in_flight(self) -> int:
-        """Messages handed to its pool (its buffer) and not finished: 0 without one."""
-        return self.pool.in_flight if self.pool is not None else 0
-
-    @property
-    def in_flight_bytes(self) -> int:
-        return self.pool.in_flight_bytes if self.pool is not None else 0
 
     def _conf(self) -> dict[str, Any]:
         g = self.group
@@ -115,108 +99,6 @@ class Worker(Member):
         self.owned -= gone
         self.group.events.add("lost", self.name, _fmt(gone))
 
-    # ---------------------------------------------------------------- key-ordered parallel processing
-    def _process_one(self, msg: Any) -> bool:
-        """One message on a pool thread: the processing model, or real code; False if stopped first."""
-        proc = self.group.processing
-        if proc.fn is not None:
-            payload = (msg.value() or b"")[HEADER_SIZE:]
-            proc.fn(payload if proc.kind == "handler" else [payload])
-            return True
-        seconds = proc.sample(self.rng)
-        if proc.kind == "cpu":
-            spin_cpu(seconds)
-            return True
-        if seconds <= 0:
-            return True
-        # A running deadline per thread, as the one-thread path keeps: a late wake-up is made up on the
-        # next message (credit of at most one message's time, so an idle thread saves nothing up).
-        clock, now = self._pool_clock, time.monotonic()
-        clock.due = max(getattr(clock, "due", now), now - seconds) + seconds
-        return not self.stop_event.wait(max(0.0, clock.due - now))
-
-    def _collect(self, block: float = 0.0) -> None:
-        """Take the pool's finished messages: count them, and move each partition's committable prefix."""
-        pool, tracker = self.pool, self.tracker
-        assert pool is not None and tracker is not None
-        done, finished = [], []
-        while True:
-            try:
-                item, ok, at = pool.completed.get(timeout=block) if block and not done else pool.completed.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            pool.in_flight -= 1
-            pool.in_flight_bytes -= len(item.value() or b"")
-            self._in_flight[item.partition()] -= 1
-            if ok:
-                tracker.finished(item.partition(), item.offset())
-                done.append(item)
-                finished.append(at)
-        for p, offset in tracker.advance().items():
-            self.pending[(self.group.topic, p)] = offset
-        if done:
-            self._done(len(done))
-            self.group._record_latencies(done, finished)
-            if self.group.ledger is not None:
-                self.group.ledger.record([m.value() for m in done])
-
-    def _settle(self, partitions: set[int], timeout: float = 10.0) -> None:
-        """Before giving partitions up: skip their queued messages, wait for those being processed."""
-        assert self.pool is not None and self.tracker is not None
-        self.pool.skip |= partitions
-        deadline = time.monotonic() + timeout
-        while any(self._in_flight[p] > 0 for p in partitions) and time.monotonic() < deadline:
-            self._collect(block=0.05)
-        self._collect()
-        self.tracker.forget(partitions)
-
-    def _run_parallel(self, g: "ConsumerGroup") -> None:
-        """The consume loop when a pool of ``g.parallel`` key-ordered threads processes (and with a ``Buffer``)."""
-        pool, buf = self.pool, g.buffer
-        assert pool is not None and self.tracker is not None
-        last_commit = time.monotonic()
-        while not self.stop_event.is_set():
-            self._collect()
-            room = g.batch_size
-            if buf is None and pool.in_flight >= pool.max_in_flight:  # enough work queued: let the threads catch up
-                self._collect(block=0.05)
-                continue
-            if buf is not None and buf.when_full == "pause":
-                self._flow_control(buf)
-                room = int(min(room, max(0.0, buf.high - pool.in_flight)))  # never past the bound
-            timeout = 0.02 if self.paused else 0.1  # paused: look again soon whether to resume
-            msgs = self.consumer.consume(num_messages=max(1, room), timeout=timeout)  # paused: serves the group
-            for m in self._good(msgs):
-                if buf is not None and buf.when_full == "block":
-                    while pool.in_flight >= buf.high and not self.stop_event.is_set():  # a blocking put
-                        self._collect(block=0.05)
-                self.tracker.handed_out(m.partition(), m.offset())
-                self._in_flight[m.partition()] += 1
-                pool.submit(m)
-                self.peak_buffered = max(self.peak_buffered, pool.in_flight)
-            if time.monotonic() - last_commit >= g.commit_interval:
-                self._commit(asynchronous=True)
-                last_commit = time.monotonic()
-        pool.stopping = True  # queued messages are skipped; those being processed finish or stop
-        self._settle(set(self._in_flight))
-
-    def _flow_control(self, buf: Buffer) -> None:
-        """Pause the assigned partitions at the high watermark, resume them at the low one."""
-        assert self.pool is not None
-        queued = self.pool.in_flight
-        if not self.paused and queued >= buf.high:
-            self.consumer.pause(self.consumer.assignment())
-            self.paused = True
-            self.group.events.add("pause", self.name, f"{queued:,} buffered")
-        elif self.paused and queued <= buf.low:
-            self.consumer.resume(self.consumer.assignment())
-            self.paused = False
-            self.group.events.add("resume", self.name, f"{queued:,} buffered")
-        elif self.paused:  # a rebalance may have assigned partitions since: they start unpaused
-            self.consumer.pause(self.consumer.assignment())
-
     def _sleep_until(self, deadline: float) -> bool:
         """Sleep until ``deadline`` in short steps; False if asked to stop meanwhile.
 
@@ -243,10 +125,7 @@ class Worker(Member):
         self.consumer = self.client_type(self._conf())
         self.consumer.subscribe([g.topic], on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
-        if g.parallel > 1 or g.buffer is not None:
-            bound = (g.buffer.high if g.buffer.size is not None else math.inf) if g.buffer is not None else None
-            self.pool = KeyOrderedPool(g.parallel, self._process_one, self.name, max_in_flight=bound)
-            self.tracker = PrefixTracker()
+        if g.parallel > 1 or g.buffer is not None:  # key-ordered threads (PoolMember)
             self._run_parallel(g)
         last_commit = time.monotonic()
         busy_until = time.monotonic()
