@@ -233,6 +233,20 @@ class LeftoverThreads:
                 f.write(f"{item.nodeid}: {', '.join(sorted(left))}\n")
 
 
+def _refuse_brokers_in_unit_tests(config: pytest.Config) -> None:
+    """The unit tests start no broker: one that tries (it built an Experiment, say) fails, naming the fix, instead of
+    starting a JVM in the learner's default ``KAFKABP_HOME`` behind the run's back."""
+    if config.option.markexpr == UNIT:
+        from kafkabp.infra import broker
+
+        def refuse(*_args: Any, **_kwargs: Any) -> Any:
+            raise RuntimeError("a unit test tried to start a Kafka broker: mark it integration (pytestmark = "
+                               "pytest.mark.integration) or keep it off the broker (kafkabp.dev.UNIT runs without one)")
+
+        broker.start_local = refuse  # type: ignore[assignment]
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    _refuse_brokers_in_unit_tests(config)
     config.pluginmanager.register(LessonOutputs(), "kafkabp-lesson-outputs")
     config.pluginmanager.register(LeftoverThreads(), "kafkabp-leftover-threads")

@@ -12,6 +12,15 @@ from kafkabp.workload import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The members here run over stand-in consumers, but build their client settings from the current target: an
+    address nothing is asked at, so that no broker is started for them."""
+    from kafkabp.infra.target import TARGET, BrokerInfo
+
+    monkeypatch.setattr(TARGET, "info", BrokerInfo("127.0.0.1:9", "external"))
+
+
 def test_profiles() -> None:
     assert Constant(5)(100) == 5
     assert (Step(10, 20, at=5)(4.9), Step(10, 20, at=5)(5.0)) == (10, 20)

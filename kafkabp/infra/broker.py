@@ -162,6 +162,16 @@ def stop_broker() -> bool:
         return was_up
 
 
+_RESTARTS: list[tuple[float, float]] = []  # (killed, the new broker answered), monotonic times, this process's
+
+
+def restarts() -> list[tuple[float, float]]:
+    """The broker outages :func:`restart_broker` caused in this process: (when it stopped the broker, when the new
+    one answered), monotonic times. An experiment running across one counts it as an outage even when no lag sample
+    happened to fail in between (a sample's request can wait out a quick restart)."""
+    return list(_RESTARTS)
+
+
 def restart_broker(*, crash: bool = True) -> BrokerInfo:
     """Stop the local broker and start it again on the same data and address; clients reconnect by themselves.
 
@@ -174,6 +184,10 @@ def restart_broker(*, crash: bool = True) -> BrokerInfo:
         if info is None or info.kind != "local" or not info.pid:
             raise BrokerError("restart_broker() restarts the local broker kafkabp started: start one first with "
                               "kafkabp.ensure_broker() (an external cluster or a container is not kafkabp's to restart)")
+        killed = time.monotonic()
         node.kill(info.pid, sig=signal.SIGKILL if crash else signal.SIGTERM)
-        return TARGET.set(start_local(None, keep_data=True))
+        started = TARGET.set(start_local(None, keep_data=True))
+        _RESTARTS.append((killed, time.monotonic()))
+        del _RESTARTS[:-100]  # the last hundred are plenty for any experiment still running
+        return started
 
