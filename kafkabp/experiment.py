@@ -20,7 +20,6 @@ import pandas as pd
 from kafkabp import admin, history, outage
 from kafkabp.analysis import summarize
 from kafkabp.arenas import release_free_memory
-from kafkabp.infra.broker import restarts as broker_restarts
 from kafkabp.lag import LagMonitor
 from kafkabp.ledger import Ledger, scan_unread
 from kafkabp.mitigations import Mitigation, PartitionLag, Sample
@@ -35,22 +34,6 @@ from kafkabp.workload.retrying import RetryGroup
 from kafkabp.workload.share import ShareGroup
 
 Action = Callable[["Experiment"], Any]
-
-
-def missed_outages(known: Sequence[tuple[float, float | None]], restarts: Sequence[tuple[float, float]],
-                   gaps: Sequence[tuple[float, float]], t0: float, at_least: float = 3.0) -> list[tuple[float, float, str]]:
-    """The outages of a run that started at monotonic ``t0`` beyond the ``known`` ones (seconds since ``t0``; an
-    open one ends now): every broker restart (:func:`kafkabp.restart_broker`) since ``t0``, which counts even when
-    no lag sample failed (a sample's request can wait out a quick restart), then every gap in the lag samples of
-    ``at_least`` seconds or more. Monotonic (start, end, why) each, none overlapping another or a known one."""
-    found: list[tuple[float, float, str]] = []
-    candidates = [(a, b, "the broker was restarted (restart_broker)") for a, b in restarts if a >= t0]
-    candidates += [(a, b, "lag samples failed (seen afterwards)") for a, b in gaps if b - a >= at_least]
-    for a, b, why in candidates:  # restarts first: kill to answer is exact, a sample gap only brackets it
-        taken = [(x + t0, math.inf if y is None else y + t0) for x, y in known] + [(x, y) for x, y, _ in found]
-        if not any(x <= b and a <= y for x, y in taken):
-            found.append((a, b, why))
-    return found
 
 
 class Experiment:
@@ -284,9 +267,9 @@ class Experiment:
 
     def _add_missed_outages(self) -> None:
         """Outages the progress loop did not see (it was busy, e.g. in an action that restarted the broker), each
-        marked on the timeline: see :func:`missed_outages`."""
+        marked on the timeline: see :func:`kafkabp.outage.missed_outages`."""
         t0 = self.events.t0
-        for start, end, why in missed_outages(self.outages, broker_restarts(), self.monitor.gaps, t0):
+        for start, end, why in outage.missed_outages(self.outages, outage.restarts(), self.monitor.gaps, t0):
             self.outages.append((start - t0, end - t0))
             self.events.add("broker_unreachable", "", why, at=start)
             self.events.add("broker_reachable", "", "", at=end)

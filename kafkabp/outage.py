@@ -13,14 +13,16 @@ is only slow, restarting or paused still accepts connections, and is given its c
 from __future__ import annotations
 
 import concurrent.futures
+import math
 import os
 import socket
 import threading
 import time
+from collections.abc import Sequence
 
 from confluent_kafka import KafkaError, KafkaException
 
-from kafkabp.infra.broker import client_config
+from kafkabp.infra.broker import client_config, restarts
 from kafkabp.infra.paths import BrokerError
 
 PROBE_S = 8.0  # seconds a metadata request may take before the broker counts as not answering
@@ -127,5 +129,21 @@ def stopped(servers: str | None = None) -> bool:
     return True
 
 
+def missed_outages(known: Sequence[tuple[float, float | None]], restarted: Sequence[tuple[float, float]],
+                   gaps: Sequence[tuple[float, float]], t0: float, at_least: float = 3.0) -> list[tuple[float, float, str]]:
+    """The outages of a run that started at monotonic ``t0`` beyond the ``known`` ones (seconds since ``t0``; an
+    open one ends now): every broker restart in ``restarted`` (:func:`restarts`) since ``t0``, which counts even
+    when no lag sample failed (a sample's request can wait out a quick restart), then every gap in the lag samples
+    of ``at_least`` seconds or more. Monotonic (start, end, why) each, none overlapping another or a known one."""
+    found: list[tuple[float, float, str]] = []
+    candidates = [(a, b, "the broker was restarted (restart_broker)") for a, b in restarted if a >= t0]
+    candidates += [(a, b, "lag samples failed (seen afterwards)") for a, b in gaps if b - a >= at_least]
+    for a, b, why in candidates:  # restarts first: kill to answer is exact, a sample gap only brackets it
+        taken = [(x + t0, math.inf if y is None else y + t0) for x, y in known] + [(x, y) for x, y, _ in found]
+        if not any(x <= b and a <= y for x, y in taken):
+            found.append((a, b, why))
+    return found
+
+
 __all__ = ["BrokerUnavailable", "PROBE_S", "listening", "unavailable", "stopped", "known_gone", "clear", "note",
-           "no_answer", "refuses"]
+           "no_answer", "refuses", "restarts", "missed_outages"]

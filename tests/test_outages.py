@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from kafkabp.experiment import missed_outages
+from kafkabp.outage import missed_outages
 from kafkabp.infra import broker, node
 from kafkabp.infra.target import TARGET, BrokerInfo
 
