@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import Message, TopicPartition
 
 import kafkabp
 from kafkabp import concurrency
@@ -49,32 +49,10 @@ def test_an_async_group_refuses_per_batch_work() -> None:
 
 
 # ---------------------------------------------------------------- an asyncio member with a stand-in client
-class Message:
-    def __init__(self, partition: int, offset: int, seq: int) -> None:
-        self._p, self._o = partition, offset
-        self._v = HEADER.pack(MAGIC, 0, seq) + b"x" * 88
-        self._k = f"k{seq % 7}".encode()
-
-    def error(self) -> None:
-        return None
-
-    def partition(self) -> int:
-        return self._p
-
-    def offset(self) -> int:
-        return self._o
-
-    def value(self) -> bytes:
-        return self._v
-
-    def key(self) -> bytes:
-        return self._k
-
-    def topic(self) -> str:
-        return "t"
-
-    def timestamp(self) -> tuple[int, int]:
-        return (1, int(time.time() * 1000))
+def message(partition: int, offset: int, seq: int) -> Message:
+    """A real client message as the broker would hand it over: kafkabp's header with ``seq``, one of 7 keys."""
+    return Message(topic="t", partition=partition, offset=offset, key=f"k{seq % 7}".encode(),
+                   value=HEADER.pack(MAGIC, 0, seq) + b"x" * 88, timestamp=(1, int(time.time() * 1000)))
 
 
 class StandIn:
@@ -85,7 +63,7 @@ class StandIn:
 
     def __init__(self, conf: dict[str, Any], executor: Any) -> None:
         self.conf, self.commits, self.closed = conf, [], False
-        self.todo = [Message(p, o, 2 * o + p) for o in range(self.per_partition) for p in (0, 1)]
+        self.todo = [message(p, o, 2 * o + p) for o in range(self.per_partition) for p in (0, 1)]
         StandIn.made.append(self)
 
     async def subscribe(self, topics: list[str], on_assign: Any, on_revoke: Any, on_lost: Any) -> None:

@@ -6,7 +6,9 @@ import math
 import random
 
 import pytest
+from confluent_kafka import Message
 
+from kafkabp.ledger import prefix
 from kafkabp.workload import (
     Burst, Constant, Processing, Ramp, Step, TokenBucket, as_profile, cpu, exponential, fixed, lognormal, per_batch,
 )
@@ -255,24 +257,10 @@ def test_a_static_worker_asks_for_its_slots_instance_id(monkeypatch: pytest.Monk
     assert "group.instance.id" not in consumer.Worker(consumer.ConsumerGroup("t", "orders", 2), 0)._conf()
 
 
-class _Msg:
-    def __init__(self, key: bytes | None, partition: int, offset: int, seq: int) -> None:
-        from kafkabp.ledger import prefix
-
-        self._key, self._p, self._o = key, partition, offset
-        self._value = prefix(1) + seq.to_bytes(8, "big") + b"x" * 20
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes:
-        return self._value
-
-    def partition(self) -> int:
-        return self._p
-
-    def offset(self) -> int:
-        return self._o
+def _msg(key: bytes | None, partition: int, offset: int, seq: int) -> Message:
+    """A real client message: kafkabp's header with producer 1's sequence ``seq``."""
+    return Message(topic="t", partition=partition, offset=offset, key=key,
+                   value=prefix(1) + seq.to_bytes(8, "big") + b"x" * 20, timestamp=(1, 1_700_000_000_000))
 
 
 def _drain(pool: object, n: int, timeout: float = 10.0) -> list:
@@ -296,12 +284,12 @@ def test_the_pool_hands_batches_over_and_keeps_each_keys_order() -> None:
 
     seen: dict[bytes, list[int]] = {}
 
-    def process(m: _Msg) -> bool:
+    def process(m: Message) -> bool:
         seen.setdefault(m.key(), []).append(int.from_bytes(m.value()[4:12], "big"))  # type: ignore[arg-type]
         return True
 
     pool = KeyOrderedPool(4, process, "test-batch")
-    msgs = [_Msg(f"k{i % 10}".encode(), i % 2, i // 2, i) for i in range(1_000)]
+    msgs = [_msg(f"k{i % 10}".encode(), i % 2, i // 2, i) for i in range(1_000)]
     try:
         pool.submit_all(msgs[:500])
         pool.submit_all(msgs[500:])
@@ -320,14 +308,14 @@ def test_the_pool_hands_batches_over_and_keeps_each_keys_order() -> None:
 def test_a_handler_error_hands_back_the_rest_of_its_batch_unprocessed() -> None:
     from kafkabp.workload.parallel import KeyOrderedPool
 
-    def process(m: _Msg) -> bool:
+    def process(m: Message) -> bool:
         if m.offset() == 5:
             raise RuntimeError("handler failed on offset 5")
         return True
 
     pool = KeyOrderedPool(1, process, "test-error")
     try:
-        pool.submit_all([_Msg(b"k", 0, o, o) for o in range(10)])
+        pool.submit_all([_msg(b"k", 0, o, o) for o in range(10)])
         got = _drain(pool, 10)
         got.append(pool.completed.get(timeout=5))  # the error comes right after the messages
     finally:
@@ -366,9 +354,9 @@ def test_the_prefix_tracker_passes_whole_runs_and_stops_at_the_first_unfinished_
 def test_by_partition_keeps_each_partitions_order() -> None:
     from kafkabp.workload.parallel import by_partition
 
-    one = [_Msg(b"k", 3, o, o) for o in range(5)]
+    one = [_msg(b"k", 3, o, o) for o in range(5)]
     assert by_partition(one) == [(3, one)] and by_partition([]) == []
-    mixed = [_Msg(b"k", o % 2, o, o) for o in range(6)]
+    mixed = [_msg(b"k", o % 2, o, o) for o in range(6)]
     assert [(p, [m.offset() for m in ms]) for p, ms in by_partition(mixed)] == [(0, [0, 2, 4]), (1, [1, 3, 5])]
 
 
@@ -376,7 +364,7 @@ def test_the_order_check_counts_a_key_going_backwards_by_list_as_by_message() ->
     from kafkabp.workload.parallel import OrderCheck
 
     seqs = [(b"a", 1), (b"b", 300), (b"a", 2), (b"b", 299), (b"a", 256), (b"a", 255), (None, 0)]
-    msgs = [_Msg(k, 0, i, s) for i, (k, s) in enumerate(seqs)]
+    msgs = [_msg(k, 0, i, s) for i, (k, s) in enumerate(seqs)]
     one, many = OrderCheck(), OrderCheck()
     for m in msgs:
         one.see(m.key(), m.value())
@@ -387,8 +375,6 @@ def test_the_order_check_counts_a_key_going_backwards_by_list_as_by_message() ->
 
 def test_the_order_check_by_list_keeps_order_per_producer_and_skips_values_without_the_magic() -> None:
     """As :meth:`OrderCheck.see` (main's 41e5e21): a backlog and the rate producer each number one key from 0."""
-    from confluent_kafka import Message
-
     from kafkabp.ledger import HEADER, MAGIC
     from kafkabp.workload.parallel import OrderCheck
 
@@ -413,8 +399,6 @@ def test_a_pool_member_survives_a_revoke_mid_run_and_stops_promptly() -> None:
     from confluent_kafka import TopicPartition
 
     from kafkabp.workload import ConsumerGroup, consumer, handler
-
-    from confluent_kafka import Message
 
     from kafkabp.ledger import HEADER, MAGIC
 
