@@ -77,6 +77,15 @@ def kafka_bootstrap(request: pytest.FixtureRequest) -> Iterator[str]:
         kafkabp.stop_broker()
 
 
+@pytest.fixture
+def no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Clients built here (over stand-in consumers) take their settings from the current target: an address nothing
+    is asked at, so that no broker is started for them."""
+    from kafkabp.infra.target import TARGET, BrokerInfo
+
+    monkeypatch.setattr(TARGET, "info", BrokerInfo("127.0.0.1:9", "external"))
+
+
 @pytest.fixture(scope="module")
 def three_nodes(kafka_bootstrap: str) -> Iterator[str]:
     """A local cluster of three brokers for one test module (lesson 15's); the process goes back to the single

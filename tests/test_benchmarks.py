@@ -89,15 +89,12 @@ def test_the_summary_names_every_unmet_target_first_with_its_figure(bench: Modul
     assert bench.summary([]) == "targets: none in this run"
 
 
-def test_the_pool_cost_per_record_without_a_broker(bench: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_pool_cost_per_record_without_a_broker(bench: ModuleType, no_broker: None) -> None:
     """(f)'s broker-free measurement: the real member with 16 key-ordered threads, fed stand-in records. The member
     builds its client settings from the current target: an address nothing is asked at (no broker is started)."""
     from confluent_kafka import Message
 
-    from kafkabp.infra.target import TARGET, BrokerInfo
     from kafkabp.ledger import HEADER, MAGIC
-
-    monkeypatch.setattr(TARGET, "info", BrokerInfo("127.0.0.1:9", "external"))
 
     batch = [Message(topic="t", partition=0, offset=i, key=b"k%d" % (i % 100), value=HEADER.pack(MAGIC, 1, i) + b"x",
                      timestamp=(1, 1_700_000_000_000)) for i in range(500)]

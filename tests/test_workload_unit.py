@@ -14,13 +14,7 @@ from kafkabp.workload import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _no_broker(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The members here run over stand-in consumers, but build their client settings from the current target: an
-    address nothing is asked at, so that no broker is started for them."""
-    from kafkabp.infra.target import TARGET, BrokerInfo
-
-    monkeypatch.setattr(TARGET, "info", BrokerInfo("127.0.0.1:9", "external"))
+pytestmark = pytest.mark.usefixtures("no_broker")  # stand-in members: no broker is started for them
 
 
 def test_profiles() -> None:
