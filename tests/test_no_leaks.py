@@ -9,8 +9,10 @@ import _thread
 import gc
 import os
 import signal
+import sys
 import threading
 import time
+import traceback
 from typing import Any
 
 import pytest
@@ -62,6 +64,13 @@ def _python_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.is_alive()}
 
 
+def _stacks(threads: set[threading.Thread]) -> str:
+    """Where each thread is stuck, for the failure message."""
+    frames = sys._current_frames()
+    return "\n".join(f"{t.name}:\n" + "".join(traceback.format_stack(frames[t.ident])) if t.ident in frames else t.name
+                     for t in threads)
+
+
 def _live() -> list[Any]:
     """The experiments, clients and monitors kafkabp's registry still holds, after collecting garbage (it holds its
     entries weakly; the shared admin client, a resource, stays on purpose)."""
@@ -77,7 +86,8 @@ def _assert_nothing_left(exp: kafkabp.Experiment, baseline: set[threading.Thread
     deadline = time.monotonic() + 20
     while (_python_threads() - baseline) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not {t.name for t in _python_threads() - baseline}, "threads left behind"
+    left_threads = _python_threads() - baseline
+    assert not left_threads, f"threads left behind: {_stacks(left_threads)}"
     left = [x for x in _live() if id(x) not in live_before]
     assert not left, f"clients still registered: {left}"
     topics = admin.admin_client().list_topics(timeout=10).topics

@@ -37,6 +37,56 @@ def test_done_offsets_keep_a_floor_and_the_ones_above_it() -> None:
     assert d.count() == 6
 
 
+class _FirstRecordsLate:
+    """A share consumer whose first records come on its third poll; it records what it was asked."""
+
+    def __init__(self, fail: bool = False) -> None:
+        from confluent_kafka import Message
+
+        self.fail, self.polls, self.acks, self.calls = fail, 0, [], []
+        self.batches = [[], [], [Message(topic="t", partition=0, offset=o, value=b"v") for o in (7, 8)]]
+
+    def poll(self, timeout: float) -> list:
+        self.polls += 1
+        if self.fail:
+            raise RuntimeError("not subscribed")
+        return self.batches.pop(0) if self.batches else []
+
+    def acknowledge(self, m: object, kind: object) -> None:
+        self.acks.append((m.offset(), kind))  # type: ignore[attr-defined]
+
+    def commit_sync(self, timeout: float) -> dict:
+        self.calls.append("commit_sync")
+        return {}
+
+    def close(self) -> None:
+        self.calls.append("close")
+
+
+@pytest.mark.usefixtures("no_broker")
+@pytest.mark.parametrize("fail", [False, True])
+def test_a_member_stopped_before_its_first_records_closes_only_once_they_came(fail: bool) -> None:
+    """librdkafka 2.16's close() hangs when a first assignment lands during it (share.py says why): a member that
+    never got a record polls until it does, releases what it got (the group delivers it again), then closes."""
+    from confluent_kafka import AcknowledgeType
+
+    group = ShareGroup("t", "g", consumers=1)
+    member = group.member_type(group, 0)
+    member.consumer = consumer = _FirstRecordsLate(fail)
+    member._close()
+    assert consumer.calls == ["commit_sync", "close"]
+    if fail:  # a poll that fails ends the wait at once, and the member still closes
+        assert consumer.polls == 1 and not consumer.acks and not member.delivered
+    else:
+        assert consumer.polls == 3 and member.delivered
+        assert consumer.acks == [(7, AcknowledgeType.RELEASE), (8, AcknowledgeType.RELEASE)]
+        assert member.acks["release"] == 2 and group.summary()["released_unprocessed"] == 2
+    delivered = _FirstRecordsLate()
+    member.delivered, member.consumer = True, delivered  # a member that had records closes at once
+    member._close()
+    assert delivered.polls == 0 and delivered.calls == ["commit_sync", "close"]
+
+
 def test_share_options_are_checked_and_poison_is_the_same_messages_every_time() -> None:
     for bad in (dict(failure_rate=1.0), dict(poison_rate=-0.1), dict(max_attempts=0), dict(offset_reset="none")):
         with pytest.raises(ValueError):

@@ -155,6 +155,39 @@ def test_a_scale_after_stop_starts_no_member() -> None:
     assert not any(m.thread.is_alive() for m in group.members)
 
 
+def test_a_member_that_does_not_end_after_stop_is_named_never_silent() -> None:
+    """A member whose client's close() never returns (a librdkafka hang) outlives stop(): stop() says which one, in
+    the events and as a warning, instead of returning as if every thread had ended."""
+    import threading
+
+    from kafkabp.workload.group import MemberGroup
+
+    release = threading.Event()
+
+    class Member:
+        def __init__(self, group: object, index: int) -> None:
+            self.name, self.stop_event = f"g-c{index}", threading.Event()
+            self.thread = threading.Thread(target=release.wait, name=f"kafkabp-test-stuck-c{index}", daemon=True)
+            self.consumed, self.error = 0, None
+
+    class Stuck(MemberGroup):
+        member_type = Member
+
+    group = Stuck()
+    group.events = _Events()  # type: ignore[assignment]
+    group._init_members(2)
+    group.start()
+    try:
+        with pytest.warns(RuntimeWarning, match=r"g-c[01] has not ended 0.2 s after stop\(\)"):
+            group.stop(timeout=0.2)
+        assert [(k, m) for k, m, _ in group.events.rows if k == "stuck"] == [("stuck", "g-c0"), ("stuck", "g-c1")]
+    finally:
+        release.set()
+    for m in group.members:
+        m.thread.join(5)
+    assert not any(m.thread.is_alive() for m in group.members)
+
+
 class _Events:
     def __init__(self) -> None:
         self.rows: list[tuple] = []

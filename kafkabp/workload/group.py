@@ -11,6 +11,7 @@ import itertools
 import random
 import threading
 import time
+import warnings
 from array import array
 from typing import Any, Callable
 
@@ -324,6 +325,12 @@ class MemberGroup:
         # and the members scale() let go of that were still leaving after join_timeout (a busy machine): they end too
         for w in workers + [w for w in self._retired if w.thread.is_alive()]:
             w.thread.join(max(0.1, deadline - time.monotonic()))
+        for w in workers:  # never silent: a member whose client will not close (a librdkafka hang) is named
+            if w.thread.is_alive():
+                self.events.add("stuck", w.name, f"still leaving {timeout:g} s after stop(): its client's close() "
+                                                 "has not returned")
+                warnings.warn(f"{w.name} has not ended {timeout:g} s after stop(): its client's close() has not "
+                              "returned", RuntimeWarning, stacklevel=2)
         self._retired.extend(workers)
         self.workers = []
         REGISTRY.release(self)

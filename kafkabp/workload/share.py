@@ -123,6 +123,7 @@ class _Member(Member):
         self.partitions: set[int] = set()  # partitions it received records from
         self.in_hand = 0  # records acquired by this member and not yet acknowledged (peak_buffered: the most)
         self.in_hand_bytes = 0  # their values' bytes
+        self.delivered = False  # a poll has returned records: its first assignment is in place
 
     def _conf(self) -> dict[str, Any]:
         g = self.group
@@ -159,6 +160,7 @@ class _Member(Member):
                 g.events.add("consume_error", self.name, err.str())
                 self.stop_event.wait(0.2)
                 continue
+            self.delivered = self.delivered or len(batch) > 0
             msgs = self._good(batch)
             if not msgs:
                 continue
@@ -272,12 +274,35 @@ class _Member(Member):
         self.in_hand = self.in_hand_bytes = 0
         return time.monotonic()
 
+    def _await_first_assignment(self, timeout: float = 2.0) -> None:
+        """A member stopped before it ever received a record polls (up to ``timeout``) until it does, releasing
+        what it gets, so that its first assignment is in place before close().
+
+        librdkafka 2.16's share consumer can hang in close() forever: a member's first assignment needs the
+        topic's metadata, and ``rd_kafka_cgrp_consumer_handle_Metadata_op`` (src/rdkafka_cgrp.c, read at
+        confluentinc/librdkafka 4c3b017c3) applies it without checking that the group is terminating, so a
+        metadata reply that lands after close() began adds a partition the group then waits for without end
+        ("waiting for 1 toppar(s) ... before terminating"). Reproduced here: 1 group of 3 members in ~550
+        closed 0.3-3 s after subscribing hung. After the first records arrive, later assignments of the same
+        topic find its metadata cached and are applied at once, where a leaving member ignores them."""
+        deadline = time.monotonic() + timeout
+        while not self.delivered and time.monotonic() < deadline:
+            try:
+                batch = self.consumer.poll(timeout=0.1)
+            except Exception as exc:  # never subscribed (it failed before), or the broker is moving: close now
+                self.group.events.add("consume_error", self.name, repr(exc)[:200])
+                return
+            self.delivered = len(batch) > 0
+            self._release_rest(self._good(batch), 0)
+
     def _close(self) -> None:
         consumer = getattr(self, "consumer", None)
         if consumer is None:
             return
         try:
             if not self.group.abandoned:  # no broker (abandon()): nothing to acknowledge to
+                if not self.delivered:
+                    self._await_first_assignment()
                 consumer.commit_sync(timeout=10.0)  # the last acknowledgements, before leaving
         except Exception as exc:
             self.group.events.add("ack_failed", self.name, repr(exc)[:200])
