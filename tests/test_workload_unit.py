@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from typing import Any
 
 import pytest
 from confluent_kafka import Message
@@ -129,21 +130,27 @@ def test_stop_also_waits_for_members_that_scale_down_let_go_of_while_still_leavi
     assert not any(m.thread.is_alive() for m in group.members), [m.thread.name for m in group.members]
 
 
+class _Waiting:
+    """A stand-in member: a thread that waits for ``release``, or for its own stop_event when that is None."""
+
+    release: Any = None
+
+    def __init__(self, group: object, index: int) -> None:
+        import threading
+
+        self.name, self.stop_event = f"g-c{index}", threading.Event()
+        wait = (self.release or self.stop_event).wait
+        self.thread = threading.Thread(target=wait, name=f"kafkabp-test-{type(group).__name__}-c{index}", daemon=True)
+        self.consumed, self.error = 0, None
+
+
 def test_a_scale_after_stop_starts_no_member() -> None:
     """An autoscaler decides in the lag monitor's thread, and the experiment stops the group before the monitor: a
     scale(4) that lands after stop() started a member nobody stopped (a test's leftover-threads.txt named one)."""
-    import threading
-
     from kafkabp.workload.group import MemberGroup
 
-    class Member:
-        def __init__(self, group: object, index: int) -> None:
-            self.stop_event = threading.Event()
-            self.thread = threading.Thread(target=self.stop_event.wait, name=f"kafkabp-test-late-c{index}", daemon=True)
-            self.consumed, self.error = 0, None
-
     class Late(MemberGroup):
-        member_type = Member
+        member_type = _Waiting
 
     group = Late()
     group.events = _Events()  # type: ignore[assignment]
@@ -164,14 +171,8 @@ def test_a_member_that_does_not_end_after_stop_is_named_never_silent() -> None:
 
     release = threading.Event()
 
-    class Member:
-        def __init__(self, group: object, index: int) -> None:
-            self.name, self.stop_event = f"g-c{index}", threading.Event()
-            self.thread = threading.Thread(target=release.wait, name=f"kafkabp-test-stuck-c{index}", daemon=True)
-            self.consumed, self.error = 0, None
-
     class Stuck(MemberGroup):
-        member_type = Member
+        member_type = type("Member", (_Waiting,), {"release": release})
 
     group = Stuck()
     group.events = _Events()  # type: ignore[assignment]
