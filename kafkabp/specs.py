@@ -216,7 +216,7 @@ class Group(_Spec):
             if self.protocol != "share":
                 raise ValueError(f"share options apply to protocol='share' (a share group), not {self.protocol!r}: "
                                  "give Group(protocol='share', share=...)")
-            from kafkabp.workload.share import ShareOptions
+            from kafkabp.workload.share_acks import ShareOptions
 
             if not isinstance(self.share, ShareOptions):
                 raise TypeError(f"share must be a kafkabp.ShareOptions(...) or None, got {self.share!r}")

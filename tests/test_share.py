@@ -9,7 +9,8 @@ import pytest
 import kafkabp
 from kafkabp.lag import describe_share_group_with_kafka_tool
 from kafkabp.ledger import HEADER, MAGIC
-from kafkabp.workload.share import ShareGroup, ShareOptions, _Done
+from kafkabp.workload.share import ShareGroup
+from kafkabp.workload.share_acks import DoneOffsets, ShareOptions
 
 
 def _threads_of(group: str) -> list[str]:
@@ -27,7 +28,7 @@ def _busy(result: kafkabp.Result, since: float) -> int:
 # ------------------------------------------------------------------------------------------ no broker needed
 
 def test_done_offsets_keep_a_floor_and_the_ones_above_it() -> None:
-    d = _Done()
+    d = DoneOffsets()
     for off in (2, 0, 5, 1):
         d.add(off)
     assert d.floor == 3 and d.above == {5} and d.count() == 4
