@@ -327,10 +327,9 @@ class MemberGroup:
             w.thread.join(max(0.1, deadline - time.monotonic()))
         for w in workers:  # never silent: a member whose client will not close (a librdkafka hang) is named
             if w.thread.is_alive():
-                self.events.add("stuck", w.name, f"still leaving {timeout:g} s after stop(): its client's close() "
-                                                 "has not returned")
-                warnings.warn(f"{w.name} has not ended {timeout:g} s after stop(): its client's close() has not "
-                              "returned", RuntimeWarning, stacklevel=2)
+                why = f"has not ended {timeout:g} s after stop(): its client's close() has not returned"
+                self.events.add("stuck", w.name, why)
+                warnings.warn(f"{w.name} {why}", RuntimeWarning, stacklevel=2)
         self._retired.extend(workers)
         self.workers = []
         REGISTRY.release(self)
