@@ -189,6 +189,41 @@ def test_a_member_that_does_not_end_after_stop_is_named_never_silent() -> None:
     assert not any(m.thread.is_alive() for m in group.members)
 
 
+@pytest.mark.parametrize("thread_ran", [True, False], ids=["after its thread ran", "before its thread ran"])
+def test_an_interrupt_inside_a_members_start_leaves_a_member_that_stop_ends(thread_ran: bool) -> None:
+    """The kernel's stop button lands in ``Thread.start()`` (it waits for the new thread): before, the member ran on
+    outside :attr:`workers` and stop() never stopped it (test_no_leaks caught a share member polling 35 s after its
+    run); now it is in its slot from before its thread starts, and stop() ends it or skips a thread that never ran."""
+    import threading
+
+    from kafkabp.workload.group import MemberGroup
+
+    class Interrupted(threading.Thread):
+        def start(self) -> None:
+            if thread_ran:
+                super().start()
+            raise KeyboardInterrupt
+
+    class Member(_Waiting):
+        def __init__(self, group: object, index: int) -> None:
+            super().__init__(group, index)
+            if index == 1:  # the second member's start is interrupted
+                self.thread = Interrupted(target=self.stop_event.wait, name=self.thread.name, daemon=True)
+
+    class Group(MemberGroup):
+        member_type = Member
+
+    group = Group()
+    group.events = _Events()  # type: ignore[assignment]
+    group._init_members(3)
+    with pytest.raises(KeyboardInterrupt):
+        group.start()
+    assert [m.name for m in group.workers] == ["g-c0", "g-c1"]  # the third never began; the second is in its slot
+    assert group.workers[1].thread.is_alive() is thread_ran
+    group.stop(timeout=5)
+    assert not any(m.thread.is_alive() for m in group.members), [m.thread.name for m in group.members]
+
+
 class _Events:
     def __init__(self) -> None:
         self.rows: list[tuple] = []
