@@ -94,9 +94,9 @@ def setup_plan(venv: Path, offline: Path | None = None, python: str = sys.execut
         stamp(venv).touch()
 
     steps = [Step("venv", [python, "-m", "venv", str(venv)], when=lambda: not venv_program(venv, "python").exists()),
-             Step("pip", [*pip, "--upgrade", "pip"]),
-             Step("install", [*pip, "-e", ".[dev]"]),
-             Step("java", [py, "-c", JAVA_CHECK], fallback=[*pip, "-e", ".[dev,java]"])]
+             Step("pip", [*pip, "pip>=23.1"]),  # as make setup: see the Makefile for why these flags
+             Step("install", [*pip, "--no-compile", "-e", ".[dev]"]),
+             Step("java", [py, "-c", JAVA_CHECK], fallback=[*pip, "--no-compile", "-e", ".[dev,java]"])]
     if offline:
         steps.append(Step("workshop-jars", [str(venv_program(venv, "kafkabp")), "workshop", "install", str(offline)]))
     return steps + [Step("jupyter-config", action=jupyter_config), Step("done", action=done)]
