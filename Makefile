@@ -50,10 +50,11 @@ broker-down: setup
 	$(BIN)/kafkabp broker down
 
 # make test runs on several pytest-xdist workers: the suite mostly waits on experiments' wall-clock time, not on the
-# CPU (tests/conftest.py says what stays on one worker). On a 2-core machine 3 workers kept the cores about 75 % busy
-# (2 workers took 19:39, one test at a time 34:42; 4 left the cores under 10 % idle, and lesson 08's latency check lost
-# its signal); TEST_WORKERS=1 runs it one test at a time.
-TEST_WORKERS ?= 3
+# CPU (tests/conftest.py says what stays on one worker, and that at most two scopes that start JVMs of their own run at
+# once). On a 2-core machine the broker step took 14:45 on 3 workers (cores 17 % idle) and 11:28 on 4 (12 % idle,
+# every timing check passing, lesson 08's p99 ratio 1.7x against its 1.2x floor); 2 workers took 19:39, one test at a
+# time 34:42. TEST_WORKERS=1 runs it one test at a time.
+TEST_WORKERS ?= 4
 ARTIFACTS ?= build/test-artifacts
 test: setup  ## every test, unit + integration + notebooks, against a real broker (steps: kafkabp/dev.py's test_plan)
 	$(BIN)/python -m kafkabp.dev test --venv $(VENV) --workers $(TEST_WORKERS) --artifacts $(ARTIFACTS)
