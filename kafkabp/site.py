@@ -33,10 +33,9 @@ RENDERER = "plotly_mimetype"  # the lessons' figures as JSON in their outputs: t
 PLOTLY_JSON = "application/vnd.plotly.v1+json"
 MATHJAX = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # beside the pages; the config it ships
 REMOTE = re.compile(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)=["']?(?:https?:)?//[^"'\s>]+""", re.IGNORECASE)
-# nbconvert's JupyterLab page without what it loads from cdnjs (require.js; mermaid, which no lesson uses)
-# nbconvert's lab template, without require.js and mermaid (nothing here needs them), and with code cells shown as
-# pygments highlights them without bleach re-parsing that HTML: pygments escapes the code itself, and that clean_html
-# pass was a third of the time `make test` spent rendering the course (8 s of 26 s for 18 lessons, profiled)
+# nbconvert's JupyterLab page without what it loads from cdnjs (require.js; mermaid, which no lesson uses), and with
+# code cells as pygments highlights them, without bleach re-parsing that HTML: pygments escapes the code itself, and
+# that clean_html pass was a third of the time spent rendering the course (8 s of 26 s for 18 lessons, profiled)
 TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
 {%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
@@ -111,7 +110,8 @@ def exporter() -> Any:
 
 def render(nb: dict, title: str, nav: str, html_exporter: Any = None) -> str:
     """The executed notebook as one HTML page, lesson links pointing at pages, a navigation bar on top and bottom."""
-    body, _ = (html_exporter or exporter()).from_notebook_node(_figures_as_html(nb), resources={"metadata": {"name": title}})
+    html_exporter = html_exporter or exporter()
+    body, _ = html_exporter.from_notebook_node(_figures_as_html(nb), resources={"metadata": {"name": title}})
     body = LINK.sub(lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
     bar = f'<nav style="font-family:sans-serif;padding:8px 16px;border-bottom:1px solid #ddd">{nav}</nav>'
     body = re.sub(r"(<body[^>]*>)", lambda m: m.group(1) + bar, body, count=1)
