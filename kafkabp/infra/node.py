@@ -260,11 +260,7 @@ def spawn(java: Java, classpath: str, home: Path) -> subprocess.Popen:
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     heap = os.environ.get("KAFKABP_BROKER_HEAP", "512m")
-    # C1 only (no C2 JIT): a course broker lives an hour at a few thousand messages/s, where C2's compiling costs
-    # more CPU than its faster code saves. Measured here (one broker, 14 rounds of 300,000 records produced and
-    # consumed): 9.9 core-s from start to the end of the run against 17.0 with C2, and 0.45 against 0.7 core-s a
-    # round after a minute; start to ready 2.1 against 3.1 core-s.
-    jvm = [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-XX:TieredStopAtLevel=1"]
+    jvm = [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
     class_data, training = class_data_flags(java, jvm, classpath, "broker")
     cmd = [
         java.path, *jvm, *class_data,
