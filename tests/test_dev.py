@@ -59,7 +59,7 @@ def test_the_test_plan_is_make_tests_three_steps(tmp_path: Path) -> None:
 def test_setup_plans_what_make_setup_runs_and_offline_from_a_workshop_folder(tmp_path: Path) -> None:
     out = _no_make(tmp_path, "setup", "--dry-run", "--venv", str(tmp_path / "venv"))
     assert out.returncode == 0, out.stderr
-    assert _steps(out.stdout) == ["venv", "pip", "install", "java", "jupyter-config", "done"], out.stdout
+    assert _steps(out.stdout) == ["venv", "pip", "install", "java", "compile", "jupyter-config", "done"], out.stdout
     assert "-m pip install --quiet --no-compile -e .[dev]" in out.stdout and "|| " in out.stdout and ".[dev,java]" in out.stdout
     (tmp_path / "room" / "wheels").mkdir(parents=True)
     offline = _no_make(tmp_path, "setup", "--dry-run", "--venv", str(tmp_path / "venv"), "--offline",
