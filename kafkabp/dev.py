@@ -16,11 +16,13 @@ only the named steps. Tested on Linux only (a Windows venv keeps its programs in
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,12 +36,7 @@ JAVA_CHECK = ("import sys; from kafkabp.infra.java import system_java; j, why = 
               "(a Java runtime, about 100 MB)'); sys.exit(0 if j else 1)")
 # `jupyter nbconvert --execute` would save every widget's state in the notebook (plotly's FigureWidget carries its
 # 5 MB bundle): kafkabp.site.drop_widget_state drops it after the run (see that function)
-# pip installs with --no-compile (one file at a time: 51 s instead of 31 s here); this compiles the venv's 7,900 files
-# on every core instead (12 s). Without .pyc files every process compiles what it imports, and where
-# PYTHONDONTWRITEBYTECODE is set (as on these machines) it never stops: importing kafkabp, pandas, plotly and
-# ipykernel took 2.9 s of CPU instead of 0.7 s in each kernel and test process. Files that do not compile are skipped,
-# as pip skips them.
-COMPILE = "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_path('purelib'), quiet=2, workers=0)"
+COMPILE = "from kafkabp.dev import compile_packages; compile_packages()"  # run by the venv's Python
 JUPYTER_CONFIG = {"Exporter": {"preprocessors": ["kafkabp.site.drop_widget_state"]}}
 
 
@@ -80,6 +77,20 @@ def up_to_date(venv: Path) -> bool:
     done = stamp(venv)
     return done.exists() and all(done.stat().st_mtime >= p.stat().st_mtime
                                  for p in (ROOT / "pyproject.toml", ROOT / "Makefile", Path(__file__)) if p.exists())
+
+
+def compile_packages() -> None:
+    """Byte-compile this Python's installed packages on every core, as pip would have one file at a time.
+
+    pip installs with --no-compile (compiling the venv's 7,900 files one at a time made the install take 51 s instead
+    of 31 s); this takes 12 s here. Without .pyc files every process compiles what it imports, and where
+    PYTHONDONTWRITEBYTECODE is set (as on these machines) it never stops: importing kafkabp, pandas, plotly and
+    ipykernel took 2.9 s of CPU instead of 0.7 s in each kernel and test process. Files that do not compile are
+    skipped, as pip skips them; pip's own setting is honoured (``PIP_NO_COMPILE=0``, pip's way to say "do not
+    compile")."""
+    if os.environ.get("PIP_NO_COMPILE", "1").strip().lower() in ("0", "false", "no", "off", "n", "f"):
+        return
+    compileall.compile_dir(sysconfig.get_path("purelib"), quiet=2, workers=0)
 
 
 def setup_plan(venv: Path, offline: Path | None = None, python: str = sys.executable) -> list[Step]:

@@ -106,3 +106,21 @@ def test_the_unit_step_starts_no_broker(monkeypatch: pytest.MonkeyPatch) -> None
     assert started == [], "the unit tests' controller started a broker"
     conftest.pytest_sessionstart(session(dev.BROKER))  # type: ignore[arg-type]
     assert started == ["broker"]
+
+
+@pytest.mark.parametrize("setting, compiled", [(None, True), ("0", False), ("false", False), ("1", True)])
+def test_setups_compile_step_writes_pyc_files_unless_pip_is_told_not_to(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setting: str | None, compiled: bool) -> None:
+    """make setup's compile step: the packages' .pyc files, as pip would write them, unless PIP_NO_COMPILE says no
+    (pip reads PIP_NO_COMPILE=0 as "do not compile"; 1 as compile)."""
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "mod.py").write_text("X = 1\n")
+    (tmp_path / "pkg" / "broken.py").write_text("def (:\n")  # skipped, as pip skips it
+    monkeypatch.setattr(dev.sysconfig, "get_path", lambda name: str(tmp_path))
+    if setting is None:
+        monkeypatch.delenv("PIP_NO_COMPILE", raising=False)
+    else:
+        monkeypatch.setenv("PIP_NO_COMPILE", setting)
+    dev.compile_packages()
+    pycs = sorted(p.name.split(".")[0] for p in (tmp_path / "pkg").glob("__pycache__/*.pyc"))
+    assert pycs == (["mod"] if compiled else []), pycs

