@@ -52,11 +52,12 @@ broker-down: setup
 
 # make test runs on several pytest-xdist workers: the suite mostly waits on experiments' wall-clock time, and its broker
 # step keeps 2 cores busy (tests/conftest.py says what stays on one worker, and that at most two scopes that start JVMs
-# of their own run at once). 3 workers: the broker step 14:45, cores 17 % idle. 4 workers finished it in 11:28-12:40
-# (12 % idle) but failed 2 of 3 runs on timing: lesson 08's neighbour p99 lost its signal (free 124 ms, quota'd alone
-# 211 ms) and lesson 04's micro-benchmark read msgspec 1.7x slower than usual. 2 workers took 19:39, one test at a time
-# 34:42. TEST_WORKERS=1 runs it one test at a time.
-TEST_WORKERS ?= 3
+# of their own run at once). 4 workers: a clean clone's make test took 13:20-14:16 (broker step 11:47-12:00, cores
+# 14 % idle); 3 workers 16:42 (broker step 13:56, 24 % idle; mostly at its start, when the longest scopes run, and in
+# its tail, where tests wait on their experiments' clocks). Earlier runs on 4 workers failed once each on lesson 04's
+# micro-benchmark and a librdkafka close() hang (both made robust since) and on lesson 08's neighbour p99 (README).
+# 2 workers took 19:39, one test at a time 34:42. TEST_WORKERS=1 runs it one test at a time.
+TEST_WORKERS ?= 4
 ARTIFACTS ?= build/test-artifacts
 test: setup  ## every test, unit + integration + notebooks, against a real broker (steps: kafkabp/dev.py's test_plan)
 	$(BIN)/python -m kafkabp.dev test --venv $(VENV) --workers $(TEST_WORKERS) --artifacts $(ARTIFACTS)
