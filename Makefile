@@ -52,7 +52,7 @@ broker-down: setup
 
 # make test runs on several pytest-xdist workers: the suite mostly waits on experiments' wall-clock time, and its broker
 # step keeps 2 cores busy (tests/conftest.py says what stays on one worker, and that at most two scopes that start JVMs
-# of their own run at once). 3 workers: a clean clone's make test took 16:42 (broker step 13:56, cores 24 % idle,
+# of their own run at once). 3 workers: a clean clone's make test took 16:24-16:42 (broker step 13:42-13:56, 24 % idle,
 # mostly at its start, when the longest scopes run, and in its tail, where tests wait on their experiments' clocks).
 # 4 workers took 13:20-14:16 (broker step 11:14-11:47, 14 % idle) but failed 4 of 5 clean runs, each on another
 # check the load starved (lesson 04's micro-benchmark, lesson 08's neighbour p99, a share consumer's close() hang in
