@@ -11,6 +11,7 @@ import hashlib
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -256,11 +257,16 @@ def jar_classpath(libs: Path) -> str:
 
 
 def spawn(java: Java, classpath: str, home: Path) -> subprocess.Popen:
-    """Start one Kafka node (``kafka.Kafka home/server.properties``), logging to ``home/logs``; not waiting."""
+    """Start one Kafka node (``kafka.Kafka home/server.properties``), logging to ``home/logs``; not waiting.
+
+    ``KAFKABP_BROKER_HEAP`` sets its heap (default 512m); ``KAFKABP_BROKER_JVM_OPTS`` adds JVM options (shell
+    words), as ``KAFKA_OPTS`` does for Kafka's own scripts (not read here: it often carries a company cluster's
+    JAAS file). make test gives the brokers its tests start ``-XX:TieredStopAtLevel=1`` (tests/conftest.py)."""
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     heap = os.environ.get("KAFKABP_BROKER_HEAP", "512m")
-    jvm = [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20"]
+    extra = shlex.split(os.environ.get("KAFKABP_BROKER_JVM_OPTS", ""))
+    jvm = [f"-Xmx{heap}", f"-Xms{heap}", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", *extra]
     class_data, training = class_data_flags(java, jvm, classpath, "broker")
     cmd = [
         java.path, *jvm, *class_data,
