@@ -66,3 +66,23 @@ def test_a_members_prefetch_is_its_one_consumer_queue_not_a_sum_over_partitions(
     group.workers = [SimpleNamespace(stats=_stats({0: {**_partition(10, 5, 0), **queue}, 1: {**_partition(10, 5, 0), **queue}})),
                      SimpleNamespace(stats=_stats({2: {**_partition(10, 5, 0), "fetchq_size": 1_000}}))]
     assert group.prefetched_bytes() == 62_941_000
+
+
+def test_a_members_statistics_are_its_last_before_close_which_empties_the_fetch_queue() -> None:
+    # librdkafka serves callbacks while close() leaves the group, after unassigning purged the queue: a snapshot
+    # then reads 0 queued and every prefetched message as thrown away (lesson 09's "no pause" member, 6,507)
+    import json
+
+    from kafkabp.workload.consumer import ConsumerGroup, Worker
+
+    worker = Worker(ConsumerGroup(TOPIC, "g", 0, stats_interval_ms=500), 0)
+
+    class Closing:  # a client whose close() emits one more snapshot, as librdkafka's can
+        def close(self) -> None:
+            worker._on_stats(json.dumps(_stats({0: _partition(7_007, 500, 0)})))
+
+    worker._on_stats(json.dumps(_stats({0: _partition(7_007, 500, 6_507)})))
+    worker.consumer = Closing()
+    worker._close()
+    assert prefetch.member_accounting(worker.stats, TOPIC)["discarded_messages"] == 0
+    assert worker.closing

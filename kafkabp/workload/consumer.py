@@ -37,6 +37,7 @@ class Worker(PoolMember):
         self.group: ConsumerGroup = group
         self.pending: dict[tuple[str, int], int] = {}
         self.committed: dict[tuple[str, int], int] = {}
+        self.closing = False  # close() has begun: its statistics no longer describe the run
 
     def _conf(self) -> dict[str, Any]:
         g = self.group
@@ -58,7 +59,11 @@ class Worker(PoolMember):
         self.group.events.add("throttle", self.name, f"{event.broker_name}: {event.throttle_time * 1000:.0f} ms")
 
     def _on_stats(self, raw: str) -> None:
-        self.stats = json.loads(raw)
+        # close() unassigns first, which empties the fetch queue, and serves callbacks while it leaves: a snapshot
+        # taken then shows every prefetched message as thrown away (lesson 09's "no pause" member read 6,507
+        # discarded, 0 queued, on a loaded machine). The member keeps its last snapshot from before close().
+        if not self.closing:
+            self.stats = json.loads(raw)
 
     def _commit(self, asynchronous: bool, only: set[tuple[str, int]] | None = None) -> None:
         items = [(tp, off) for tp, off in self.pending.items() if only is None or tp in only]
@@ -230,6 +235,7 @@ class Worker(PoolMember):
             if self.group.abandoned:  # the broker is gone: close() could wait for it forever
                 park(consumer)
             else:
+                self.closing = True
                 consumer.close()  # leaves the group, so the others take over at once
             self.group.events.add("left", self.name, "broker gone: not closed" if self.group.abandoned else "")
 
