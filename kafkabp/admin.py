@@ -354,7 +354,8 @@ class OffsetReader:
 
 
 def group_topics(group: str, timeout: float = 10.0) -> set[str]:
-    """Topics a group's members are assigned; for a group without members, every non-internal topic."""
+    """Topics a group's members are assigned; for a group without members, every non-internal topic (the caller
+    keeps those the group committed on: :func:`committed_with_metadata`, ``kafkabp.snapshot``)."""
     return group_topics_with_metadata(group, timeout)[0]
 
 

@@ -95,11 +95,17 @@ def _snapshot_offsets(group: str, topic: str | None, timeout: float, reader: adm
     parts = admin.partitions_of(sorted(topics), timeout=timeout, metadata=md)
     if reader is not None:  # the monitor's reader: a few calls, no future per partition
         with_meta = positions(parts) if positions is not None else _in_chunks(reader.committed, parts, timeout)
+    else:
+        with_meta = positions(parts) if positions is not None else admin.read_committed(group, parts, timeout)
+    if md is not None:  # no members: every topic was listed to find the group's; keep those it committed on, as
+        # kafka-consumer-groups --describe does (another notebook's topic deleted meanwhile no longer fails the read)
+        read = {t for t, _ in with_meta}
+        parts = [tp for tp in parts if tp[0] in read]
+    if reader is not None:
         end = _in_chunks(lambda chunk, t: reader.log_offsets(chunk, latest=True, timeout=t), parts, timeout)
         start = _in_chunks(lambda chunk, t: reader.log_offsets(chunk, latest=False, timeout=t),
                            [tp for tp in parts if tp not in with_meta], timeout)
     else:
-        with_meta = positions(parts) if positions is not None else admin.read_committed(group, parts, timeout)
         end = _offsets(parts, OffsetSpec.latest(), timeout)
         start = _offsets([tp for tp in parts if tp not in with_meta], OffsetSpec.earliest(), timeout)
     return parts, with_meta, end, start
