@@ -24,7 +24,8 @@ _WHERE: dict[str, str] = {
     **dict.fromkeys(["kafka_tool"], "kafkabp.infra.tools"),
     **dict.fromkeys(["ClusterInfo", "NodeInfo", "cluster_info", "ensure_cluster", "pause_node", "resume_node",
                      "start_node", "stop_cluster", "stop_node"], "kafkabp.infra.cluster"),  # lesson 15
-    **dict.fromkeys(["alter_topic_config", "broker_config", "committed_offsets", "create_topic", "delete_group",
+    **dict.fromkeys(["committed_offsets"], "kafkabp.offsets"),
+    **dict.fromkeys(["alter_topic_config", "broker_config", "create_topic", "delete_group",
                      "delete_topic", "describe_group", "remove_client_quota", "set_client_quota", "topic_bytes",
                      "topic_exists", "unique_name", "alter_group_config"], "kafkabp.admin"),
     **dict.fromkeys(["Experiment", "run_experiment"], "kafkabp.experiment"),

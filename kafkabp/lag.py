@@ -17,7 +17,7 @@ import pandas as pd
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from kafkabp import admin, outage
+from kafkabp import admin, offsets, outage
 from kafkabp.history import SAMPLE_COLUMNS, History
 from kafkabp.model import drain_time
 from kafkabp.status import OffsetSample, Status, TimeLagTable, group_status, partition_status
@@ -38,13 +38,13 @@ def _offsets(partitions: list[tuple[str, int]], spec: OffsetSpec, timeout: float
 
 
 def snapshot(group: str, topic: str | None = None, timeout: float = 10.0, *, metadata: bool = False,
-             reader: admin.OffsetReader | None = None,
+             reader: offsets.OffsetReader | None = None,
              positions: Callable[[list[tuple[str, int]]], dict[tuple[str, int], tuple[int, str]]] | None = None,
              ) -> pd.DataFrame:
     """Lag of every partition the group reads (or of ``topic``), as ``kafka-consumer-groups --describe`` shows it.
 
     ``metadata=True`` adds ``commit_metadata``: kafkabp's consumers stamp each commit's time there.
-    ``reader`` reuses an open :class:`~kafkabp.admin.OffsetReader` (the monitor keeps one).
+    ``reader`` reuses an open :class:`~kafkabp.offsets.OffsetReader` (the monitor keeps one).
     ``positions`` replaces the committed offsets with another source of (offset, metadata) per partition:
     a share group has no committed offsets (see :meth:`kafkabp.workload.share.ShareGroup.positions`).
     """
@@ -84,19 +84,19 @@ def _in_chunks(read: Callable[[list[tuple[str, int]], float], dict[tuple[str, in
     return out
 
 
-def _snapshot_offsets(group: str, topic: str | None, timeout: float, reader: admin.OffsetReader | None,
+def _snapshot_offsets(group: str, topic: str | None, timeout: float, reader: offsets.OffsetReader | None,
                       positions: Callable[[list[tuple[str, int]]], dict[tuple[str, int], tuple[int, str]]] | None,
                       ) -> tuple[list[tuple[str, int]], dict[tuple[str, int], tuple[int, str]],
                                  dict[tuple[str, int], int], dict[tuple[str, int], int]]:
     """The partitions the group reads (or ``topic``'s), their (committed offset, commit metadata) where committed,
     their log end offsets, and the log start offsets of those never committed."""
-    topics, md = ({topic}, None) if topic else admin.group_topics_with_metadata(group, timeout)
+    topics, md = ({topic}, None) if topic else offsets.group_topics_with_metadata(group, timeout)
     # the cluster's metadata that group_topics already read (a group without members), else one request per topic
     parts = admin.partitions_of(sorted(topics), timeout=timeout, metadata=md)
     if reader is not None:  # the monitor's reader: a few calls, no future per partition
         with_meta = positions(parts) if positions is not None else _in_chunks(reader.committed, parts, timeout)
     else:
-        with_meta = positions(parts) if positions is not None else admin.read_committed(group, parts, timeout)
+        with_meta = positions(parts) if positions is not None else offsets.read_committed(group, parts, timeout)
     if md is not None:  # no members: every topic was listed to find the group's; keep those it committed on, as
         # kafka-consumer-groups --describe does (another notebook's topic deleted meanwhile no longer fails the read)
         read = {t for t, _ in with_meta}
@@ -111,7 +111,7 @@ def _snapshot_offsets(group: str, topic: str | None, timeout: float, reader: adm
     return parts, with_meta, end, start
 
 
-def _snapshot_columns(group: str, topic: str | None, timeout: float, reader: admin.OffsetReader | None,
+def _snapshot_columns(group: str, topic: str | None, timeout: float, reader: offsets.OffsetReader | None,
                       positions: Callable[[list[tuple[str, int]]], dict[tuple[str, int], tuple[int, str]]] | None,
                       ) -> dict[str, list[Any]]:
     """:func:`snapshot`'s columns as plain lists (committed_offset None where never committed), no pandas."""
@@ -164,7 +164,7 @@ class LagMonitor:
         self.last_ok: float | None = None  # monotonic time of the last good sample
         self.failing_since: float | None = None  # first failure of the current run of failures
         self.gaps: list[tuple[float, float]] = []  # (first failure, next good sample), monotonic times
-        self._reader: admin.OffsetReader | None = None
+        self._reader: offsets.OffsetReader | None = None
         self.listeners: list[Callable[[pd.DataFrame], None]] = []  # called after each good sample
         self.listener_error: BaseException | None = None
         self.sample_seconds: list[float] = []  # wall time of each sample the thread took (good or failed)
@@ -177,7 +177,7 @@ class LagMonitor:
     def _sample(self) -> tuple[Any, ...]:
         """Take one sample now and append it; returns its columns (t, then SAMPLE_COLUMNS[1:] as lists)."""
         if self._reader is None and self.positions is None:
-            self._reader = admin.OffsetReader(self.group)
+            self._reader = offsets.OffsetReader(self.group)
             REGISTRY.add(self, "monitor")  # stop_all() closes the reader's consumer
         try:
             parts, with_meta, end, start = _snapshot_offsets(self.group, self.topic, self.timeout, self._reader,

@@ -22,7 +22,7 @@ from typing import Any
 from confluent_kafka import Consumer, IsolationLevel, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import OffsetSpec
 
-from kafkabp import admin
+from kafkabp import admin, offsets
 from kafkabp.infra.broker import client_config
 from kafkabp.infra.paths import rdkafka_log
 
@@ -105,7 +105,7 @@ def unread_messages(group: str, topic: str, *, timeout: float = 10.0) -> int:
     """How many messages a ``read_committed`` consumer still receives from ``group``'s committed offsets to the end
     of every partition of ``topic`` (markers are never received): the data messages the group has not read."""
     parts = admin.topic_partitions(topic, timeout)
-    committed = admin.read_committed(group, [(topic, p) for p in parts], timeout)
+    committed = offsets.read_committed(group, [(topic, p) for p in parts], timeout)
     consumer = _consumer(f"kafkabp-unread-{uuid.uuid4().hex[:8]}")
     deadline = time.monotonic() + timeout
     try:
