@@ -52,13 +52,13 @@ broker-down: setup
 
 # make test runs on several pytest-xdist workers: the suite mostly waits on experiments' wall-clock time, and its broker
 # step keeps 2 cores busy (tests/conftest.py says what stays on one worker, and that at most two scopes that start JVMs
-# of their own run at once). 3 workers: three clean clones in a row (01bb242) took 13:25-13:34 (broker step 11:27-11:43,
-# cores 43-46 % idle on average: busy at its start, when the longest scopes run, idle in its tail, where tests wait on their
-# experiments' clocks), about 900 core-seconds in all. Before the brokers that tests start ran C1 only and jsonschema
-# stopped importing rfc3987-syntax (8e36152), it was 16:24-16:42 and ~1,400 core-seconds; 4 workers then took 13:20-14:16
-# but failed 4 of 5 clean runs, each on another check the load starved (not tried since). 2 workers took 19:39 and one
-# test at a time 34:42 before that change. TEST_WORKERS=1 runs it one test at a time.
-TEST_WORKERS ?= 3
+# of their own run at once). 4 workers: three clean clones in a row (5582eba) took 10:43, 10:54 and 10:50 (broker step
+# about 9:00, cores 35 % idle on average, about 850 core-seconds sampled). 3 workers took 13:25-13:44 in five clean
+# clones. Before the brokers that tests start ran C1 only and jsonschema stopped importing rfc3987-syntax (8e36152), the
+# suite cost ~1,400 core-seconds: 3 workers took 16:24-16:42, and 4 workers (13:20-14:16) failed 4 of 5 clean runs,
+# each on another check the load starved. 2 workers took 19:39 and one test at a time 34:42 before that change.
+# TEST_WORKERS=1 runs it one test at a time.
+TEST_WORKERS ?= 4
 ARTIFACTS ?= build/test-artifacts
 test: setup  ## every test, unit + integration + notebooks, against a real broker (steps: kafkabp/dev.py's test_plan)
 	$(BIN)/python -m kafkabp.dev test --venv $(VENV) --workers $(TEST_WORKERS) --artifacts $(ARTIFACTS)

@@ -120,7 +120,7 @@ def setup_plan(venv: Path, offline: Path | None = None, python: str = sys.execut
     return steps + [Step("jupyter-config", action=jupyter_config), Step("done", action=done)]
 
 
-def test_plan(venv: Path, workers: int = 3, artifacts: Path = Path("build/test-artifacts")) -> list[Step]:
+def test_plan(venv: Path, workers: int = 4, artifacts: Path = Path("build/test-artifacts")) -> list[Step]:
     """What ``make test`` does, in order: doctor; 1 · unit tests (no broker) on every worker, stopping at the first
     failure; 2 · the broker's tests and every lesson (nbval) in parallel on one shared broker (lesson 06 runs once,
     headless, in tests/test_headless.py); 3 · the course rendered from the lessons step 2 ran; one closing line."""
@@ -194,8 +194,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("command", choices=["setup", "lab", "test"])
     parser.add_argument("--venv", type=Path, default=ROOT / ".venv", help="the virtual environment (default .venv)")
     parser.add_argument("--offline", type=Path, help="setup from a folder made by `kafkabp workshop prepare DIR`")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("TEST_WORKERS", "3")),
-                        help="pytest-xdist workers for `test` (default 3, or TEST_WORKERS)")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("TEST_WORKERS", "4")),
+                        help="pytest-xdist workers for `test` (default 4, or TEST_WORKERS)")
     parser.add_argument("--artifacts", type=Path, default=Path(os.environ.get("ARTIFACTS", "build/test-artifacts")))
     parser.add_argument("--only", default="", help="run only these steps (comma-separated names)")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
